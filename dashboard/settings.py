@@ -1,0 +1,270 @@
+"""The only settings module. Every value comes from the environment, with defaults that let a fresh
+checkout run on SQLite with a serverless broker and the local Azure emulator.
+
+Helpers fail loudly (ImproperlyConfigured) on a malformed value instead of guessing.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("HRW_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    # A fresh checkout gets a random key kept outside the repo (var/ is git-ignored).
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "workers",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, PostgreSQL (or anything dj-database-url knows) via DATABASE_URL.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                # WAL lets the web server read while the Celery worker writes; IMMEDIATE avoids
+                # "database is locked" upgrades from read to write transactions.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: broker and cache in production. Without it: kombu's filesystem transport, local cache.
+REDIS_URL = env_str("REDIS_URL")
+BROKER_DIR = VAR_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    for sub in ("out", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "out"),
+        "data_folder_out": str(BROKER_DIR / "out"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
+    CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery-results'}"
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery: idempotent tasks, acked after they finish, one at a time per process.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=5)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180, minimum=10)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Poll intervals (seconds). Beat entries expire after one interval so a backlog of stale polls
+# is dropped instead of replayed.
+POLL_WORKERS_SECONDS = env_int("POLL_WORKERS_SECONDS", 30, minimum=5)
+POLL_JOBS_SECONDS = env_int("POLL_JOBS_SECONDS", 60, minimum=5)
+POLL_LOGS_SECONDS = env_int("POLL_LOGS_SECONDS", 60, minimum=5)
+ROLLUP_SECONDS = env_int("ROLLUP_SECONDS", 300, minimum=30)
+# Late data arrives for minutes (Log Analytics ingestion 20 s - 3 min); each poll re-reads this much.
+POLL_OVERLAP_SECONDS = env_int("POLL_OVERLAP_SECONDS", 600, minimum=0)
+# First poll of a new account reads this much history.
+POLL_BACKFILL_HOURS = env_int("POLL_BACKFILL_HOURS", 24, minimum=1)
+
+CELERY_BEAT_SCHEDULE = {
+    "poll-workers": {
+        "task": "workers.tasks.poll_all_workers",
+        "schedule": float(POLL_WORKERS_SECONDS),
+        "options": {"expires": float(POLL_WORKERS_SECONDS)},
+    },
+    "poll-jobs": {
+        "task": "workers.tasks.poll_all_jobs",
+        "schedule": float(POLL_JOBS_SECONDS),
+        "options": {"expires": float(POLL_JOBS_SECONDS)},
+    },
+    "poll-logs": {
+        "task": "workers.tasks.poll_all_logs",
+        "schedule": float(POLL_LOGS_SECONDS),
+        "options": {"expires": float(POLL_LOGS_SECONDS)},
+    },
+    "rollup": {
+        "task": "workers.tasks.rollup_recent",
+        "schedule": float(ROLLUP_SECONDS),
+        "options": {"expires": float(ROLLUP_SECONDS)},
+    },
+}
+
+# --- Health thresholds (seconds). Automation's lastSeenDateTime refreshes as the worker polls
+# (every 30 s); Heartbeat rows come every 60 s plus 20 s - 3 min of ingestion latency.
+LASTSEEN_LATE_SECONDS = env_int("LASTSEEN_LATE_SECONDS", 90, minimum=10)
+LASTSEEN_OFFLINE_SECONDS = env_int("LASTSEEN_OFFLINE_SECONDS", 180, minimum=10)
+HEARTBEAT_LATE_SECONDS = env_int("HEARTBEAT_LATE_SECONDS", 300, minimum=30)
+HEARTBEAT_OFFLINE_SECONDS = env_int("HEARTBEAT_OFFLINE_SECONDS", 600, minimum=30)
+# A poll older than this many intervals makes the pages say the data is stale.
+STALE_AFTER_INTERVALS = env_int("STALE_AFTER_INTERVALS", 3, minimum=1)
+
+# --- Azure. azure-identity reads AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and
+# AZURE_AUTHORITY_HOST itself; these are ours (an account can also be added in the admin).
+HRW_SUBSCRIPTION_ID = env_str("HRW_SUBSCRIPTION_ID")
+HRW_RESOURCE_GROUP = env_str("HRW_RESOURCE_GROUP")
+HRW_AUTOMATION_ACCOUNT = env_str("HRW_AUTOMATION_ACCOUNT")
+HRW_WORKSPACE_ID = env_str("HRW_WORKSPACE_ID")
+HRW_ARM_ENDPOINT = env_str("HRW_ARM_ENDPOINT", "https://management.azure.com")
+HRW_LOGS_ENDPOINT = env_str("HRW_LOGS_ENDPOINT", "https://api.loganalytics.io")
+HRW_LOGS_AUDIENCE = env_str("HRW_LOGS_AUDIENCE", "https://api.loganalytics.io")
+HRW_CA_BUNDLE = env_str("HRW_CA_BUNDLE")
+AZURE_CONNECT_TIMEOUT = env_int("AZURE_CONNECT_TIMEOUT", 10, minimum=1)
+AZURE_READ_TIMEOUT = env_int("AZURE_READ_TIMEOUT", 60, minimum=1)
+AZURE_RETRY_TOTAL = env_int("AZURE_RETRY_TOTAL", 2, minimum=0)
+
+# --- Email. With EMAIL_HOST set, alerts go over SMTP; otherwise they are written to var/mail/.
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hrw-monitor@localhost")
+ALERT_RECIPIENTS = env_list("ALERT_RECIPIENTS")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# --- Auth, i18n, static.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "azure": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,119 @@
+"""Small frozen records that cross the Azure boundary, and our own error types.
+
+``workers/azure.py`` (the only SDK importer) builds these from SDK results; services and the
+emulator's tests consume them. Nothing here imports an Azure SDK.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class AzureError(Exception):
+    """Azure answered with something we cannot use (auth, not found, bad request, bad body)."""
+
+
+class AzureTransientError(AzureError):
+    """Worth retrying later: 429, 5xx, timeouts, connection errors. ``retry_after`` in seconds if known."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to reach one Automation account and its workspace."""
+
+    subscription_id: str
+    resource_group: str
+    automation_account: str
+    workspace_id: str = ""
+    arm_endpoint: str = "https://management.azure.com"
+    logs_endpoint: str = "https://api.loganalytics.io"
+    logs_audience: str = "https://api.loganalytics.io"
+    authority_host: str = ""
+    ca_bundle: str = ""
+    # Only for the emulator / client-secret auth; otherwise DefaultAzureCredential reads the env.
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retry_total: int = 2
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    azure_id: str  # lower-cased ARM id
+    name: str
+    group_type: str  # "User" / "System" / unknown strings kept
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    azure_id: str  # lower-cased ARM id
+    worker_id: str  # resource name (GUID)
+    group_name: str
+    name: str  # workerName
+    ip: str
+    registered_at: datetime | None
+    last_seen_at: datetime | None
+    worker_type: str  # "HybridV1" / "HybridV2" / unknown strings kept
+    vm_resource_id: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    runbook: str
+    status: str  # open set
+    run_on: str  # group name, "" = sandbox
+    started_by: str
+    provisioning_state: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_modified_at: datetime | None
+    exception: str = ""
+
+
+@dataclass(frozen=True)
+class HeartbeatRecord:
+    computer: str
+    time_generated: datetime
+    version: str
+    os_type: str
+    category: str
+    computer_ip: str
+    resource_id: str = ""
+
+
+@dataclass(frozen=True)
+class UtilizationRecord:
+    """One per computer per minute; either value may be missing."""
+
+    computer: str
+    ts: datetime  # minute bucket (UTC)
+    cpu_pct: float | None
+    mem_pct: float | None
+
+
+@dataclass(frozen=True)
+class AgentEventRecord:
+    """Event 4502 occurrences per computer in the window (TLS interception)."""
+
+    computer: str
+    event_id: int
+    count: int
+    first_at: datetime
+    last_at: datetime
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LogsResult:
+    """Rows from one Log Analytics query, and the partial error if the service reported one."""
+
+    rows: tuple
+    partial_error: str | None = None
