@@ -1,0 +1,153 @@
+"""`python manage.py demo` (what `make demo` runs): the whole product on one machine with nothing but
+Python. Migrates SQLite, starts the local Azure emulator with backfilled history, registers it as an
+account, polls once so the fleet is on screen at once, then runs one Celery worker, one beat (kombu's
+filesystem broker unless REDIS_URL is set) and the web server. Ctrl-C stops every process it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run the whole product locally: emulator, Celery worker, beat and web server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--groups", type=int, default=8)
+        parser.add_argument("--workers", type=int, default=60)
+        parser.add_argument("--history-days", type=int, default=14)
+        parser.add_argument("--no-emulator", action="store_true", help="Poll only the accounts already configured (real Azure).")
+
+    def handle(self, *args, **opts):
+        var = Path(settings.VAR_DIR)
+        var.mkdir(parents=True, exist_ok=True)
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            self._run(var, opts)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping...")
+        finally:
+            self._stop_all()
+
+    # --- steps -------------------------------------------------------------------------------
+    def _run(self, var: Path, opts) -> None:
+        self.stdout.write("Migrating the database...")
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password = self._ensure_login(var)
+
+        if not opts["no_emulator"]:
+            conn_file = var / "emulator.json"
+            conn_file.unlink(missing_ok=True)
+            self._spawn(
+                "emulator",
+                [
+                    "azure_emulator", "--port", "0", "--seed", str(opts["seed"]),
+                    "--groups", str(opts["groups"]), "--workers", str(opts["workers"]),
+                    "--history-days", str(opts["history_days"]),
+                    "--connection-file", str(conn_file),
+                    "--request-log", str(var / "emulator-requests.log"),
+                ],
+            )
+            self._wait_for(conn_file, "the emulator's connection file", timeout=180)
+            call_command("add_account", connection_file=str(conn_file), name="Demo fleet (local emulator)")
+
+        self.stdout.write("First poll (groups and workers), so the fleet is on screen at once...")
+        try:
+            call_command("poll", once=True, kind="workers")
+        except (CommandError, TypeError) as exc:  # the full poll below still runs in the background
+            self.stdout.write(self.style.WARNING(f"First poll incomplete: {exc}"))
+
+        celery = [sys.executable, "-m", "celery", "-A", "dashboard"]
+        self._spawn("celery-worker", celery + ["worker", "--loglevel", "INFO", "--concurrency", "2"], manage=False)
+        self._spawn(
+            "celery-beat",
+            celery + ["beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
+            manage=False,
+        )
+        self._spawn(
+            "web",
+            [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{opts['port']}",
+             "--workers", "2", "--threads", "4", "--access-logfile", "-"],
+            manage=False,
+        )
+        # Jobs and Log Analytics history arrive through the worker; no need to wait for beat's first tick.
+        from workers import tasks  # noqa: PLC0415 (import after Django is set up)
+
+        for name in ("poll_all_jobs", "poll_all_logs", "poll_all_workers"):
+            task = getattr(tasks, name, None)
+            if task is not None:
+                task.delay()
+
+        url = f"http://127.0.0.1:{opts['port']}/"
+        self.stdout.write(self.style.SUCCESS(f"\nHRW monitor is running: {url}"))
+        self.stdout.write(f"Log in as {username!r} with password {password!r} (kept in var/demo-login.json)")
+        self.stdout.write(f"Emails go to {getattr(settings, 'EMAIL_FILE_PATH', None) or settings.EMAIL_HOST}")
+        self.stdout.write("Emulator connection file: var/emulator.json; its request log: var/emulator-requests.log")
+        self.stdout.write("Press Ctrl-C to stop everything.\n")
+        while True:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited with code {proc.returncode}; stopping the demo")
+            time.sleep(1)
+
+    def _ensure_login(self, var: Path) -> tuple[str, str]:
+        from django.contrib.auth import get_user_model
+
+        path = var / "demo-login.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+        else:
+            data = {"username": "admin", "password": secrets.token_urlsafe(9)}
+            path.write_text(json.dumps(data))
+            path.chmod(0o600)
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=data["username"]).first()
+        if user is None:
+            user = user_model.objects.create_superuser(data["username"], "admin@localhost", data["password"])
+        else:
+            user.set_password(data["password"])
+            user.save(update_fields=["password"])
+        return data["username"], data["password"]
+
+    def _spawn(self, name: str, args: list[str], *, manage: bool = True) -> None:
+        cmd = [sys.executable, "manage.py", *args] if manage else args
+        proc = subprocess.Popen(cmd, cwd=settings.BASE_DIR, start_new_session=True)
+        self.procs.append((name, proc))
+
+    def _wait_for(self, path: Path, what: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited with code {proc.returncode} before writing {what}")
+            if time.monotonic() > deadline:
+                raise CommandError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.2)
+
+    def _stop_all(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for _name, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.stdout.write("All demo processes stopped.")
