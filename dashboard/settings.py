@@ -193,6 +193,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(ROLLUP_SECONDS),
         "options": {"expires": float(ROLLUP_SECONDS)},
     },
+    "alerts-process-outbox": {
+        "task": "workers.tasks_alerts.process_alert_outbox",
+        "schedule": float(env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)),
+        "options": {"expires": float(env_int("ALERT_PROCESS_SECONDS", 5, minimum=1))},
+    },
+    "alerts-send-pending": {
+        "task": "workers.tasks_alerts.send_pending_notifications",
+        "schedule": float(env_int("ALERT_SEND_SECONDS", 10, minimum=1)),
+        "options": {"expires": float(env_int("ALERT_SEND_SECONDS", 10, minimum=1))},
+    },
+    "alerts-reminders": {
+        "task": "workers.tasks_alerts.send_alert_reminders",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 
 # --- Health thresholds (seconds). Automation's lastSeenDateTime refreshes as the worker polls
@@ -233,6 +248,20 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hrw-monitor@localhost")
 ALERT_RECIPIENTS = env_list("ALERT_RECIPIENTS")
+# Alerting (workers/services/alerts.py). Group wait: workers of one group that go down within this
+# many seconds of the first one share one email. Flapping: FLAP_TRANSITIONS changes in and out of
+# offline within FLAP_WINDOW_MINUTES; alerts stay held until FLAP_STABLE_MINUTES without a change.
+ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 30, minimum=0, maximum=600)
+ALERT_REMINDER_HOURS = env_int("ALERT_REMINDER_HOURS", 4, minimum=1)
+FLAP_TRANSITIONS = env_int("FLAP_TRANSITIONS", 4, minimum=2)
+FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 30, minimum=1)
+FLAP_STABLE_MINUTES = env_int("FLAP_STABLE_MINUTES", 15, minimum=1)
+# Every worker of an account (spread over at least this many groups) offline at once = blind.
+ALERT_BLIND_MIN_GROUPS = env_int("ALERT_BLIND_MIN_GROUPS", 2, minimum=1)
+ALERT_PROCESS_SECONDS = env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)
+ALERT_SEND_SECONDS = env_int("ALERT_SEND_SECONDS", 10, minimum=1)
+ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 8, minimum=1)
+ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Auth, i18n, static.
