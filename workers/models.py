@@ -375,3 +375,100 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class AnalysisWindow(models.TextChoices):
+    """Windows the capacity analysis is precomputed for (workers.services.capacity/correlation)."""
+
+    DAY = "24h", "24 hours"
+    WEEK = "7d", "7 days"
+    MONTH = "30d", "30 days"
+
+
+class CapacityRun(models.Model):
+    """One precomputation of correlation findings and group capacity for a window.
+
+    Written in a single transaction by ``services.capacity.refresh_capacity_analysis``; pages and
+    the API read the latest complete run of a window, so a run in progress is never half-visible.
+    """
+
+    window = models.CharField(max_length=8, choices=AnalysisWindow.choices)
+    computed_at = models.DateTimeField(help_text="The 'now' the window ends at.")
+    window_start = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    bucket_seconds = models.PositiveIntegerField(help_text="Correlation bucket size.")
+    pairs_examined = models.PositiveIntegerField(default=0)
+    groups_examined = models.PositiveIntegerField(default=0)
+    rules = models.JSONField(default=dict, help_text="FindingRules in force, shown on the page.")
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [
+            # selectors_capacity.latest_run(window): the newest run of a window.
+            models.Index(fields=["window", "-computed_at"], name="capacityrun_latest"),
+        ]
+
+
+class CorrelationFinding(models.Model):
+    """A (group, worker-or-group-level, metric, target) pair examined by a run.
+
+    Stored: every flagged pair, plus the strongest unflagged ones so the page can say why they were
+    not flagged. ``worker`` is null for a group-level finding (max member pressure vs delay).
+    """
+
+    run = models.ForeignKey(CapacityRun, on_delete=models.CASCADE, related_name="findings")
+    rank = models.PositiveIntegerField()
+    group = models.ForeignKey(WorkerGroup, on_delete=models.CASCADE, related_name="+")
+    worker = models.ForeignKey(HybridWorker, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    metric = models.CharField(max_length=8, help_text="cpu or mem (percent).")
+    target = models.CharField(max_length=16, help_text="queue_delay or duration (seconds).")
+    flagged = models.BooleanField(default=False)
+    pearson = models.FloatField(null=True)
+    pearson_p = models.FloatField(null=True)
+    spearman = models.FloatField(null=True)
+    p_value = models.FloatField(null=True, help_text="Spearman's two-sided p-value.")
+    n = models.PositiveIntegerField(default=0, help_text="Buckets with both a metric and a target value.")
+    slope = models.FloatField(null=True, help_text="Seconds of target per percentage point.")
+    intercept = models.FloatField(null=True)
+    metric_p95 = models.FloatField(null=True)
+    target_p95_high = models.FloatField(null=True)
+    target_p95_low = models.FloatField(null=True)
+    effect_ratio = models.FloatField(null=True)
+    score = models.FloatField(default=0)
+    effect = models.CharField(max_length=300, blank=True, help_text="The effect in plain words.")
+    reasons = models.JSONField(default=list, help_text="Why it was not flagged.")
+    points = models.JSONField(default=list, help_text="[[x, y], ...] for the scatter, at most 400.")
+
+    class Meta:
+        ordering = ["run", "rank"]
+        constraints = [models.UniqueConstraint(fields=["run", "rank"], name="uniq_finding_rank")]
+
+
+class GroupCapacity(models.Model):
+    """A group's measured load and utilization over a run's window, with its hour-of-week profile and
+    daily series (for the trend and the forecast). The M/M/c recommendation is recomputed per page
+    view from ``arrival_rate_peak`` and ``mean_service_seconds`` (cheap), so the target is a form field."""
+
+    run = models.ForeignKey(CapacityRun, on_delete=models.CASCADE, related_name="groups")
+    group = models.ForeignKey(WorkerGroup, on_delete=models.CASCADE, related_name="+")
+    members = models.PositiveIntegerField(default=0)
+    online = models.PositiveIntegerField(default=0)
+    cpu_p50 = models.FloatField(null=True)
+    cpu_p95 = models.FloatField(null=True)
+    mem_p50 = models.FloatField(null=True)
+    mem_p95 = models.FloatField(null=True)
+    jobs = models.PositiveIntegerField(default=0, help_text="Jobs started in the window.")
+    arrival_rate_mean = models.FloatField(default=0, help_text="Jobs per hour, mean over the window.")
+    arrival_rate_peak = models.FloatField(default=0, help_text="Jobs per hour, p95 of hourly counts.")
+    mean_service_seconds = models.FloatField(null=True, help_text="Mean duration of finished jobs.")
+    queue_p50 = models.FloatField(null=True)
+    queue_p95 = models.FloatField(null=True)
+    concurrency_mean = models.FloatField(default=0, help_text="Little's law: job-seconds / window seconds.")
+    concurrency_peak = models.FloatField(default=0, help_text="Busiest hour's mean concurrent jobs.")
+    heat_load = models.JSONField(default=list, help_text="168 values: mean jobs started per hour of week (Mon 00 first).")
+    heat_queue = models.JSONField(default=list, help_text="168 values: mean queue delay (s) per hour of week, null = no jobs.")
+    daily = models.JSONField(default=list, help_text="[{day, cpu_p95, mem_p95, jobs, concurrency_peak}] oldest first.")
+
+    class Meta:
+        ordering = ["run", "group__name"]
+        constraints = [models.UniqueConstraint(fields=["run", "group"], name="uniq_capacity_group")]
