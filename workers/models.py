@@ -145,6 +145,13 @@ class Job(models.Model):
             models.Index(fields=["status", "created_at"], name="job_status_created"),
             # Global recent-jobs lists.
             models.Index(fields=["created_at"], name="job_created"),
+            # selectors_latency.queued_now / running-over-threshold: the few jobs not ended yet.
+            models.Index(fields=["created_at"], condition=models.Q(ended_at__isnull=True), name="job_open"),
+            # job_rollups.touched_hours: jobs changed since the last rollup (long jobs end days later).
+            models.Index(fields=["last_modified_at"], name="job_last_modified"),
+            # selectors_latency timeouts: jobs over a queue / run threshold in a window (rare rows).
+            models.Index(fields=["queue_seconds"], name="job_queue_seconds"),
+            models.Index(fields=["duration_seconds"], name="job_duration_seconds"),
         ]
 
     def __str__(self) -> str:
@@ -472,3 +479,97 @@ class GroupCapacity(models.Model):
     class Meta:
         ordering = ["run", "group__name"]
         constraints = [models.UniqueConstraint(fields=["run", "group"], name="uniq_capacity_group")]
+
+
+class RollupScope(models.TextChoices):
+    FLEET = "fleet", "Fleet"
+    GROUP = "group", "Group"
+    RUNBOOK = "runbook", "Runbook"
+    WORKER = "worker", "Worker (attributed jobs only)"
+
+
+class JobRollup(models.Model):
+    """Job counts and latency histograms for one scope over one period (abstract; see JobHourly).
+
+    One row per (period, ``key``), where the scope says what the row sums: ``fleet`` (every job on a
+    hybrid worker group), ``group``, ``runbook`` (across groups) or ``worker`` (jobs attributed to one
+    worker; Azure only says which member ran a job in a single-member group). Histograms are JSON
+    arrays of counts over ``workers.latency.BUCKET_EDGES``, the same edges everywhere, so rows add up.
+    Jobs are placed by ``created_at``; a group+runbook cut is read from raw rows (index job_group_created).
+    """
+
+    scope = models.CharField(max_length=16, choices=RollupScope.choices)
+    key = models.CharField(max_length=300, help_text="fleet | g:<group id> | r:<runbook> | w:<worker id>.")
+    group = models.ForeignKey(WorkerGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    worker = models.ForeignKey(HybridWorker, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    runbook = models.CharField(max_length=260, blank=True, help_text="Set for scope=runbook only.")
+    jobs = models.PositiveIntegerField(default=0, help_text="Jobs created in the period, any status.")
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    stopped = models.PositiveIntegerField(default=0)
+    suspended = models.PositiveIntegerField(default=0)
+    other = models.PositiveIntegerField(default=0, help_text="Any other status (queued, running, unknown strings).")
+    not_available = models.PositiveIntegerField(default=0, help_text='Failed with "hybrid worker was not available".')
+    queue_count = models.PositiveIntegerField(default=0, help_text="Jobs with a queue delay (started).")
+    queue_sum = models.FloatField(default=0, help_text="Seconds.")
+    queue_max = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    queue_hist = models.JSONField(default=list)
+    duration_count = models.PositiveIntegerField(default=0, help_text="Jobs with a duration (ended).")
+    duration_sum = models.FloatField(default=0, help_text="Seconds.")
+    duration_max = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    duration_hist = models.JSONField(default=list)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class JobHourly(JobRollup):
+    """Hourly job rollup, written only by ``services.job_rollups.rollup_jobs`` (whole hours, recomputed)."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+    class Meta:
+        ordering = ["hour"]
+        constraints = [models.UniqueConstraint(fields=["hour", "key"], name="uniq_jobhourly_key")]
+        indexes = [
+            # selectors_latency: one scope over a window (fleet trend, per-group/runbook/worker tables).
+            models.Index(fields=["scope", "hour"], name="jobhourly_scope_hour"),
+            # selectors_latency / selectors_capacity: one group's hours (API ?group=, capacity heatmaps).
+            models.Index(fields=["group", "hour"], name="jobhourly_group_hour"),
+        ]
+
+
+class JobDaily(JobRollup):
+    """Daily job rollup (sum of that day's JobHourly rows), so 7 d / 30 d pages read few rows."""
+
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [models.UniqueConstraint(fields=["day", "key"], name="uniq_jobdaily_key")]
+        indexes = [
+            # selectors_latency: one scope over a 7 d / 30 d window.
+            models.Index(fields=["scope", "day"], name="jobdaily_scope_day"),
+            # selectors_latency: one group's days (API ?group=&window=30d).
+            models.Index(fields=["group", "day"], name="jobdaily_group_day"),
+        ]
+
+
+class RunbookThreshold(models.Model):
+    """Timeout thresholds per runbook; runbook "*" is the default for every other runbook.
+
+    Hybrid jobs have no service time limit, so a timeout is ours to define. Without a "*" row the
+    built-in defaults apply (workers.latency.DEFAULT_MAX_QUEUE_SECONDS / DEFAULT_MAX_RUN_SECONDS).
+    """
+
+    runbook = models.CharField(max_length=260, unique=True, help_text='Runbook name, or "*" for the default.')
+    max_queue_seconds = models.PositiveIntegerField(help_text="A job queued longer than this is a timeout.")
+    max_run_seconds = models.PositiveIntegerField(help_text="A job running longer than this is a timeout.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["runbook"]
+
+    def __str__(self) -> str:
+        return self.runbook
