@@ -1,0 +1,88 @@
+"""Apply the health rules to stored workers: current status, its reason, the ``alert_after`` deadline,
+and one ``StatusChange`` row (the alert outbox) per real change.
+
+A status changes only through a conditional UPDATE (``... WHERE id = %s AND status = old``); the
+``StatusChange`` row is written in the same transaction and only when that UPDATE matched a row.
+Two refreshes running at once (two beats, a retried task) therefore write each change exactly once:
+the loser's UPDATE matches nothing. Called by the ``refresh_statuses`` task (beat, and after every
+worker/log poll), by ``manage.py poll --once`` and by the alerting tests.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from workers.health import Thresholds, worker_status
+from workers.models import HybridWorker, StatusChange
+from workers.services.locking import update_workers_in_pk_order
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    workers: int  # workers judged
+    changes: int  # StatusChange rows written by this call
+    updated: int  # rows whose reason/deadline moved without a status change
+
+
+def refresh_statuses(account_id: int | None = None, *, now: datetime | None = None, thresholds: Thresholds | None = None) -> RefreshResult:
+    """Judge every current (not removed) worker, of one account or all, at ``now``.
+
+    Safe to run twice or concurrently: a status change is claimed by a conditional UPDATE, so only
+    one caller writes its ``StatusChange``; the other updates only reason/deadline columns.
+    """
+    now = now or timezone.now()
+    base = thresholds or Thresholds.from_settings()
+    qs = HybridWorker.objects.filter(removed_at__isnull=True)
+    if account_id is not None:
+        qs = qs.filter(group__account_id=account_id)
+    rows = qs.values_list(
+        "pk", "status", "status_reason", "alert_after", "last_seen_at", "last_heartbeat_at", "registered_at",
+        "group__grace_seconds",
+    )
+    changes = 0
+    touch: dict[int, dict[str, object]] = {}
+    judged = 0
+    for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace in rows.iterator(chunk_size=2000):
+        judged += 1
+        verdict = worker_status(
+            now=now,
+            last_seen_at=last_seen_at,
+            last_heartbeat_at=last_heartbeat_at,
+            registered_at=registered_at,
+            thresholds=base.with_grace(grace),
+        )
+        if verdict.status != old:
+            if _change_status(pk, old, verdict.status, verdict.reason, verdict.alert_after, now):
+                changes += 1
+            continue
+        # Same status: keep the stored deadline current (it moves with every fresh signal) and the
+        # reason when the set of stale signals changes; ages inside the reason are not worth a write.
+        if old_deadline != verdict.alert_after or _stale_part(old_reason) != _stale_part(verdict.reason):
+            touch[pk] = {"alert_after": verdict.alert_after, "status_reason": verdict.reason}
+    updated = update_workers_in_pk_order(touch, ["alert_after", "status_reason"])
+    return RefreshResult(workers=judged, changes=changes, updated=updated)
+
+
+def _stale_part(reason: str) -> tuple[bool, bool]:
+    """Which signals the reason calls stale, ignoring the ages (so a new age alone causes no write)."""
+    parts = reason.split("; ")
+    return tuple("fresh" not in p for p in parts)  # type: ignore[return-value]
+
+
+def _change_status(pk: int, old: str, new: str, reason: str, deadline: datetime | None, now: datetime) -> bool:
+    """Move one worker from ``old`` to ``new`` and log it, exactly once across concurrent callers."""
+    with transaction.atomic():
+        matched = HybridWorker.objects.filter(pk=pk, status=old).update(
+            status=new, status_reason=reason, status_changed_at=now, alert_after=deadline
+        )
+        if not matched:
+            log.info("worker %s left %s before this refresh could change it; skipped", pk, old)
+            return False
+        StatusChange.objects.create(worker_id=pk, old_status=old, new_status=new, reason=reason, created_at=now)
+    return True
