@@ -1,0 +1,46 @@
+// Small progressive enhancements shared by every page. No inline handlers; everything is wired here.
+(function () {
+  "use strict";
+
+  // <time datetime="...Z">: show the viewer's local time, keep UTC in the title (hover).
+  function localiseTimes(root) {
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+      });
+    } catch (e) { return; }
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      if (el.dataset.localised) { return; }
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) { return; }
+      var utcText = el.textContent;
+      el.textContent = fmt.format(d);
+      el.title = utcText.indexOf("UTC") >= 0 ? utcText : utcText + " UTC";
+      el.dataset.localised = "1";
+    });
+  }
+
+  // The read-only display token (?token=) of this page, if any: fetches carry it as a Bearer header.
+  function pageToken() {
+    return new URLSearchParams(window.location.search).get("token");
+  }
+
+  function fetchJSON(url, options) {
+    var opts = options || {};
+    var headers = new Headers(opts.headers || {});
+    headers.set("Accept", "application/json");
+    var token = pageToken();
+    if (token) { headers.set("Authorization", "Bearer " + token); }
+    opts.headers = headers;
+    opts.credentials = "same-origin";
+    return fetch(url, opts).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status + " from " + url); }
+      return response.json();
+    });
+  }
+
+  window.hrw = { localiseTimes: localiseTimes, fetchJSON: fetchJSON, pageToken: pageToken };
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+})();

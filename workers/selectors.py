@@ -1,0 +1,495 @@
+"""Reads for the pages and the JSON API. Views call these; nothing here writes.
+
+Every function issues a fixed number of queries, independent of how many groups or workers exist
+(tests pin the counts): aggregates are computed in SQL with one GROUP BY per concern, never a
+query per group. Freshness comes from PollRun (the latest run, and the latest successful run, of
+each kind per account), so a failed or overdue poll always reads as stale.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, QuerySet, Subquery
+
+from workers.models import (
+    AutomationAccount,
+    HybridWorker,
+    Job,
+    PollKind,
+    PollRun,
+    StatusChange,
+    UtilizationHourly,
+    UtilizationSample,
+    WorkerGroup,
+    WorkerStatus,
+)
+
+# --- job outcomes ----------------------------------------------------------------------------------
+# Azure's job status is an open set; pages group it into these buckets (anything else is "other").
+OUTCOMES = ("completed", "failed", "stopped", "suspended", "other")
+_OUTCOME_OF = {"completed": "completed", "failed": "failed", "stopped": "stopped", "suspended": "suspended"}
+
+
+def outcome_of(status: str) -> str:
+    return _OUTCOME_OF.get((status or "").strip().lower(), "other")
+
+
+def empty_outcomes() -> dict[str, int]:
+    return {name: 0 for name in OUTCOMES}
+
+
+# --- group health ----------------------------------------------------------------------------------
+HEALTH_ORDER = {"down": 0, "degraded": 1, "healthy": 2, "empty": 3}
+
+
+def _group_health(online: int, late: int, offline: int, never: int, unknown: int) -> str:
+    """Health from member status counts, through workers.health when it is available.
+
+    workers.health.group_health is the rule's owner; the fallback mirrors its documented contract
+    (healthy: every member online; down: no member online; degraded: anything in between).
+    """
+    statuses = (
+        [WorkerStatus.ONLINE] * online + [WorkerStatus.LATE] * late + [WorkerStatus.OFFLINE] * offline
+        + [WorkerStatus.NEVER] * never + [WorkerStatus.UNKNOWN] * unknown
+    )
+    try:
+        from workers.health import group_health
+    except ImportError:
+        group_health = None
+    if group_health is not None:
+        verdict: Any = group_health([str(s) for s in statuses])
+        return str(getattr(verdict, "health", verdict))
+    total = len(statuses)
+    if total == 0:
+        return "empty"
+    if online == total:
+        return "healthy"
+    if online == 0:
+        return "down"
+    return "degraded"
+
+
+# --- percentiles in SQL (PostgreSQL) or Python (SQLite) ---------------------------------------------
+class Percentile95(Aggregate):
+    """95th percentile (continuous). PostgreSQL computes it; elsewhere see ``_p95``."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.95) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _p95(values: list[float]) -> float | None:
+    """Same definition as PERCENTILE_CONT(0.95): linear interpolation between closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = 0.95 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def queue_p95_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, float | None]:
+    """Queue-delay p95 (seconds) per group for jobs created since ``since``. One query."""
+    jobs = Job.objects.filter(created_at__gte=since, group__isnull=False, queue_seconds__isnull=False)
+    if group_ids is not None:
+        jobs = jobs.filter(group_id__in=list(group_ids))
+    if connection.vendor == "postgresql":
+        rows = jobs.values("group_id").annotate(p95=Percentile95("queue_seconds")).values_list("group_id", "p95")
+        return {gid: p95 for gid, p95 in rows}
+    values: dict[int, list[float]] = defaultdict(list)
+    for gid, seconds in jobs.values_list("group_id", "queue_seconds").iterator(chunk_size=5000):
+        values[gid].append(seconds)
+    return {gid: _p95(vals) for gid, vals in values.items()}
+
+
+def outcomes_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+    """Job counts by outcome per group for jobs created since ``since``. One query."""
+    jobs = Job.objects.filter(created_at__gte=since, group__isnull=False)
+    if group_ids is not None:
+        jobs = jobs.filter(group_id__in=list(group_ids))
+    result: dict[int, dict[str, int]] = defaultdict(empty_outcomes)
+    for gid, status, n in jobs.values_list("group_id", "status").annotate(n=Count("id")).order_by():
+        result[gid][outcome_of(status)] += n
+    return dict(result)
+
+
+# --- freshness -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceFreshness:
+    key: str
+    label: str
+    interval_seconds: int
+    last_ok_at: datetime | None
+    age_seconds: float | None
+    stale: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class Freshness:
+    now: datetime
+    accounts: int
+    ever_polled: bool
+    sources: tuple[SourceFreshness, ...]
+
+    @property
+    def stale(self) -> bool:
+        return self.accounts > 0 and any(s.stale for s in self.sources)
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Age of the oldest source's data (what a single "data age" figure must report)."""
+        ages = [s.age_seconds for s in self.sources]
+        if not ages or any(a is None for a in ages):
+            return None
+        return max(a for a in ages if a is not None)
+
+
+# (key, label, poll kind, interval setting, needs a Log Analytics workspace)
+_SOURCES = (
+    ("automation", "Automation", PollKind.WORKERS, "POLL_WORKERS_SECONDS", False),
+    ("jobs", "Jobs", PollKind.JOBS, "POLL_JOBS_SECONDS", False),
+    ("log_analytics", "Log Analytics", PollKind.HEARTBEAT, "POLL_LOGS_SECONDS", True),
+)
+
+
+def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool) -> Subquery:
+    runs = PollRun.objects.filter(account=account_ref, kind=kind)
+    if ok_only:
+        runs = runs.filter(ok=True)
+    return Subquery(runs.order_by("-started_at").values(field_name)[:1])
+
+
+def _freshness_rows(account_ids: Iterable[int] | None) -> list[dict[str, Any]]:
+    accounts = AutomationAccount.objects.filter(enabled=True)
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    annotations: dict[str, Subquery] = {}
+    for key, _label, kind, _setting, _needs_ws in _SOURCES:
+        annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True)
+        annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False)
+        annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False)
+    return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
+
+
+def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
+    multiple = getattr(settings, "STALE_AFTER_INTERVALS", 3)
+    sources: list[SourceFreshness] = []
+    ever_polled = False
+    for key, label, _kind, setting_name, needs_ws in _SOURCES:
+        interval = int(getattr(settings, setting_name, 60))
+        relevant = [r for r in rows if r["workspace_id"] or not needs_ws]
+        if not relevant:
+            continue
+        ok_times = [r[f"{key}_ok_at"] for r in relevant]
+        ever_polled = ever_polled or any(t is not None for t in ok_times)
+        oldest = None if any(t is None for t in ok_times) else min(ok_times)
+        errors = [r[f"{key}_last_error"] or "poll failed" for r in relevant if r[f"{key}_last_ok"] is False]
+        age = (now - oldest).total_seconds() if oldest is not None else None
+        stale = bool(errors) or age is None or age > multiple * interval
+        sources.append(SourceFreshness(key, label, interval, oldest, age, stale, "; ".join(errors)))
+    return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources))
+
+
+def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None) -> Freshness:
+    """How old the data is per source, over every enabled account (the stalest account wins). One query.
+
+    A source is stale when its latest poll failed, when it never succeeded, or when its latest
+    success is older than STALE_AFTER_INTERVALS poll intervals.
+    """
+    return _fold_freshness(_freshness_rows(account_ids), now=now)
+
+
+def freshness_by_account(*, now: datetime) -> tuple[Freshness, dict[int, Freshness]]:
+    """The fleet's freshness and each enabled account's, from the same single query."""
+    rows = _freshness_rows(None)
+    return _fold_freshness(rows, now=now), {r["pk"]: _fold_freshness([r], now=now) for r in rows}
+
+
+def last_successful_poll_at() -> datetime | None:
+    """The most recent successful poll of any kind (for /healthz). One query."""
+    run = PollRun.objects.filter(ok=True).order_by("-started_at").values_list("finished_at", flat=True).first()
+    return run
+
+
+# --- overview --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupSummary:
+    id: int
+    name: str
+    account: str
+    account_id: int
+    group_type: str
+    health: str
+    workers_total: int
+    workers_online: int
+    workers_late: int
+    workers_offline: int
+    workers_never: int
+    v1_workers: int
+    jobs_24h: dict[str, int]
+    queue_p95_seconds_24h: float | None
+
+    @property
+    def single_member(self) -> bool:
+        return self.workers_total == 1
+
+    @property
+    def system_group(self) -> bool:
+        return self.group_type.strip().lower() == "system"
+
+    @property
+    def flags(self) -> list[str]:
+        flags = []
+        if self.single_member:
+            flags.append("single_member")
+        if self.system_group:
+            flags.append("system_group")
+        if self.v1_workers:
+            flags.append("v1_worker")
+        if self.workers_never:
+            flags.append("never_reported")
+        return flags
+
+    @property
+    def jobs_24h_total(self) -> int:
+        return sum(self.jobs_24h.values())
+
+
+@dataclass(frozen=True)
+class FleetTotals:
+    groups: int
+    workers_total: int
+    workers_online: int
+    workers_late: int
+    workers_offline: int
+    groups_down: int
+    groups_degraded: int
+    jobs_24h: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Overview:
+    groups: list[GroupSummary]
+    totals: FleetTotals
+    window_hours: int = 24
+
+
+def _live_groups() -> QuerySet[WorkerGroup]:
+    live = Q(workers__removed_at__isnull=True)
+    return (
+        WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
+        .select_related("account")
+        .annotate(
+            n_total=Count("workers", filter=live),
+            n_online=Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
+            n_late=Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
+            n_offline=Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
+            n_never=Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),
+            n_v1=Count("workers", filter=live & Q(workers__worker_type__iexact="HybridV1")),
+        )
+    )
+
+
+def group_summaries(*, now: datetime, groups: QuerySet[WorkerGroup] | None = None) -> list[GroupSummary]:
+    """Every live group with member counts, 24 h job outcomes and queue p95, worst first. Three queries."""
+    since = now - timedelta(hours=24)
+    rows = list(groups if groups is not None else _live_groups())
+    ids = [g.pk for g in rows] if groups is not None else None
+    outcomes = outcomes_by_group(since=since, group_ids=ids)
+    p95 = queue_p95_by_group(since=since, group_ids=ids)
+    summaries = []
+    for g in rows:
+        unknown = g.n_total - g.n_online - g.n_late - g.n_offline - g.n_never
+        summaries.append(
+            GroupSummary(
+                id=g.pk, name=g.name, account=g.account.name, account_id=g.account_id, group_type=g.group_type,
+                health=_group_health(g.n_online, g.n_late, g.n_offline, g.n_never, unknown),
+                workers_total=g.n_total, workers_online=g.n_online, workers_late=g.n_late,
+                workers_offline=g.n_offline, workers_never=g.n_never, v1_workers=g.n_v1,
+                jobs_24h=outcomes.get(g.pk, empty_outcomes()), queue_p95_seconds_24h=p95.get(g.pk),
+            )
+        )
+    summaries.sort(key=lambda s: (HEALTH_ORDER.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
+    return summaries
+
+
+def fleet_overview(*, now: datetime) -> Overview:
+    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Three queries."""
+    groups = group_summaries(now=now)
+    jobs: dict[str, int] = empty_outcomes()
+    for g in groups:
+        for k, v in g.jobs_24h.items():
+            jobs[k] += v
+    totals = FleetTotals(
+        groups=len(groups),
+        workers_total=sum(g.workers_total for g in groups),
+        workers_online=sum(g.workers_online for g in groups),
+        workers_late=sum(g.workers_late for g in groups),
+        workers_offline=sum(g.workers_offline for g in groups),
+        groups_down=sum(1 for g in groups if g.health == "down"),
+        groups_degraded=sum(1 for g in groups if g.health == "degraded"),
+        jobs_24h=jobs,
+    )
+    return Overview(groups=groups, totals=totals)
+
+
+def find_groups(*, name: str, account: str | None = None) -> list[WorkerGroup]:
+    """Live groups with this name (a name can repeat across accounts). One query."""
+    groups = WorkerGroup.objects.filter(name=name, removed_at__isnull=True).select_related("account")
+    if account:
+        groups = groups.filter(account__name=account)
+    return list(groups)
+
+
+# --- group detail ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UtilPoint:
+    ts: datetime
+    cpu: float | None
+    mem: float | None
+
+
+@dataclass(frozen=True)
+class GroupDetail:
+    group: WorkerGroup
+    summary: GroupSummary
+    members: list[HybridWorker]
+    utilization: dict[int, list[UtilPoint]]
+    recent_jobs: list[Job]
+
+
+def group_detail(*, group_id: int, now: datetime, jobs_limit: int = 50) -> GroupDetail | None:
+    """A group, its members, their 24 h hourly CPU/memory, and its latest jobs. Six queries."""
+    group = _live_groups().filter(pk=group_id).first()
+    if group is None:
+        return None
+    summary = group_summaries(now=now, groups=_live_groups().filter(pk=group_id))[0]
+    members = list(HybridWorker.objects.filter(group_id=group_id, removed_at__isnull=True).order_by("name"))
+    since = now - timedelta(hours=24)
+    util: dict[int, list[UtilPoint]] = defaultdict(list)
+    hourly = (
+        UtilizationHourly.objects.filter(worker__group_id=group_id, worker__removed_at__isnull=True, hour__gte=since)
+        .order_by("worker_id", "hour")
+        .values_list("worker_id", "hour", "cpu_avg", "mem_avg")
+    )
+    for wid, hour, cpu, mem in hourly:
+        util[wid].append(UtilPoint(hour, cpu, mem))
+    jobs = list(Job.objects.filter(group_id=group_id).order_by("-created_at")[:jobs_limit])
+    return GroupDetail(group=group, summary=summary, members=members, utilization=dict(util), recent_jobs=jobs)
+
+
+# --- worker detail ---------------------------------------------------------------------------------
+WORKER_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+@dataclass(frozen=True)
+class WorkerDetail:
+    worker: HybridWorker
+    window: str
+    utilization: list[UtilPoint]
+    utilization_resolution: str
+    sample_times: list[datetime]
+    changes: list[StatusChange]
+    group_jobs: list[Job]
+    group_size: int
+    jobs_attributed: bool
+
+
+def worker_detail(*, worker_id: int, now: datetime, window: str = "24h", jobs_limit: int = 50) -> WorkerDetail | None:
+    """One worker: CPU/memory over the window, signal presence, status history, its group's jobs. Six queries.
+
+    24 h reads one-minute samples; 7 d reads the hourly rollup (what a page can afford at fleet scale).
+    """
+    worker = HybridWorker.objects.select_related("group", "group__account").filter(pk=worker_id).first()
+    if worker is None:
+        return None
+    since = now - WORKER_WINDOWS[window]
+    if window == "24h":
+        rows = list(
+            UtilizationSample.objects.filter(worker_id=worker_id, ts__gte=since).order_by("ts").values_list("ts", "cpu_pct", "mem_pct")
+        )
+        util = [UtilPoint(ts, cpu, mem) for ts, cpu, mem in rows]
+        resolution = "1-minute samples"
+    else:
+        hourly = UtilizationHourly.objects.filter(worker_id=worker_id, hour__gte=since).order_by("hour")
+        util = [UtilPoint(h, c, m) for h, c, m in hourly.values_list("hour", "cpu_avg", "mem_avg")]
+        resolution = "hourly averages"
+    sample_times = [p.ts for p in util]
+    changes = list(StatusChange.objects.filter(worker_id=worker_id, created_at__gte=since).order_by("created_at"))
+    group_size = HybridWorker.objects.filter(group_id=worker.group_id, removed_at__isnull=True).count()
+    jobs = list(Job.objects.filter(group_id=worker.group_id).order_by("-created_at")[:jobs_limit])
+    return WorkerDetail(
+        worker=worker, window=window, utilization=util, utilization_resolution=resolution, sample_times=sample_times,
+        changes=changes, group_jobs=jobs, group_size=group_size, jobs_attributed=group_size == 1,
+    )
+
+
+# --- workers list (API) ----------------------------------------------------------------------------
+def workers_in_groups(group_ids: list[int]) -> list[HybridWorker]:
+    """Live members of these groups, with group and account names. One query."""
+    return list(
+        HybridWorker.objects.filter(group_id__in=group_ids, removed_at__isnull=True)
+        .select_related("group", "group__account")
+        .order_by("group__name", "name")
+    )
+
+
+# --- jobs list -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.page_size < self.total
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def jobs_page(
+    *, group_ids: list[int] | None = None, status: str | None = None, since: datetime | None = None,
+    page: int = 1, page_size: int = 50,
+) -> JobPage:
+    """Jobs newest first, filtered and paginated. Two queries (count + page)."""
+    jobs = Job.objects.select_related("group", "account")
+    if group_ids is not None:
+        jobs = jobs.filter(group_id__in=group_ids)
+    if status:
+        jobs = jobs.filter(status__iexact=status)
+    if since is not None:
+        jobs = jobs.filter(created_at__gte=since)
+    total = jobs.count()
+    offset = (page - 1) * page_size
+    rows = list(jobs.order_by("-created_at", "-pk")[offset : offset + page_size]) if offset < total else []
+    return JobPage(jobs=rows, total=total, page=page, page_size=page_size)
+
+
+def group_choices() -> list[tuple[int, str, str]]:
+    """(id, name, account) of live groups for filter drop-downs. One query."""
+    return list(
+        WorkerGroup.objects.filter(removed_at__isnull=True).order_by("name", "account__name").values_list("pk", "name", "account__name")
+    )
+
+
+# --- /metrics --------------------------------------------------------------------------------------
+def worker_status_counts() -> list[tuple[str, str, str, int]]:
+    """(account, group, status, count) for every live group. One query."""
+    rows = (
+        HybridWorker.objects.filter(removed_at__isnull=True, group__removed_at__isnull=True)
+        .values_list("group__account__name", "group__name", "status")
+        .annotate(n=Count("id"))
+        .order_by("group__account__name", "group__name", "status")
+    )
+    return list(rows)
