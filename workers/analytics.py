@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 # Documented limits (Microsoft Learn, "Troubleshoot extension-based Hybrid Runbook Worker issues" and
 # "Azure Automation service limits"): a worker polls every 30 s and "can generally pick up four jobs
@@ -221,10 +221,27 @@ def erlang_c(servers: int, offered_load: float) -> float:
         return 0.0
     if offered_load >= servers:
         return 1.0
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = offered_load * b / (k + offered_load * b)
+    b = erlang_b(servers, offered_load)
     return servers * b / (servers - offered_load * (1 - b))
+
+
+def erlang_b(servers: int, offered_load: float) -> float:
+    """Blocking probability of M/M/c/c (Erlang B).
+
+    Up to 100 servers: the classic stable recursion B(k) = a B(k-1) / (k + a B(k-1)). Beyond: the
+    identity B = Poisson pmf(c; a) / Poisson cdf(c; a), in closed form through lgamma and the
+    regularised incomplete gamma function, so a page sizing thousands of job slots stays O(1).
+    """
+    if offered_load == 0:
+        return 0.0
+    if servers <= 100:
+        b = 1.0
+        for k in range(1, servers + 1):
+            b = offered_load * b / (k + offered_load * b)
+        return b
+    log_pmf = servers * math.log(offered_load) - offered_load - math.lgamma(servers + 1)
+    cdf = float(special.gammaincc(servers + 1, offered_load))
+    return math.exp(log_pmf) / cdf if cdf > 0 else 1.0
 
 
 def mmc_mean_wait(*, arrival_rate: float, service_time: float, servers: int) -> float:
@@ -335,7 +352,9 @@ def recommend_workers(
     if queue_workers is None:
         raise ValueError("target cannot be met: it is below the time a poll takes to arrive")
     candidates["queue"] = queue_workers
-    binding = max(candidates, key=lambda name: (candidates[name], name == "queue"))
+    # On a tie, name the constraint that forced the others: the queue search starts at the pickup count.
+    priority = {"pickup": 2, "queue": 1, "minimum": 0}
+    binding = max(candidates, key=lambda name: (candidates[name], priority[name]))
     workers = candidates[binding]
     method = (
         "M/M/c: Poisson arrivals at the measured peak rate, exponential service with the measured mean "
@@ -375,6 +394,7 @@ class Forecast:
     day_latest: float | None  # where the lower edge reaches it (None: not within the horizon)
     horizon_days: float
     band: tuple[tuple[float, float, float, float], ...]  # (day, fit, lower, upper) over history + horizon
+    saturated_now: bool = False  # the fitted value on the last day is already at or above the threshold
     method: str = FORECAST_METHOD
     note: str = ""
 
@@ -420,8 +440,11 @@ def forecast_saturation(
     half = t * s * np.sqrt(1 + 1 / n + (grid - xbar) ** 2 / sxx)
     lower, upper = fit - half, fit + half
     future = grid >= last
+    saturated_now = bool(res.intercept + res.slope * last >= threshold)
     note = ""
-    if res.slope <= 0:
+    if saturated_now:
+        note = "already at or above the threshold on the trend line"
+    elif res.slope <= 0:
         note = "flat or falling trend: no saturation expected on this trend"
     return Forecast(
         n=n,
@@ -433,5 +456,6 @@ def forecast_saturation(
         day_latest=_first_crossing(grid[future], lower[future], threshold),
         horizon_days=horizon_days,
         band=tuple((float(d), float(f), float(lo), float(hi)) for d, f, lo, hi in zip(grid, fit, lower, upper)),
+        saturated_now=saturated_now,
         note=note,
     )

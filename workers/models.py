@@ -407,6 +407,7 @@ class CapacityRun(models.Model):
     pairs_examined = models.PositiveIntegerField(default=0)
     groups_examined = models.PositiveIntegerField(default=0)
     rules = models.JSONField(default=dict, help_text="FindingRules in force, shown on the page.")
+    fleet = models.JSONField(default=dict, help_text="Fleet-wide hour-of-week heat maps (summed over groups), so the page reads one row.")
 
     class Meta:
         ordering = ["-computed_at", "-id"]
@@ -474,7 +475,8 @@ class GroupCapacity(models.Model):
     concurrency_peak = models.FloatField(default=0, help_text="Busiest hour's mean concurrent jobs.")
     heat_load = models.JSONField(default=list, help_text="168 values: mean jobs started per hour of week (Mon 00 first).")
     heat_queue = models.JSONField(default=list, help_text="168 values: mean queue delay (s) per hour of week, null = no jobs.")
-    daily = models.JSONField(default=list, help_text="[{day, cpu_p95, mem_p95, jobs, concurrency_peak}] oldest first.")
+    daily = models.JSONField(default=list, help_text="[{day, cpu_p95, mem_p95, jobs, arrivals_peak}] oldest first.")
+    forecast = models.JSONField(default=dict, help_text="Saturation forecasts (cpu, load): days to cross, range, slope.")
 
     class Meta:
         ordering = ["run", "group__name"]
