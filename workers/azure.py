@@ -880,7 +880,8 @@ class AzureClient:
             err = result.partial_error
             code = _text(getattr(err, "code", ""))
             message = _text(getattr(err, "message", ""))
-            partial_error = ": ".join(p for p in (code, message) if p) or "partial result"
+            parts = [p for p in (code, message) if p] + _inner_messages(getattr(err, "details", None))
+            partial_error = ": ".join(dict.fromkeys(parts)) or "partial result"
             logger.warning("%s: Log Analytics returned a partial result: %s", what, partial_error)
         else:
             tables = getattr(result, "tables", None)
@@ -905,6 +906,19 @@ class AzureClient:
     def agent_events(self, *, start: datetime, end: datetime, computers: Sequence[str] | None = None) -> LogsResult:
         """Event 4502 per computer in [start, end). rows: tuple[AgentEventRecord, ...]."""
         return self._query("agent events", agent_events_query(start, end, computers), start, end, parse_agent_event_row)
+
+
+def _inner_messages(details: Any) -> list[str]:
+    """The innermost message of each ``details`` entry of a Log Analytics error (the useful text)."""
+    out: list[str] = []
+    for detail in details if isinstance(details, list) else []:
+        node, message = detail, ""
+        while isinstance(node, Mapping):
+            message = _text(node.get("message")) or message
+            node = node.get("innererror")
+        if message:
+            out.append(message)
+    return out
 
 
 def _newer(a: JobRecord, b: JobRecord) -> bool:
