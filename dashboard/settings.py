@@ -208,7 +208,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "rollup-job-latency": {
+        "task": "workers.tasks_latency.rollup_job_latency",
+        "schedule": float(ROLLUP_SECONDS),
+        "options": {"expires": float(ROLLUP_SECONDS)},
+    },
 }
+# Job rollups recompute this many hours back on each run (plus older hours whose jobs changed).
+JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 
 # --- Health thresholds (seconds). Automation's lastSeenDateTime refreshes as the worker polls
 # (every 30 s); Heartbeat rows come every 60 s plus 20 s - 3 min of ingestion latency.
