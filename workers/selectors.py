@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, QuerySet, Subquery
 
+from workers import health
 from workers.models import (
     AutomationAccount,
     HybridWorker,
@@ -44,34 +45,13 @@ def empty_outcomes() -> dict[str, int]:
 
 
 # --- group health ----------------------------------------------------------------------------------
-HEALTH_ORDER = {"down": 0, "degraded": 1, "healthy": 2, "empty": 3}
-
-
 def _group_health(online: int, late: int, offline: int, never: int, unknown: int) -> str:
-    """Health from member status counts, through workers.health when it is available.
-
-    workers.health.group_health is the rule's owner; the fallback mirrors its documented contract
-    (healthy: every member online; down: no member online; degraded: anything in between).
-    """
+    """Health from member status counts; the rule itself lives in workers.health."""
     statuses = (
-        [WorkerStatus.ONLINE] * online + [WorkerStatus.LATE] * late + [WorkerStatus.OFFLINE] * offline
-        + [WorkerStatus.NEVER] * never + [WorkerStatus.UNKNOWN] * unknown
+        [WorkerStatus.ONLINE.value] * online + [WorkerStatus.LATE.value] * late + [WorkerStatus.OFFLINE.value] * offline
+        + [WorkerStatus.NEVER.value] * never + [WorkerStatus.UNKNOWN.value] * unknown
     )
-    try:
-        from workers.health import group_health
-    except ImportError:
-        group_health = None
-    if group_health is not None:
-        verdict: Any = group_health([str(s) for s in statuses])
-        return str(getattr(verdict, "health", verdict))
-    total = len(statuses)
-    if total == 0:
-        return "empty"
-    if online == total:
-        return "healthy"
-    if online == 0:
-        return "down"
-    return "degraded"
+    return health.group_health(statuses)
 
 
 # --- percentiles in SQL (PostgreSQL) or Python (SQLite) ---------------------------------------------
@@ -238,11 +218,11 @@ class GroupSummary:
 
     @property
     def single_member(self) -> bool:
-        return self.workers_total == 1
+        return health.is_single_member(self.workers_total)
 
     @property
     def system_group(self) -> bool:
-        return self.group_type.strip().lower() == "system"
+        return health.is_system_group(self.group_type)
 
     @property
     def flags(self) -> list[str]:
@@ -297,10 +277,11 @@ def _live_groups() -> QuerySet[WorkerGroup]:
     )
 
 
-def group_summaries(*, now: datetime, groups: QuerySet[WorkerGroup] | None = None) -> list[GroupSummary]:
-    """Every live group with member counts, 24 h job outcomes and queue p95, worst first. Three queries."""
+def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -> list[GroupSummary]:
+    """Groups (default: every live group) with member counts, 24 h job outcomes and queue p95, worst
+    first. Three queries (two when ``groups`` rows from ``_live_groups`` are passed in)."""
     since = now - timedelta(hours=24)
-    rows = list(groups if groups is not None else _live_groups())
+    rows = groups if groups is not None else list(_live_groups())
     ids = [g.pk for g in rows] if groups is not None else None
     outcomes = outcomes_by_group(since=since, group_ids=ids)
     p95 = queue_p95_by_group(since=since, group_ids=ids)
@@ -316,7 +297,7 @@ def group_summaries(*, now: datetime, groups: QuerySet[WorkerGroup] | None = Non
                 jobs_24h=outcomes.get(g.pk, empty_outcomes()), queue_p95_seconds_24h=p95.get(g.pk),
             )
         )
-    summaries.sort(key=lambda s: (HEALTH_ORDER.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
+    summaries.sort(key=lambda s: (health.GROUP_HEALTH_RANK.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
     return summaries
 
 
@@ -367,10 +348,11 @@ class GroupDetail:
 
 def group_detail(*, group_id: int, now: datetime, jobs_limit: int = 50) -> GroupDetail | None:
     """A group, its members, their 24 h hourly CPU/memory, and its latest jobs. Six queries."""
-    group = _live_groups().filter(pk=group_id).first()
-    if group is None:
+    rows = list(_live_groups().filter(pk=group_id))
+    if not rows:
         return None
-    summary = group_summaries(now=now, groups=_live_groups().filter(pk=group_id))[0]
+    group = rows[0]
+    summary = group_summaries(now=now, groups=rows)[0]
     members = list(HybridWorker.objects.filter(group_id=group_id, removed_at__isnull=True).order_by("name"))
     since = now - timedelta(hours=24)
     util: dict[int, list[UtilPoint]] = defaultdict(list)

@@ -86,21 +86,19 @@ def build_fleet(
         WorkerGroup(account=account, azure_id=f"/sub/rg/{account.name}/g/{uuid.uuid4()}", name=names[i], group_type="User")
         for i in range(groups)
     ])
-    group_rows = list(WorkerGroup.objects.filter(account=account).order_by("pk"))
     worker_rows = []
     n = 0
     for g in group_rows:
         for _ in range(workers_per_group):
             status = statuses[n % len(statuses)]
             worker_rows.append(HybridWorker(
-                group=g, azure_id=f"{g.azure_id}/w/{n}", worker_id=str(uuid.uuid4()), name=f"host-{g.pk}-{n}",
+                group=g, azure_id=f"{g.azure_id}/w/{uuid.uuid4()}", worker_id=str(uuid.uuid4()), name=f"host-{g.pk}-{n}",
                 worker_type="HybridV2", os_type="Windows", agent_version="1.1.0", status=status,
                 last_seen_at=now - timedelta(seconds=40), last_heartbeat_at=now - timedelta(seconds=70),
                 cpu_pct=20.0, mem_pct=40.0, utilization_at=now - timedelta(minutes=1),
             ))
             n += 1
-    HybridWorker.objects.bulk_create(worker_rows, batch_size=2000)
-    worker_rows = list(HybridWorker.objects.filter(group__account=account).order_by("pk"))
+    worker_rows = HybridWorker.objects.bulk_create(worker_rows, batch_size=2000)
     jobs = []
     for g in group_rows:
         for k in range(jobs_per_group):

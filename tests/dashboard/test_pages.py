@@ -1,0 +1,217 @@
+"""Server-rendered pages: empty states, freshness and STALE banners, ordering, escaping, filters."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from tests.dashboard.conftest import build_fleet, make_account, record_polls
+from workers.models import Job, WorkerGroup, WorkerStatus
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<script>alert(1)</script>"
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def test_it_explains_how_to_add_an_account_when_none_is_configured(client_in):
+    body = text(client_in.get("/"))
+    assert "No Automation account is configured" in body
+    assert "manage.py add_account --connection-file" in body
+
+
+def test_it_says_it_is_waiting_for_the_first_poll(client_in, now):
+    make_account()
+    body = text(client_in.get("/"))
+    assert "Waiting for the first poll" in body
+
+
+def test_it_says_the_account_lists_no_groups(client_in, now):
+    record_polls(make_account(), at=now - timedelta(seconds=10))
+    assert "No Hybrid Runbook Worker groups" in text(client_in.get("/"))
+
+
+def test_it_shows_how_old_each_source_is(client_in, now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=25))
+    body = text(client_in.get("/"))
+    assert "Automation data 25 s old" in body
+    assert "Log Analytics data 25 s old" in body
+    assert "STALE DATA" not in body
+
+
+def test_it_shows_a_stale_banner_with_the_error_when_the_latest_poll_failed(client_in, now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=60))
+    record_polls(account, at=now - timedelta(seconds=5), ok=False, error="AzureTransientError: 503 Service Unavailable")
+    body = text(client_in.get("/"))
+    assert "STALE DATA" in body
+    assert "AzureTransientError: 503 Service Unavailable" in body
+
+
+def test_it_shows_a_stale_banner_when_the_last_good_poll_is_overdue(client_in, now, settings):
+    settings.STALE_AFTER_INTERVALS = 3
+    settings.POLL_WORKERS_SECONDS = 30
+    record_polls(make_account(), at=now - timedelta(seconds=91))
+    body = text(client_in.get("/"))
+    assert "STALE DATA" in body
+    assert "expected every 30 s" in body
+
+
+def test_it_does_not_mark_data_stale_just_under_the_limit(client_in, now, settings):
+    settings.STALE_AFTER_INTERVALS = 3
+    settings.POLL_WORKERS_SECONDS = settings.POLL_JOBS_SECONDS = settings.POLL_LOGS_SECONDS = 30
+    record_polls(make_account(), at=now - timedelta(seconds=90))
+    assert "STALE DATA" not in text(client_in.get("/"))
+
+
+def test_it_lists_groups_worst_first(client_in, now):
+    account = make_account()
+    build_fleet(groups=1, workers_per_group=2, now=now, account=account, group_names=["a-healthy"])
+    build_fleet(groups=1, workers_per_group=2, now=now, account=account, group_names=["b-down"], statuses=[WorkerStatus.OFFLINE])
+    build_fleet(groups=1, workers_per_group=2, now=now, account=account, group_names=["c-degraded"], statuses=[WorkerStatus.ONLINE, WorkerStatus.OFFLINE])
+    record_polls(account, at=now - timedelta(seconds=10))
+    body = text(client_in.get("/"))
+    order = [body.index(name) for name in ("b-down", "c-degraded", "a-healthy")]
+    assert order == sorted(order)
+
+
+def test_it_shows_health_as_text_not_only_colour(client_in, small_fleet):
+    body = text(client_in.get("/"))
+    assert re.search(r'class="badge health-degraded">Degraded<', body)
+
+
+def test_it_flags_single_member_system_and_v1_groups(client_in, now):
+    account = make_account()
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=["solo"])
+    WorkerGroup.objects.filter(pk=fleet.groups[0].pk).update(group_type="System")
+    fleet.workers[0].__class__.objects.filter(pk=fleet.workers[0].pk).update(worker_type="HybridV1")
+    record_polls(account, at=now - timedelta(seconds=10))
+    body = text(client_in.get("/"))
+    assert "single member: no HA" in body and "System group" in body and "1 V1 worker (retired)" in body
+
+
+def test_it_states_units_and_windows_on_the_overview(client_in, small_fleet):
+    body = text(client_in.get("/"))
+    assert "Queue delay p95, 24 h" in body
+    assert "Jobs, last 24 h" in body
+    assert re.search(r"\d+\.\d s</td>", body)
+
+
+def test_it_escapes_azure_supplied_names_on_the_overview(client_in, now):
+    account = make_account()
+    build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=[XSS])
+    record_polls(account, at=now - timedelta(seconds=10))
+    body = text(client_in.get("/"))
+    assert XSS not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_it_escapes_azure_supplied_names_on_the_group_and_worker_pages(client_in, now):
+    account = make_account()
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=[XSS])
+    record_polls(account, at=now - timedelta(seconds=10))
+    fleet.workers[0].__class__.objects.update(name=XSS, status_reason=XSS, agent_version=XSS)
+    Job.objects.update(runbook=XSS, exception=XSS)
+    for url in (f"/groups/{fleet.groups[0].pk}/", f"/workers/{fleet.workers[0].pk}/", "/jobs/"):
+        body = text(client_in.get(url))
+        assert XSS not in body, url
+
+
+def test_it_keeps_chart_data_inside_json_script_safe(client_in, small_fleet):
+    response = client_in.get(f"/workers/{small_fleet.workers[0].pk}/")
+    body = text(response)
+    script = re.search(r'<script id="figures" type="application/json">(.*?)</script>', body, re.S)
+    assert script is not None
+    figures = json.loads(script.group(1))
+    assert set(figures) == {"util", "timeline"}
+    assert figures["util"]["data"][0]["name"] == "CPU %"
+
+
+def test_it_never_puts_raw_angle_brackets_from_azure_into_json_script(client_in, now):
+    account = make_account()
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, account=account)
+    record_polls(account, at=now - timedelta(seconds=10))
+    from workers.models import StatusChange
+    StatusChange.objects.create(worker=fleet.workers[0], old_status="online", new_status="offline", reason=XSS, created_at=now - timedelta(minutes=5))
+    body = text(client_in.get(f"/workers/{fleet.workers[0].pk}/"))
+    script = re.search(r'<script id="figures" type="application/json">(.*?)</script>', body, re.S).group(1)
+    assert "<" not in script and "\\u003Cscript\\u003E" in script
+
+
+def test_it_shows_member_freshness_on_the_group_page(client_in, small_fleet):
+    body = text(client_in.get(f"/groups/{small_fleet.groups[0].pk}/"))
+    assert "Automation last seen 40 s ago" in body
+    assert "heartbeat 70 s ago" in body
+
+
+def test_it_draws_sparklines_from_hourly_utilization(client_in, small_fleet):
+    body = text(client_in.get(f"/groups/{small_fleet.groups[0].pk}/"))
+    first = small_fleet.workers[0]
+    assert f'data-key="cpu-{first.pk}"' in body
+    figures = json.loads(re.search(r'<script id="figures" type="application/json">(.*?)</script>', body, re.S).group(1))
+    assert figures[f"cpu-{first.pk}"]["data"][0]["y"] == [33.0, 32.0, 31.0]
+
+
+def test_it_answers_404_for_an_unknown_group(client_in, small_fleet):
+    assert client_in.get("/groups/999999/").status_code == 404
+
+
+def test_it_says_jobs_are_not_attributed_to_members_of_bigger_groups(client_in, small_fleet):
+    body = text(client_in.get(f"/workers/{small_fleet.workers[0].pk}/"))
+    assert "Azure does not record which member ran a job" in body
+
+
+def test_it_says_a_single_member_ran_every_job_of_its_group(client_in, now):
+    account = make_account()
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, account=account)
+    record_polls(account, at=now - timedelta(seconds=10))
+    assert "only member of its group" in text(client_in.get(f"/workers/{fleet.workers[0].pk}/"))
+
+
+def test_it_answers_400_for_a_bad_worker_window(client_in, small_fleet):
+    response = client_in.get(f"/workers/{small_fleet.workers[0].pk}/?window=99y")
+    assert response.status_code == 400
+    assert "window must be 24h or 7d" in text(response)
+
+
+def test_it_renders_times_as_utc_time_elements(client_in, small_fleet):
+    body = text(client_in.get(f"/workers/{small_fleet.workers[0].pk}/"))
+    assert '<time datetime="2026-11-20T11:59:20Z" title="2026-11-20 11:59:20 UTC">2026-11-20 11:59:20 UTC</time>' in body
+
+
+def test_it_filters_jobs_by_status(client_in, small_fleet):
+    body = text(client_in.get("/jobs/?status=failed"))
+    assert "3 jobs" in body  # one Failed job in each of the three groups
+    assert "Completed</td>" not in body
+
+
+def test_it_shows_a_form_error_for_a_bad_since(client_in, small_fleet):
+    response = client_in.get("/jobs/?since=yesterday-ish")
+    assert response.status_code == 400
+    assert "neither a relative window" in text(response)
+
+
+def test_it_shows_a_form_error_for_a_naive_since(client_in, small_fleet):
+    response = client_in.get("/jobs/?since=2026-11-20T10:00:00")
+    assert response.status_code == 400
+    assert "has no timezone" in text(response)
+
+
+def test_it_shows_a_form_error_for_an_unknown_group(client_in, small_fleet):
+    assert client_in.get("/jobs/?group=999999").status_code == 400
+
+
+def test_it_paginates_jobs_and_keeps_the_filters(client_in, now):
+    account = make_account()
+    build_fleet(groups=1, workers_per_group=1, now=now, account=account, jobs_per_group=120)
+    record_polls(account, at=now - timedelta(seconds=10))
+    body = text(client_in.get("/jobs/?since=24h"))
+    assert "Page 1 of 3" in body
+    assert 'href="/jobs/?since=24h&amp;page=2"' in body
+    assert "Page 3 of 3" in text(client_in.get("/jobs/?since=24h&page=3"))
