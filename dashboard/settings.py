@@ -167,6 +167,8 @@ POLL_WORKERS_SECONDS = env_int("POLL_WORKERS_SECONDS", 30, minimum=5)
 POLL_JOBS_SECONDS = env_int("POLL_JOBS_SECONDS", 60, minimum=5)
 POLL_LOGS_SECONDS = env_int("POLL_LOGS_SECONDS", 60, minimum=5)
 ROLLUP_SECONDS = env_int("ROLLUP_SECONDS", 300, minimum=30)
+# Status refresh (workers.tasks.refresh_statuses) also runs after every worker/log poll.
+STATUS_REFRESH_SECONDS = env_int("STATUS_REFRESH_SECONDS", 15, minimum=1)
 # Late data arrives for minutes (Log Analytics ingestion 20 s - 3 min); each poll re-reads this much.
 POLL_OVERLAP_SECONDS = env_int("POLL_OVERLAP_SECONDS", 600, minimum=0)
 # First poll of a new account reads this much history.
@@ -187,6 +189,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.poll_all_logs",
         "schedule": float(POLL_LOGS_SECONDS),
         "options": {"expires": float(POLL_LOGS_SECONDS)},
+    },
+    "refresh-statuses": {
+        "task": "workers.tasks.refresh_statuses",
+        "schedule": float(STATUS_REFRESH_SECONDS),
+        "options": {"expires": float(STATUS_REFRESH_SECONDS)},
     },
     "rollup": {
         "task": "workers.tasks.rollup_recent",

@@ -30,8 +30,14 @@ class RefreshResult:
     updated: int  # rows whose reason/deadline moved without a status change
 
 
-def refresh_statuses(account_id: int | None = None, *, now: datetime | None = None, thresholds: Thresholds | None = None) -> RefreshResult:
-    """Judge every current (not removed) worker, of one account or all, at ``now``.
+def refresh_statuses(
+    account_id: int | None = None,
+    *,
+    now: datetime | None = None,
+    group_id: int | None = None,
+    thresholds: Thresholds | None = None,
+) -> RefreshResult:
+    """Judge every current (not removed) worker, of one account (or one group) or all, at ``now``.
 
     Safe to run twice or concurrently: a status change is claimed by a conditional UPDATE, so only
     one caller writes its ``StatusChange``; the other updates only reason/deadline columns.
@@ -41,6 +47,8 @@ def refresh_statuses(account_id: int | None = None, *, now: datetime | None = No
     qs = HybridWorker.objects.filter(removed_at__isnull=True)
     if account_id is not None:
         qs = qs.filter(group__account_id=account_id)
+    if group_id is not None:
+        qs = qs.filter(group_id=group_id)
     rows = qs.values_list(
         "pk", "status", "status_reason", "alert_after", "last_seen_at", "last_heartbeat_at", "registered_at",
         "group__grace_seconds",
