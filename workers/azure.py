@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -711,6 +712,8 @@ class AzureClient:
         self._transport = transport
         self._automation: AutomationClient | None = None
         self._logs: LogsQueryClient | None = None
+        # Lazy creation under a lock: a cached client may be shared by threads of one worker process.
+        self._lock = threading.RLock()
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -735,46 +738,57 @@ class AzureClient:
         )
 
     def _get_credential(self) -> Any:
-        if self._credential is None:
-            authority = self.conn.authority_host or None
-            common = {"disable_instance_discovery": bool(authority), **self._transport_kwargs()}
-            if authority:
-                common["authority"] = authority
-            if self.conn.client_secret:
-                self._credential = ClientSecretCredential(
-                    self.conn.tenant_id, self.conn.client_id, self.conn.client_secret, **common
-                )
-            else:
-                self._credential = DefaultAzureCredential(**common)
-        return self._credential
+        with self._lock:
+            if self._credential is None:
+                authority = self.conn.authority_host or None
+                common = {
+                    "disable_instance_discovery": bool(authority),
+                    # Token requests get the same bounded retries as the clients.
+                    "retry_total": self.conn.retry_total,
+                    "retry_backoff_factor": RETRY_BACKOFF_FACTOR,
+                    "retry_backoff_max": RETRY_BACKOFF_MAX_SECONDS,
+                    **self._transport_kwargs(),
+                }
+                if authority:
+                    common["authority"] = authority
+                if self.conn.client_secret:
+                    self._credential = ClientSecretCredential(
+                        self.conn.tenant_id, self.conn.client_id, self.conn.client_secret, **common
+                    )
+                else:
+                    self._credential = DefaultAzureCredential(**common)
+            return self._credential
 
     def _automation_client(self) -> AutomationClient:
-        if self._automation is None:
-            self._automation = AutomationClient(
-                self._get_credential(),
-                self.conn.subscription_id,
-                base_url=self.conn.arm_endpoint,
-                retry_policy=self._retry_policy(),
-                **self._transport_kwargs(),
-            )
-        return self._automation
+        with self._lock:
+            if self._automation is None:
+                self._automation = AutomationClient(
+                    self._get_credential(),
+                    self.conn.subscription_id,
+                    base_url=self.conn.arm_endpoint,
+                    retry_policy=self._retry_policy(),
+                    **self._transport_kwargs(),
+                )
+            return self._automation
 
     def _logs_client(self) -> LogsQueryClient:
-        if self._logs is None:
-            self._logs = LogsQueryClient(
-                self._get_credential(),
-                endpoint=self.conn.logs_endpoint,
-                audience=self.conn.logs_audience,
-                retry_policy=self._retry_policy(),
-                **self._transport_kwargs(),
-            )
-        return self._logs
+        with self._lock:
+            if self._logs is None:
+                self._logs = LogsQueryClient(
+                    self._get_credential(),
+                    endpoint=self.conn.logs_endpoint,
+                    audience=self.conn.logs_audience,
+                    retry_policy=self._retry_policy(),
+                    **self._transport_kwargs(),
+                )
+            return self._logs
 
     def close(self) -> None:
         """Close the SDK clients and the credential. Safe to call twice."""
         for attr in ("_automation", "_logs", "_credential"):
-            obj = getattr(self, attr)
-            setattr(self, attr, None)
+            with self._lock:
+                obj = getattr(self, attr)
+                setattr(self, attr, None)
             close = getattr(obj, "close", None)
             if callable(close):
                 try:
