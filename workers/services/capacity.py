@@ -31,6 +31,26 @@ def pickup_capacity_per_hour(online: int) -> float:
     return online * PICKUP_PER_WORKER_PER_HOUR
 
 
+def cpu_threshold() -> float:
+    """CPU p95 (percent) at which a group counts as saturated."""
+    return float(getattr(settings, "CAPACITY_CPU_PRESSURE_PCT", 85))
+
+
+def load_threshold(online: int) -> float:
+    """Busiest-hour arrivals at which a group counts as saturated: 80 % of what it can pick up."""
+    return 0.8 * pickup_capacity_per_hour(online)
+
+
+def trend_inputs(daily: list[dict]) -> tuple[list[float], list[float | None], list[float | None]]:
+    """(day offsets, CPU p95 per day, busiest-hour arrivals per day) for the forecast.
+
+    The first and last days of a window are partial: they are left out so they do not bend the line.
+    """
+    full = daily[1:-1] if len(daily) > 2 else []
+    offsets = [float(i + 1) for i in range(len(full))]
+    return offsets, [row.get("cpu_p95") for row in full], [float(row.get("arrivals_peak") or 0) for row in full]
+
+
 def _forecast_summary(days: list[float], values: list[float | None], *, threshold: float, first_day: str) -> dict:
     fc = analytics.forecast_saturation(days, values, threshold=threshold)
     if fc is None:
@@ -136,17 +156,12 @@ def measure_group_capacity(group: WorkerGroup, *, start: datetime, end: datetime
                 "arrivals_peak": day_peak.get(d, 0),
             }
         )
-    # The first and last days are partial: leave them out of the trend so they do not bend it.
-    full = daily[1:-1] if len(daily) > 2 else []
-    offsets = [float(i + 1) for i in range(len(full))]
-    cpu_threshold = float(getattr(settings, "CAPACITY_CPU_PRESSURE_PCT", 85))
+    offsets, cpu_series, load_series = trend_inputs(daily)
     forecast = {
-        "cpu": _forecast_summary(offsets, [row["cpu_p95"] for row in full], threshold=cpu_threshold, first_day=start_day.isoformat()),
+        "cpu": _forecast_summary(offsets, cpu_series, threshold=cpu_threshold(), first_day=start_day.isoformat()),
     }
     if online:
-        forecast["load"] = _forecast_summary(
-            offsets, [float(row["arrivals_peak"]) for row in full], threshold=0.8 * pickup_capacity_per_hour(online), first_day=start_day.isoformat()
-        )
+        forecast["load"] = _forecast_summary(offsets, load_series, threshold=load_threshold(online), first_day=start_day.isoformat())
     else:
         forecast["load"] = {"status": "no_workers", "note": "no online worker: the group has no capacity at all", "threshold": 0.0}
 
