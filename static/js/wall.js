@@ -1,0 +1,358 @@
+/* The NOC wall's script. Loaded with `defer`; configuration comes from <script id="wall-config"
+   type="application/json"> (json_script), so the page needs no inline script (CSP).
+
+   - Fetches the JSON feed every `refresh_seconds` and patches the DOM in place: a fixed pool of tile
+     nodes (one per grid cell) is reused; nodes are only replaced when the grid itself changes size,
+     so the DOM never grows however long the wall runs.
+   - Worst first; if the groups do not fit at a legible size, pages of one grid each rotate every
+     `rotate_seconds`, with a page indicator. Nothing ever scrolls.
+   - Stale: when the server says a poll failed or is overdue, when the data's freshness window runs
+     out without a newer answer, or when the server cannot be reached, a "DATA STALE since hh:mm"
+     banner shows and the tiles are greyed. A CSS watchdog (wall.css) greys them even if this
+     script dies, because only a successful update restarts it.
+   - Times are shown in the viewer's time zone with UTC in the title (hover).
+   Everything from the server is set with textContent (Azure strings are untrusted). */
+(function () {
+  "use strict";
+
+  var configNode = document.getElementById("wall-config");
+  if (!configNode) { return; }
+  var config = JSON.parse(configNode.textContent);
+  var body = document.body;
+  var tilesNode = document.getElementById("wall-tiles");
+  var staleNode = document.getElementById("wall-stale");
+  var staleHead = document.getElementById("wall-stale-head");
+  var staleReason = document.getElementById("wall-stale-reason");
+  var emptyNode = document.getElementById("wall-empty");
+  var unmatchedNode = document.getElementById("wall-unmatched");
+  var pageNode = document.getElementById("wall-page");
+  var dotsNode = document.getElementById("wall-dots");
+  var asofNode = document.getElementById("wall-asof");
+  var nowNode = document.getElementById("wall-now");
+
+  var ICONS = { down: "\u2715", degraded: "\u25B2", healthy: "\u2713", empty: "\u25CB" };
+  var refreshMs = config.refresh_seconds * 1000;
+  var rotateMs = config.rotate_seconds * 1000;
+  // No successful answer for this long means we cannot vouch for what is on screen.
+  var contactLimitMs = Math.max(2 * refreshMs + 5000, 30000);
+  var hhmm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  var hhmmss = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+  var state = {
+    data: config.initial,
+    fetchedAt: Date.now(),   // when `data` arrived (client clock)
+    lastContact: Date.now(), // last successful answer
+    error: null,             // why the latest fetch failed, if it did
+    errorSince: null,
+    page: 0,
+    pages: 1,
+    cols: 0,
+    rows: 0,
+    perPage: 0,
+    slots: [],               // the tile node pool
+    dots: [],
+    inFlight: false
+  };
+
+  // ---------------------------------------------------------------- small helpers
+  function setText(node, text) {
+    if (node.textContent !== text) { node.textContent = text; }
+  }
+  function setAttr(node, name, value) {
+    if (node.getAttribute(name) !== value) { node.setAttribute(name, value); }
+  }
+  function utcTitle(date) {
+    return date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  }
+  function setTime(node, iso, withSeconds) {
+    if (!iso) { setText(node, "\u2014"); setAttr(node, "datetime", ""); setAttr(node, "title", ""); return; }
+    var date = new Date(iso);
+    setText(node, (withSeconds ? hhmmss : hhmm).format(date));
+    setAttr(node, "datetime", iso);
+    setAttr(node, "title", utcTitle(date));
+  }
+  function seconds(value) {
+    if (value === null || value === undefined) { return "n/a"; }
+    if (value < 90) { return value.toFixed(value < 10 ? 1 : 0) + " s"; }
+    if (value < 5400) { return (value / 60).toFixed(1) + " min"; }
+    if (value < 129600) { return (value / 3600).toFixed(1) + " h"; }
+    return (value / 86400).toFixed(1) + " d";
+  }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+  // ---------------------------------------------------------------- layout
+  function computeLayout(count) {
+    var width = tilesNode.clientWidth;
+    var height = tilesNode.clientHeight;
+    // Legible from across a room: a tile is never smaller than ~1/10 of the screen's width and
+    // ~1/9 of its height, so at most 10 x 8 tiles on any screen; beyond that, pages rotate.
+    var minW = Math.max(150, window.innerWidth / 10);
+    var minH = Math.max(72, window.innerHeight / 9);
+    var maxCols = Math.max(1, Math.floor(width / minW));
+    var maxRows = Math.max(1, Math.floor(height / minH));
+    var capacity = maxCols * maxRows;
+    if (count > capacity) {
+      return { cols: maxCols, rows: maxRows, perPage: capacity };
+    }
+    var n = Math.max(count, 1);
+    var best = null;
+    for (var cols = 1; cols <= Math.min(n, maxCols); cols++) {
+      var rows = Math.ceil(n / cols);
+      if (rows > maxRows) { continue; }
+      // Prefer big tiles close to 2:1 (name on one line, count below), then fewer empty cells.
+      var tileW = width / cols;
+      var tileH = height / rows;
+      var score = Math.min(tileW, tileH * 2.2);
+      var waste = cols * rows - n;
+      if (!best || score > best.score + 0.5 || (Math.abs(score - best.score) <= 0.5 && waste < best.waste)) {
+        best = { cols: cols, rows: rows, perPage: cols * rows, score: score, waste: waste };
+      }
+    }
+    return best || { cols: maxCols, rows: maxRows, perPage: capacity };
+  }
+
+  function makeTile() {
+    var tile = document.createElement("article");
+    tile.className = "tile";
+    var top = document.createElement("div"); top.className = "tile-top";
+    var icon = document.createElement("span"); icon.className = "tile-icon"; icon.setAttribute("aria-hidden", "true");
+    var name = document.createElement("span"); name.className = "tile-name";
+    top.appendChild(icon); top.appendChild(name);
+    var count = document.createElement("div"); count.className = "tile-count";
+    var online = document.createElement("span"); online.className = "tile-online";
+    var total = document.createElement("span"); total.className = "tile-total";
+    var unit = document.createElement("span"); unit.className = "tile-unit"; unit.textContent = " online";
+    count.appendChild(online); count.appendChild(total); count.appendChild(unit);
+    var foot = document.createElement("div"); foot.className = "tile-foot";
+    var health = document.createElement("span"); health.className = "tile-health";
+    var extra = document.createElement("span"); extra.className = "tile-extra";
+    foot.appendChild(health); foot.appendChild(document.createTextNode(" ")); foot.appendChild(extra);
+    tile.appendChild(top); tile.appendChild(count); tile.appendChild(foot);
+    return { node: tile, icon: icon, name: name, online: online, total: total, health: health, extra: extra };
+  }
+
+  function ensurePool(layout) {
+    if (layout.cols === state.cols && layout.rows === state.rows && state.slots.length === layout.perPage) { return; }
+    state.cols = layout.cols;
+    state.rows = layout.rows;
+    state.perPage = layout.perPage;
+    // The grid changed: replace every child (server-rendered tiles on the first call) with a pool
+    // of exactly one node per cell. replaceChildren drops the old nodes, so the count stays bounded.
+    var slots = [];
+    for (var i = 0; i < layout.perPage; i++) { slots.push(makeTile()); }
+    tilesNode.replaceChildren.apply(tilesNode, slots.map(function (s) { return s.node; }));
+    state.slots = slots;
+    tilesNode.style.setProperty("--cols", String(layout.cols));
+    tilesNode.style.setProperty("--rows", String(layout.rows));
+    tilesNode.classList.add("is-laid-out");
+  }
+
+  function fillTile(slot, group) {
+    if (!group) {
+      if (!slot.node.classList.contains("is-blank")) {
+        slot.node.className = "tile is-blank";
+        slot.node.removeAttribute("data-group-id");
+        slot.node.removeAttribute("data-health");
+        setText(slot.name, ""); setText(slot.online, ""); setText(slot.total, ""); setText(slot.health, ""); setText(slot.extra, "");
+      }
+      return;
+    }
+    var health = ICONS.hasOwnProperty(group.health) ? group.health : "empty";
+    var cls = "tile health-" + health;
+    if (slot.node.className !== cls) { slot.node.className = cls; }
+    setAttr(slot.node, "data-group-id", String(group.id));
+    setAttr(slot.node, "data-health", health);
+    setText(slot.icon, ICONS[health]);
+    setText(slot.name, group.name);
+    setAttr(slot.name, "title", group.account + " / " + group.name);
+    setText(slot.online, String(group.workers_online));
+    setText(slot.total, "/" + group.workers_total);
+    setText(slot.health, health.toUpperCase());
+    setText(slot.extra, group.detail || "");
+  }
+
+  function renderDots() {
+    var wanted = state.pages > 1 && state.pages <= 24 ? state.pages : 0;
+    if (state.dots.length !== wanted) {
+      var dots = [];
+      for (var i = 0; i < wanted; i++) {
+        var dot = document.createElement("span");
+        dot.className = "wall-dot";
+        dots.push(dot);
+      }
+      dotsNode.replaceChildren.apply(dotsNode, dots);
+      state.dots = dots;
+    }
+    for (var j = 0; j < state.dots.length; j++) {
+      var cls = j === state.page ? "wall-dot is-current" : "wall-dot";
+      if (state.dots[j].className !== cls) { state.dots[j].className = cls; }
+    }
+  }
+
+  function renderTiles() {
+    var groups = state.data.groups;
+    var layout = computeLayout(groups.length);
+    ensurePool(layout);
+    state.pages = Math.max(1, Math.ceil(groups.length / state.perPage));
+    if (state.page >= state.pages) { state.page = 0; }
+    var start = state.page * state.perPage;
+    for (var i = 0; i < state.slots.length; i++) {
+      fillTile(state.slots[i], groups[start + i]);
+    }
+    setText(pageNode, state.pages > 1
+      ? "Page " + (state.page + 1) + " / " + state.pages + " \u00B7 groups " + (start + 1) + "\u2013" + Math.min(start + state.perPage, groups.length) + " of " + groups.length
+      : "Page 1 / 1 \u00B7 " + plural(groups.length, "group"));
+    renderDots();
+  }
+
+  function kpi(name) {
+    return document.querySelector('[data-kpi="' + name + '"]');
+  }
+  function setKpi(name, value, label, bad) {
+    var node = kpi(name);
+    if (!node) { return; }
+    setText(node.querySelector(".kpi-value"), value);
+    if (label !== null) { setText(node.querySelector(".kpi-label"), label); }
+    node.classList.toggle("is-bad", !!bad);
+  }
+
+  function renderTotals() {
+    var t = state.data.totals;
+    var byHealth = t.groups_by_health || {};
+    setKpi("groups", String(t.groups), "groups \u00B7 " + (byHealth.down || 0) + " down \u00B7 " + (byHealth.degraded || 0) + " degraded", (byHealth.down || 0) > 0);
+    setKpi("workers", t.workers_online + " / " + t.workers_total, "workers online", t.workers_online < t.workers_total);
+    setKpi("offline", String(t.workers_offline), "workers offline \u00B7 " + t.workers_late + " late", t.workers_offline > 0);
+    setKpi("alerts", t.open_alerts === null ? "n/a" : String(t.open_alerts), t.open_alerts === null ? "open alerts (alerting not installed)" : "open alerts", t.open_alerts > 0);
+    setKpi("queued", String(t.jobs_queued), "jobs queued now", false);
+    setKpi("p95", seconds(t.queue_p95_seconds_24h), "queue delay p95 \u00B7 24 h \u00B7 " + plural(t.queue_jobs_24h, "job"), false);
+  }
+
+  function renderEmpty() {
+    var data = state.data;
+    var message = data.empty_message || "";
+    setText(emptyNode, message);
+    emptyNode.hidden = !message;
+    var unmatched = data.unmatched_groups || [];
+    setText(unmatchedNode, unmatched.length ? "Not found: " + unmatched.join(", ") : "");
+    unmatchedNode.hidden = !(unmatched.length && data.groups.length);
+  }
+
+  // ---------------------------------------------------------------- staleness
+  function staleVerdict(now) {
+    var fresh = state.data.freshness;
+    if (fresh.accounts === 0) { return null; }
+    if (state.error) {
+      return "cannot reach the server since " + hhmmss.format(new Date(state.errorSince)) + " (" + state.error + ")";
+    }
+    if (now - state.lastContact > contactLimitMs) {
+      return "no answer from the server for " + seconds((now - state.lastContact) / 1000);
+    }
+    if (fresh.stale) {
+      return fresh.reasons.length ? fresh.reasons.join(" \u00B7 ") : "the latest poll failed or is overdue";
+    }
+    if (fresh.fresh_for_seconds !== null && now > state.fetchedAt + fresh.fresh_for_seconds * 1000) {
+      return "no newer poll arrived in time";
+    }
+    return null;
+  }
+
+  function renderFreshness() {
+    var now = Date.now();
+    var fresh = state.data.freshness;
+    var reason = staleVerdict(now);
+    body.classList.toggle("is-stale", reason !== null);
+    staleNode.hidden = reason === null;
+    if (reason !== null) {
+      if (fresh.last_ok_at) {
+        var date = new Date(fresh.last_ok_at);
+        setText(staleHead, "DATA STALE since " + hhmm.format(date));
+        setAttr(staleHead, "title", "last good poll " + utcTitle(date));
+      } else {
+        setText(staleHead, "NO DATA YET");
+        setAttr(staleHead, "title", "");
+      }
+      setText(staleReason, reason);
+    }
+    var age = fresh.age_seconds === null ? null : fresh.age_seconds + (now - state.fetchedAt) / 1000;
+    setKpi("age", seconds(age), "data age (oldest source)", reason !== null);
+    setTime(asofNode, fresh.last_ok_at, false);
+    setTime(nowNode, new Date(now).toISOString(), true);
+  }
+
+  function rearmWatchdog() {
+    // Restart the CSS watchdog animations: they fire only if no update arrives in time.
+    var animations = typeof body.getAnimations === "function" ? body.getAnimations({ subtree: true }) : [];
+    for (var i = 0; i < animations.length; i++) {
+      var name = animations[i].animationName || "";
+      if (name.indexOf("wd-") === 0) { animations[i].currentTime = 0; }
+    }
+  }
+
+  function render() {
+    renderTiles();
+    renderTotals();
+    renderEmpty();
+    renderFreshness();
+  }
+
+  // ---------------------------------------------------------------- timers
+  function dataUrl() {
+    var params = new URLSearchParams(config.query || {});
+    var qs = params.toString();
+    return config.data_url + (qs ? "?" + qs : "");
+  }
+
+  function refresh() {
+    if (state.inFlight) { return; }
+    state.inFlight = true;
+    var headers = { Accept: "application/json" };
+    if (config.token) { headers.Authorization = "Bearer " + config.token; }
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, Math.min(refreshMs, 10000));
+    fetch(dataUrl(), { headers: headers, cache: "no-store", credentials: "same-origin", signal: controller.signal })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (data) {
+        state.data = data;
+        state.fetchedAt = Date.now();
+        state.lastContact = state.fetchedAt;
+        state.error = null;
+        state.errorSince = null;
+        render();
+        rearmWatchdog();
+      })
+      .catch(function (err) {
+        if (!state.error) { state.errorSince = Date.now(); }
+        state.error = err && err.name === "AbortError" ? "timed out" : (err && err.message) || "network error";
+        renderFreshness();
+      })
+      .then(function () {
+        clearTimeout(timer);
+        state.inFlight = false;
+        setTimeout(refresh, refreshMs);
+      });
+  }
+
+  function rotate() {
+    if (state.pages > 1) {
+      state.page = (state.page + 1) % state.pages;
+      renderTiles();
+    }
+    setTimeout(rotate, rotateMs);
+  }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(renderTiles, 150);
+  });
+
+  body.style.setProperty("--wd-delay", Math.round(contactLimitMs / 1000 + 15) + "s");
+  body.classList.add("wd-armed");
+  render();
+  setInterval(renderFreshness, 1000);
+  setTimeout(refresh, refreshMs);
+  setTimeout(rotate, rotateMs);
+})();
