@@ -21,4 +21,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("dashboard.urls_alerts")),
     path("", include("dashboard.urls_analytics")),
+    path("", include("dashboard.urls_wall")),
 ]
