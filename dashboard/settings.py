@@ -221,6 +221,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(ROLLUP_SECONDS)},
     },
 }
+# Capacity analysis (workers.tasks_capacity): precomputed correlation findings and group capacity.
+CAPACITY_REFRESH_SECONDS = env_int("CAPACITY_REFRESH_SECONDS", 600, minimum=60)
+CAPACITY_TASK_SOFT_TIME_LIMIT = env_int("CAPACITY_TASK_SOFT_TIME_LIMIT", 900, minimum=30)
+CAPACITY_TASK_TIME_LIMIT = env_int("CAPACITY_TASK_TIME_LIMIT", 960, minimum=60)
+# Pressure thresholds (percent): a finding needs the metric's p95 above these.
+CAPACITY_CPU_PRESSURE_PCT = env_int("CAPACITY_CPU_PRESSURE_PCT", 85, minimum=1, maximum=100)
+CAPACITY_MEM_PRESSURE_PCT = env_int("CAPACITY_MEM_PRESSURE_PCT", 90, minimum=1, maximum=100)
+CELERY_BEAT_SCHEDULE["capacity-refresh"] = {
+    "task": "workers.tasks_capacity.refresh_capacity",
+    "schedule": float(CAPACITY_REFRESH_SECONDS),
+    "options": {"expires": float(CAPACITY_REFRESH_SECONDS)},
+}
 # Job rollups recompute this many hours back on each run (plus older hours whose jobs changed).
 JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 

@@ -162,7 +162,6 @@ def _capacity_context(request: HttpRequest, form: CapacityForm) -> dict[str, Any
         "nav_section": "capacity", "report": report, "window": window, "windows": sel.WINDOWS,
         "window_label": WINDOW_LABELS[window], "target": target, "form": form, "figures": figures,
         "forecast_method": FORECAST_METHOD, "slots": MAX_CONCURRENT_JOBS_PER_WORKER,
-        "forecast_dates": {r.group_id: {k: sel.forecast_dates(v) for k, v in r.forecast.items()} for r in report.rows},
     }
 
 
@@ -183,13 +182,11 @@ def _capacity_csv(ctx: dict[str, Any], table: str) -> HttpResponse:
         rows = [[r.group, r.members, r.online, r.spof_reason, r.modelled_p95_without_one, report.target_p95] for r in report.spof_rows]
     elif table == "forecast":
         header = ["group", "series", "status", "threshold", "slope_per_day", "crossing_date", "earliest", "latest", "days_used", "note"]
-        rows = []
-        for r in report.rows:
-            dates = ctx["forecast_dates"].get(r.group_id, {})
-            for series, fc in sorted(r.forecast.items()):
-                d = dates.get(series, {})
-                rows.append([r.group, series, fc.get("status"), fc.get("threshold"), fc.get("slope_per_day"), _fmt_date(d.get("day_crossing")),
-                             _fmt_date(d.get("day_earliest")), _fmt_date(d.get("day_latest")), fc.get("n"), fc.get("note", "")])
+        rows = [
+            [r.group, fc["series"], fc["status"], fc.get("threshold"), fc.get("slope_per_day"), _fmt_date(fc.get("crossing")),
+             _fmt_date(fc.get("earliest")), _fmt_date(fc.get("latest")), fc.get("n"), fc.get("note", "")]
+            for r in report.rows for fc in r.forecast_cells
+        ]
     elif table == "heatmap":
         header = ["scope", "weekday", "hour_utc", "jobs_started_per_h", "mean_queue_delay_s"]
         rows = [[report.heat_scope, charts_capacity.DAYS[h // 24], h % 24,

@@ -72,6 +72,11 @@ class FindingRow:
         return TARGET_LABELS.get(self.target, self.target)
 
     @property
+    def p_value_text(self) -> str:
+        """p-values span 1e-30 .. 1: two significant digits, scientific when small."""
+        return "n/a" if self.p_value is None else f"{self.p_value:.2g}"
+
+    @property
     def scope(self) -> str:
         return "worker" if self.worker_id else "group-level (busiest member)"
 
@@ -195,6 +200,23 @@ class CapacityRow:
     loses_target_without_one: bool
     forecast: dict
     recommendation_error: str = ""
+
+    @property
+    def forecast_cells(self) -> list[dict]:
+        """The CPU and load forecasts, in that order, with calendar dates, for tables and CSV."""
+        cells = []
+        for series in ("cpu", "load"):
+            fc = self.forecast.get(series)
+            if not fc:
+                cells.append({"series": series, "status": "missing", "note": "not computed"})
+                continue
+            dates = forecast_dates(fc)
+            cells.append({
+                "series": series, "status": fc.get("status", ""), "threshold": fc.get("threshold"),
+                "slope_per_day": fc.get("slope_per_day"), "n": fc.get("n"), "note": fc.get("note", ""),
+                "crossing": dates.get("day_crossing"), "earliest": dates.get("day_earliest"), "latest": dates.get("day_latest"),
+            })
+        return cells
 
     @property
     def spof(self) -> bool:

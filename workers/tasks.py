@@ -176,3 +176,4 @@ def rollup_recent(hours: int = 2) -> dict[str, int]:
 
 # Celery autodiscovers only ``tasks.py``: register the sibling task modules (alerting, latency).
 from workers import tasks_alerts, tasks_latency  # noqa: E402,F401
+from workers import tasks_capacity  # noqa: E402,F401

@@ -1,0 +1,35 @@
+"""Celery task for the capacity analysis: a thin wrapper over workers.services.correlation.
+
+Imported from ``workers/tasks.py`` so autodiscovery finds it; beat runs
+``workers.tasks_capacity.refresh_capacity`` every CAPACITY_REFRESH_SECONDS with ``expires`` set, so a
+backlog of stale refreshes is dropped. Safe to run twice or concurrently: each run writes one complete
+snapshot per window in a transaction and prunes older ones; readers take the newest.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from workers.services.correlation import WINDOWS, compute_findings
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=getattr(settings, "CAPACITY_TASK_SOFT_TIME_LIMIT", 900),
+    time_limit=getattr(settings, "CAPACITY_TASK_TIME_LIMIT", 960),
+)
+def refresh_capacity(window: str | None = None) -> dict[str, Any]:
+    """Recompute correlation findings and group capacity for one window, or every window (24h, 7d, 30d).
+
+    Takes a window key, not objects; the clock is read here once so all windows end at the same instant.
+    """
+    now = timezone.now()
+    windows = [window] if window else list(WINDOWS)
+    done: dict[str, Any] = {}
+    for key in windows:
+        run = compute_findings(key, now)
+        done[key] = {"run": run.pk, "pairs": run.pairs_examined, "duration_ms": run.duration_ms}
+    return done
