@@ -280,3 +280,10 @@ def test_the_same_event_window_twice_gives_the_same_count(g1):
     ingest.ingest_agent_events(g1.account, [ev("hrw-01", 3)])
     ingest.ingest_agent_events(g1.account, [ev("hrw-01", 3)])
     assert HybridWorker.objects.get().event_4502_count == 3
+
+
+def test_the_latest_reading_takes_each_metric_from_its_newest_sample(g1):
+    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01")], now=NOW)
+    ingest.ingest_utilization(g1.account, [util("hrw-01", 2, 50.0, 70.0), util("hrw-01", 1, None, 75.0)])
+    w = HybridWorker.objects.get()
+    assert (w.cpu_pct, w.mem_pct, w.utilization_at) == (50.0, 75.0, NOW - timedelta(minutes=1))

@@ -341,10 +341,17 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
     UtilizationSample.objects.bulk_create(
         objs, batch_size=BATCH * 5, update_conflicts=True, unique_fields=["worker", "ts"], update_fields=["cpu_pct", "mem_pct"]
     )
+    # Latest reading per worker: the newest minute, each metric from its newest non-empty sample
+    # (one minute may carry CPU but not yet memory).
     latest: dict[int, dict[str, object]] = {}
-    for pk, ts in keys:  # sorted by ts within each worker: the last one wins
+    for pk, ts in keys:  # sorted by ts within each worker
         cpu, mem = samples[(pk, ts)]
-        latest[pk] = {"cpu_pct": cpu, "mem_pct": mem, "utilization_at": ts}
+        row = latest.setdefault(pk, {"cpu_pct": None, "mem_pct": None})
+        row["utilization_at"] = ts
+        if cpu is not None:
+            row["cpu_pct"] = cpu
+        if mem is not None:
+            row["mem_pct"] = mem
     update_workers_in_pk_order(latest, ["cpu_pct", "mem_pct", "utilization_at"], keep_newer="utilization_at")
     return IngestResult(rows=len(objs), skipped=skipped)
 
