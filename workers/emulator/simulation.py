@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -577,6 +576,12 @@ class FleetSimulation:
         cpu, mem = self.utilisation(widx, minute)
         return np.maximum(0.0, (cpu - CPU_PRESSURE_PCT) / 15.0) + np.maximum(0.0, (mem - MEM_PRESSURE_PCT) / 10.0)
 
+    def _pressure_at(self, widx: int, t: float) -> float:
+        # Healthy profiles are clipped below the thresholds, so only under_spec machines need the model.
+        if not any(s.kind == "under_spec" for s in self._scenarios_by_worker.get(widx, ())):
+            return 0.0
+        return float(self.pressure(np.asarray([widx]), np.asarray([int(t // 60)]))[0])
+
     # ------------------------------------------------------------------------------ tables
 
     def _create_tables(self) -> None:
@@ -593,12 +598,12 @@ class FleetSimulation:
         c.execute("CREATE TABLE hb_raw (t TIMESTAMP, widx INTEGER, ingest TIMESTAMP)")
         c.execute("CREATE TABLE perf_raw (t TIMESTAMP, widx INTEGER, kind TINYINT, v DOUBLE, ingest TIMESTAMP)")
         c.execute("CREATE TABLE event_raw (t TIMESTAMP, widx INTEGER, eid INTEGER, ingest TIMESTAMP)")
-        rows = []
+        cols: dict[str, list[Any]] = {name: [] for name in _WORKER_DIM_COLUMNS}
         for w in self.workers:
             rid = w.vm_resource_id.lower()
             parts = rid.split("/")
             windows = w.os_type == "Windows"
-            rows.append((
+            values = (
                 w.index, w.name, w.category, w.os_type,
                 "Windows Server 2019 Datacenter" if windows else "Ubuntu", "10" if windows else "22",
                 "0" if windows else "04", w.agent_version, w.ip, f'["{w.private_ip}"]',
@@ -611,8 +616,12 @@ class FleetSimulation:
                 w.cpu_object, w.cpu_instance,
                 "% Committed Bytes In Use" if windows else "% Used Memory",
                 "Available MBytes" if windows else "Available MBytes Memory",
-            ))
-        c.executemany("INSERT INTO hrw_workers VALUES (" + ",".join(["?"] * 29) + ")", rows)
+            )
+            for name, value in zip(_WORKER_DIM_COLUMNS, values, strict=True):
+                cols[name].append(value)
+        frame = {name: np.asarray(values, dtype=np.int32 if name == "widx" else object)
+                 for name, values in cols.items()}
+        self._insert("hrw_workers", frame)
 
     # --------------------------------------------------------------------------- generation
 
@@ -731,6 +740,8 @@ class FleetSimulation:
             self._job_by_id[job.job_id] = job
 
     def _available(self, members: list[int], t: float) -> list[int]:
+        if not any(m in self._scenarios_by_worker for m in members):
+            return members
         widx = np.asarray(members, dtype=np.int64)
         down = self._down_mask(self.AUTOMATION_DOWN, widx, np.full(len(members), int(t), dtype=np.int64))
         return [m for m, d in zip(members, down, strict=True) if not d]
@@ -759,13 +770,12 @@ class FleetSimulation:
                           "Failed to start, as hybrid worker was not available when scheduled job started, "
                           f"the hybrid worker was last active at {when}",
                           None, started_by, runtime, pending_label, 0.0, 0.0)
-        minute = np.asarray([int((created + wait) // 60)])
-        q_press = float(self.pressure(np.asarray([picker]), minute)[0])
+        q_press = self._pressure_at(picker, created + wait)
         delay = wait + rng.uniform(1.0, 30.0) + rng.uniform(1.0, 6.0)  # poll interval + dispatch
         if q_press > 0:
             delay += q_press * rng.uniform(90.0, 600.0)
         started = created + delay
-        r_press = float(self.pressure(np.asarray([picker]), np.asarray([int(started // 60)]))[0])
+        r_press = self._pressure_at(picker, started)
         duration = mean_duration * float(rng.lognormal(0.0, 0.35)) * (1.0 + 2.5 * r_press)
         if rng.random() < 0.003:
             # A job that never finishes (hung runbook): it stays Running.
@@ -845,6 +855,15 @@ class FleetSimulation:
             cur.close()
 
 
+_WORKER_DIM_COLUMNS = (
+    "widx", "Computer", "Category", "OSType", "OSName", "OSMajorVersion", "OSMinorVersion", "Version",
+    "ComputerIP", "ComputerPrivateIPs", "ComputerEnvironment", "SourceComputerId", "Solutions", "SCAgentChannel",
+    "SourceSystem", "ResourceId", "_ResourceId", "SubscriptionId", "ResourceGroup", "ResourceProvider",
+    "ResourceType", "Resource", "VMUUID", "MG", "ManagementGroupName", "CpuObject", "CpuInstance",
+    "MemPctCounter", "MemAvailCounter",
+)
+
+
 def _ts(seconds: np.ndarray) -> np.ndarray:
     return (np.asarray(seconds, dtype=np.float64) * 1_000_000).astype(np.int64).astype("datetime64[us]")
 
@@ -852,8 +871,3 @@ def _ts(seconds: np.ndarray) -> np.ndarray:
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat()
 
-
-def timed(fn: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
