@@ -11,3 +11,12 @@ urlpatterns += [
     path("capacity/report/", views_capacity.capacity_report, name="capacity-report"),
     path("api/v1/correlations", views_capacity.api_correlations, name="api-correlations"),
 ]
+
+from dashboard import views_latency  # noqa: E402
+
+urlpatterns += [
+    path("latency/", views_latency.latency_page, name="latency"),
+    path("timeouts/", views_latency.timeouts_page, name="timeouts"),
+    path("timeouts/thresholds/", views_latency.thresholds_page, name="thresholds"),
+    path("api/v1/jobs/latency", views_latency.api_latency, name="api-latency"),
+]
