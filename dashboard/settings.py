@@ -215,11 +215,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
-    "rollup-job-latency": {
-        "task": "workers.tasks_latency.rollup_job_latency",
-        "schedule": float(ROLLUP_SECONDS),
-        "options": {"expires": float(ROLLUP_SECONDS)},
-    },
 }
 # Capacity analysis (workers.tasks_capacity): precomputed correlation findings and group capacity.
 CAPACITY_REFRESH_SECONDS = env_int("CAPACITY_REFRESH_SECONDS", 600, minimum=60)
@@ -233,7 +228,8 @@ CELERY_BEAT_SCHEDULE["capacity-refresh"] = {
     "schedule": float(CAPACITY_REFRESH_SECONDS),
     "options": {"expires": float(CAPACITY_REFRESH_SECONDS)},
 }
-# Job rollups recompute this many hours back on each run (plus older hours whose jobs changed).
+# workers.tasks_latency.rollup_job_latency (on demand; the "rollup" beat entry's rollup_recent already
+# calls rollup_jobs every ROLLUP_SECONDS) recomputes this many hours back, plus older hours whose jobs changed.
 JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 
 # --- Health thresholds (seconds). Automation's lastSeenDateTime refreshes as the worker polls

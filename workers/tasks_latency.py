@@ -1,7 +1,8 @@
 """Celery task for the job latency rollups: a thin wrapper over workers.services.job_rollups.
 
-Imported from ``workers/tasks.py`` so the autodiscovery finds it; the beat schedule names it
-``workers.tasks_latency.rollup_job_latency``. Safe to run twice or concurrently: ``rollup_jobs`` recomputes
+Imported from ``workers/tasks.py`` so the autodiscovery finds it. Beat does not schedule it: the
+``rollup`` beat entry (``workers.tasks.rollup_recent``) already calls ``rollup_jobs`` every
+ROLLUP_SECONDS; this task is for an on-demand run with a longer lookback (e.g. after a polling gap). Safe to run twice or concurrently: ``rollup_jobs`` recomputes
 whole hours and serialises writers (see its docstring).
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ def rollup_job_latency(lookback_hours: int | None = None) -> dict[str, Any]:
     """Recompute the job rollups of the last few hours (and of any older hour whose jobs changed).
 
     The lookback covers the polls' overlap window and late data; anything older that changed is
-    found through Job.last_modified_at. Called by beat every ROLLUP_SECONDS.
+    found through Job.last_modified_at.
     """
     hours = lookback_hours if lookback_hours is not None else settings.JOB_ROLLUP_LOOKBACK_HOURS
     now = timezone.now()
