@@ -5,6 +5,7 @@ the adapter.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,8 +28,22 @@ def now_of(handle: EmulatorHandle) -> datetime:
     return handle.clock.now()
 
 
-def arm_requests(handle: EmulatorHandle, fragment: str) -> list[dict[str, Any]]:
-    return [r for r in handle.requests() if fragment in str(r.get("path", ""))]
+def logged(handle: EmulatorHandle, keep: Callable[[dict[str, Any]], bool], *, at_least: int) -> list[dict[str, Any]]:
+    """The request-log entries ``keep`` selects, once there are ``at_least`` of them.
+
+    The emulator writes a log line after it has answered, so the last line can trail the client by
+    a moment: poll for it with a deadline.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [r for r in handle.requests() if keep(r)]
+        if len(entries) >= at_least or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.02)
+
+
+def arm_requests(handle: EmulatorHandle, fragment: str, *, at_least: int) -> list[dict[str, Any]]:
+    return logged(handle, lambda r: fragment in str(r.get("path", "")), at_least=at_least)
 
 
 # --- groups and workers ------------------------------------------------------------------------
@@ -54,7 +69,7 @@ def test_it_lists_every_worker_of_a_group_across_pages(make_emulator: Callable[.
         workers = azure.list_workers(group.name)
     expected = {handle.simulation.workers[i].name for i in group.members}
     assert {w.name for w in workers} == expected
-    assert len(arm_requests(handle, "/hybridRunbookWorkers")) >= 2
+    assert len(arm_requests(handle, "/hybridRunbookWorkers", at_least=2)) >= 2
 
 
 def test_it_reads_worker_fields_as_the_simulation_has_them(emulator: EmulatorHandle) -> None:
@@ -251,7 +266,7 @@ def test_it_sends_the_hostile_names_only_inside_string_literals(hostile_fleet: E
     end = now_of(hostile_fleet)
     with client_for(hostile_fleet) as azure:
         azure.latest_heartbeats(start=end - HOUR, end=end, computers=['x" or 1==1 //'])
-    (query,) = [r["kql"] for r in hostile_fleet.requests() if r.get("kql")]
+    (query,) = [r["kql"] for r in logged(hostile_fleet, lambda r: bool(r.get("kql")), at_least=1)]
     assert '| where Computer in ("x\\" or 1==1 //")' in query
 
 
@@ -295,8 +310,8 @@ def test_it_raises_a_transient_error_on_log_analytics_server_errors(fresh: Emula
 def test_it_raises_a_transient_error_when_an_answer_is_slower_than_the_read_timeout(
     make_emulator: Callable[..., EmulatorHandle],
 ) -> None:
-    handle = make_emulator(seed=4, groups=3, workers=9, scenarios=False, slow_seconds=4)
-    with client_for(handle, retry_total=0, read_timeout=1.5) as azure:
+    handle = make_emulator(seed=4, groups=3, workers=9, scenarios=False, slow_seconds=6)
+    with client_for(handle, retry_total=0, read_timeout=3) as azure:
         azure.list_groups()  # token and connection are warm; the next answer is the slow one
         handle.inject_fault("slow", count=1, route="arm")
         with pytest.raises(AzureTransientError):
@@ -346,7 +361,7 @@ def test_it_returns_no_list_when_a_later_page_fails(fresh: EmulatorHandle) -> No
         fresh.inject_fault("503", count=5, route="arm")  # ... page 2 fails
         with pytest.raises(AzureTransientError):
             azure.list_workers(group.name)
-    pages = arm_requests(fresh, "/hybridRunbookWorkers")
+    pages = arm_requests(fresh, "/hybridRunbookWorkers", at_least=2)
     assert len(pages) == 2 and "skip" in str(pages[1].get("query", "")).lower()
 
 
