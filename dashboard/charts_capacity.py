@@ -44,14 +44,14 @@ def scatter_with_fit(
     window_label: str,
     bucket_label: str,
 ) -> Figure:
-    """Each bucket as a point (metric %, mean target s), the least-squares line, and the pressure threshold."""
+    """Each job as a point (metric %, target s), the least-squares line, and the pressure threshold."""
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "mode": "markers",
-            "name": f"{bucket_label} buckets",
+            "name": f"jobs (utilization in {bucket_label} buckets)",
             "x": xs,
             "y": ys,
             "marker": {"color": POINT_COLOUR, "size": 6, "opacity": 0.7},
@@ -71,9 +71,9 @@ def scatter_with_fit(
             }
         )
     layout = _layout(
-        title=f"{subject}: {metric_label} vs mean {target_label} ({window_label})",
-        x_title=f"{metric_label}, mean per bucket (%)",
-        y_title=f"mean {target_label} of the group's jobs (s)",
+        title=f"{subject}: {metric_label} vs {target_label} ({window_label})",
+        x_title=f"{metric_label}, mean in the bucket (%)",
+        y_title=f"{target_label} of each of the group's jobs (s)",
     )
     layout["shapes"] = [
         {"type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1, "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1}}

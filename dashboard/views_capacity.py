@@ -22,7 +22,7 @@ from workers.analytics import FORECAST_METHOD, MAX_CONCURRENT_JOBS_PER_WORKER
 
 WINDOW_CHOICES = [(w, w) for w in sel.WINDOWS]
 WINDOW_LABELS = {"24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days"}
-BUCKET_LABELS = {900: "15-min", 3600: "1-hour"}
+BUCKET_LABELS = {300: "5-min", 900: "15-min", 3600: "1-hour"}
 
 
 class CorrelationForm(forms.Form):
@@ -72,10 +72,10 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
 
 
 def _finding_csv(report: sel.CorrelationReport) -> HttpResponse:
-    header = ["rank", "flagged", "group", "worker", "metric", "target", "pearson", "spearman", "p_value", "n",
+    header = ["rank", "flagged", "group", "worker", "metric", "target", "pearson", "spearman", "p_value", "effect_p_value", "n",
               "metric_p95_pct", "target_p95_s_under_pressure", "target_p95_s_otherwise", "effect_ratio", "effect", "not_flagged_because"]
     rows = [
-        [f.rank, f.flagged, f.group, f.worker or "(group-level)", f.metric, f.target, f.pearson, f.spearman, f.p_value, f.n,
+        [f.rank, f.flagged, f.group, f.worker or "(group-level)", f.metric, f.target, f.pearson, f.spearman, f.p_value, f.effect_p_value, f.n,
          f.metric_p95, f.target_p95_high, f.target_p95_low, f.effect_ratio, f.effect, "; ".join(f.reasons)]
         for f in report.findings + report.examined
     ]
@@ -126,10 +126,10 @@ def api_correlations(request: HttpRequest) -> JsonResponse:
         "computed_at": run.computed_at.isoformat().replace("+00:00", "Z") if run else None,
         "bucket_seconds": run.bucket_seconds if run else None,
         "pairs_examined": run.pairs_examined if run else 0,
-        "method": "Per bucket: a worker's mean CPU/memory (%) vs the mean queue delay / duration (s) of its GROUP's jobs "
-                  "started in that bucket (Azure does not say which member ran a job). Flagged only with Spearman p below "
-                  "alpha AND rho >= min_rho AND target p95 under pressure >= min_ratio x otherwise AND metric p95 above the "
-                  "pressure threshold.",
+        "method": "One point per job of the group: the worker's mean CPU/memory (%) in the bucket when the job was created "
+                  "(started, for duration) vs the job's queue delay / duration (s); Azure does not say which member ran a job. "
+                  "p_value is Spearman's two-sided p. Flagged only with rho > 0 AND metric p95 above the pressure threshold AND "
+                  "target p95 under pressure >= min_ratio x otherwise AND effect_p_value (one-sided permutation test) < alpha.",
         "rules": run.rules if run else {},
         "findings": findings,
     })

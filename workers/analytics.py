@@ -8,10 +8,11 @@ input gives the same answer.
 Models used, and why:
 
 * Correlation: Pearson (linear) and Spearman (rank, robust to the long tail of queue delays), both
-  with scipy's two-sided p-values. A pair is only *flagged* when three things hold at once:
-  significance (p below ``alpha``), effect size (the target's p95 in pressured buckets is several
-  times its p95 in calm buckets) and real pressure (the metric's p95 is above the pressure
-  threshold). Correlation alone would flag healthy workers whose CPU merely follows the daily cycle.
+  with scipy's two-sided p-values, reported as they are. A pair is only *flagged* when all hold:
+  a positive association, real pressure (the metric's p95 is above the pressure threshold), an
+  effect (the target's p95 under pressure is several times its p95 otherwise) and significance of
+  that effect (a permutation test). Correlation alone would flag healthy workers whose CPU merely
+  follows the daily cycle, and would miss a pressured machine whose effect is diluted by its peers.
 * Queueing: an M/M/c queue (Poisson arrivals, exponential service times, c identical servers,
   first come first served). Erlang C gives the probability that a job waits; the waiting time of a
   job that waits is exponential with rate c*mu - lambda, so any percentile has a closed form.
@@ -117,12 +118,13 @@ class FindingRules:
     healthy machine costs an operator's trust, a missed weak effect costs little."""
 
     pressure_threshold: float = 85.0  # percent; the metric must really reach this
-    pressure_percentile: float = 95.0  # ... at this percentile of its buckets
-    alpha: float = 0.001  # significance of Spearman's rho (many pairs are tested: be strict)
-    min_rho: float = 0.3  # and a positive, non-trivial monotone association
+    pressure_percentile: float = 95.0  # ... at this percentile of its pairs
+    alpha: float = 0.01  # one-sided permutation test of the effect (p95 ratio)
+    permutations: int = 1999
+    min_rho: float = 0.0  # Spearman's rho must be above this (a positive association)
     min_ratio: float = 1.5  # target p95 when pressured / target p95 when calm
-    min_n: int = 20  # buckets with both a metric value and a target value
-    min_side: int = 3  # buckets on each side of the threshold to compare
+    min_n: int = 30  # pairs (jobs) with both a metric value and a target value
+    min_side: int = 10  # pairs on each side of the threshold to compare
 
 
 @dataclass(frozen=True)
@@ -130,11 +132,12 @@ class PairAssessment:
     correlation: Correlation | None
     fit: LinearFit | None
     metric_p95: float | None
-    high_n: int  # buckets with the metric above the threshold
+    high_n: int  # pairs with the metric above the threshold
     low_n: int
     target_p95_high: float | None
     target_p95_low: float | None
     ratio: float | None  # target_p95_high / target_p95_low
+    effect_p: float | None  # permutation p-value of the ratio (None when not tested)
     flagged: bool
     reasons: tuple[str, ...] = field(default_factory=tuple)  # why it was NOT flagged (empty when flagged)
 
@@ -147,10 +150,16 @@ class PairAssessment:
 
 
 def assess_pair(x: Sequence[float | None], y: Sequence[float | None], *, rules: FindingRules = FindingRules()) -> PairAssessment:
-    """Decide whether the metric x (percent per bucket) explains the target y (seconds per bucket).
+    """Decide whether the metric x (percent, per job) explains the target y (seconds, per job).
 
-    Flagged only with significance AND effect size AND actual pressure; ``reasons`` lists every rule
-    that failed, in words, so the page can say why a pair was not flagged.
+    Flagged only with significance AND effect size AND actual pressure AND a positive association;
+    ``reasons`` lists every rule that failed, in words, so the page can say why a pair was not flagged.
+
+    Significance is that of the effect, not of rho: in a group of k members only about 1/k of the
+    jobs run on the pressured machine, so the correlation over all of the group's jobs is diluted
+    (small rho) while the tail under pressure is much longer. A one-sided permutation test of the p95
+    ratio (labels "above / below the threshold" shuffled ``permutations`` times, seeded so a rerun gives
+    the same p) measures exactly that. It only runs when the pressure and effect rules already pass.
     """
     xa, ya = _clean_pairs(x, y)
     corr = correlate(xa, ya)
@@ -165,22 +174,24 @@ def assess_pair(x: Sequence[float | None], y: Sequence[float | None], *, rules: 
         ratio = p_high / p_low if p_low > 0 else (math.inf if p_high > 0 else 1.0)
     reasons: list[str] = []
     if xa.size < rules.min_n:
-        reasons.append(f"only {xa.size} buckets (need {rules.min_n})")
+        reasons.append(f"only {xa.size} pairs (need {rules.min_n})")
     if corr is None:
         reasons.append("no variation to correlate")
-    else:
-        if corr.spearman_p >= rules.alpha:
-            reasons.append(f"not significant (p = {corr.spearman_p:.2g} >= {rules.alpha:g})")
-        if corr.spearman < rules.min_rho:
-            reasons.append(f"weak association (rho = {corr.spearman:.2f} < {rules.min_rho:g})")
+    elif corr.spearman <= rules.min_rho:
+        reasons.append(f"no positive association (rho = {corr.spearman:.2f})")
     if metric_p95 is None or metric_p95 <= rules.pressure_threshold:
         shown = "n/a" if metric_p95 is None else f"{metric_p95:.0f} %"
         reasons.append(f"no real pressure (p{rules.pressure_percentile:g} = {shown} <= {rules.pressure_threshold:g} %)")
     if high_n < rules.min_side or low_n < rules.min_side:
-        reasons.append(f"too few buckets on one side of {rules.pressure_threshold:g} % ({high_n} above, {low_n} below; need {rules.min_side})")
+        reasons.append(f"too few pairs on one side of {rules.pressure_threshold:g} % ({high_n} above, {low_n} below; need {rules.min_side})")
     elif ratio is None or ratio < rules.min_ratio:
         shown = "n/a" if ratio is None else f"{ratio:.2f}x"
         reasons.append(f"small effect ({shown} < {rules.min_ratio:g}x)")
+    effect_p: float | None = None
+    if not reasons:
+        effect_p = tail_ratio_test(ya, high, permutations=rules.permutations)
+        if effect_p >= rules.alpha:
+            reasons.append(f"effect not significant (permutation p = {effect_p:.2g} >= {rules.alpha:g})")
     return PairAssessment(
         correlation=corr,
         fit=fit,
@@ -190,9 +201,34 @@ def assess_pair(x: Sequence[float | None], y: Sequence[float | None], *, rules: 
         target_p95_high=p_high,
         target_p95_low=p_low,
         ratio=ratio,
+        effect_p=effect_p,
         flagged=not reasons,
         reasons=tuple(reasons),
     )
+
+
+def tail_ratio_test(y: np.ndarray, high: np.ndarray, *, q: float = 95.0, permutations: int = 1999, seed: int = 20261120) -> float:
+    """One-sided permutation p-value of p_q(y[high]) / p_q(y[~high]) being this large by chance.
+
+    p = (1 + shuffles with a ratio >= the observed one) / (1 + shuffles). Deterministic for a seed.
+    """
+    y = np.asarray(y, dtype=float)
+    high = np.asarray(high, dtype=bool)
+    n_high = int(high.sum())
+    if n_high == 0 or n_high == y.size:
+        return 1.0
+
+    def ratio(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        a = np.percentile(hi, q, axis=-1)
+        b = np.percentile(lo, q, axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b > 0, a / np.where(b > 0, b, 1), np.where(a > 0, np.inf, 1.0))
+
+    observed = float(ratio(y[high], y[~high]))
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.broadcast_to(y, (permutations, y.size)), axis=1)
+    null = ratio(shuffled[:, :n_high], shuffled[:, n_high:])
+    return float((1 + np.count_nonzero(null >= observed)) / (1 + permutations))
 
 
 def effect_sentence(*, metric_label: str, target_label: str, threshold: float, ratio: float | None) -> str:

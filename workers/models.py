@@ -435,6 +435,7 @@ class CorrelationFinding(models.Model):
     pearson_p = models.FloatField(null=True)
     spearman = models.FloatField(null=True)
     p_value = models.FloatField(null=True, help_text="Spearman's two-sided p-value.")
+    effect_p_value = models.FloatField(null=True, help_text="One-sided permutation p-value of the p95 ratio (null = not tested).")
     n = models.PositiveIntegerField(default=0, help_text="Buckets with both a metric and a target value.")
     slope = models.FloatField(null=True, help_text="Seconds of target per percentage point.")
     intercept = models.FloatField(null=True)

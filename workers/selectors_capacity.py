@@ -52,6 +52,7 @@ class FindingRow:
     pearson: float | None
     spearman: float | None
     p_value: float | None
+    effect_p_value: float | None
     n: int
     slope: float | None
     intercept: float | None
@@ -77,6 +78,10 @@ class FindingRow:
         return "n/a" if self.p_value is None else f"{self.p_value:.2g}"
 
     @property
+    def effect_p_value_text(self) -> str:
+        return "not tested" if self.effect_p_value is None else f"{self.effect_p_value:.2g}"
+
+    @property
     def scope(self) -> str:
         return "worker" if self.worker_id else "group-level (busiest member)"
 
@@ -91,6 +96,7 @@ class FindingRow:
             "spearman": _r(self.spearman, 4),
             "n": self.n,
             "p_value": self.p_value,
+            "effect_p_value": self.effect_p_value,
             "flagged": self.flagged,
             "slope_seconds_per_pct": _r(self.slope, 4),
             "metric_p95_pct": _r(self.metric_p95, 2),
@@ -119,6 +125,7 @@ def _finding_row(f: CorrelationFinding, *, with_points: bool) -> FindingRow:
         pearson=f.pearson,
         spearman=f.spearman,
         p_value=f.p_value,
+        effect_p_value=f.effect_p_value,
         n=f.n,
         slope=f.slope,
         intercept=f.intercept,

@@ -169,11 +169,11 @@ def test_it_does_not_flag_pressure_without_an_effect():
     assert not a.flagged
 
 
-def test_it_does_not_flag_too_few_buckets():
+def test_it_does_not_flag_too_few_pairs():
     x, y = _pressured_series(1, pressured=True, n=12)
     a = analytics.assess_pair(list(x), list(y))
     assert not a.flagged
-    assert any("buckets" in r for r in a.reasons)
+    assert any("pairs" in r for r in a.reasons)
 
 
 def test_it_states_the_effect_in_plain_words():
@@ -226,3 +226,39 @@ def test_it_says_a_trend_already_above_the_threshold_is_saturated_now():
     assert fc is not None
     assert fc.saturated_now
     assert "already" in fc.note
+
+
+def test_it_finds_a_longer_tail_under_pressure_significant_by_permutation():
+    rng = _rng(9)
+    y = rng.exponential(20, 400)
+    high = np.zeros(400, dtype=bool)
+    high[:80] = True
+    y[:80:4] += 600  # a quarter of the pressured jobs are badly delayed (a diluted effect)
+    assert analytics.tail_ratio_test(y, high) < 0.01
+
+
+def test_it_finds_no_tail_effect_when_the_labels_are_unrelated():
+    rng = _rng(10)
+    y = rng.exponential(20, 400)
+    high = rng.random(400) < 0.2
+    assert analytics.tail_ratio_test(y, high) > 0.05
+
+
+def test_it_gives_the_same_permutation_p_value_twice():
+    rng = _rng(11)
+    y = rng.exponential(20, 200)
+    high = rng.random(200) < 0.3
+    assert analytics.tail_ratio_test(y, high) == analytics.tail_ratio_test(y, high)
+
+
+def test_it_flags_a_diluted_effect_with_a_weak_correlation():
+    # One member in eight is pressured: only its jobs (1 in 8) are delayed, so rho is small.
+    rng = _rng(12)
+    n = 600
+    x = np.clip(rng.normal(80, 8, n), 0, 100)
+    picked = rng.random(n) < 1 / 8
+    y = rng.uniform(1, 30, n) + np.where(picked & (x > 85), (x - 85) * 40, 0)
+    a = analytics.assess_pair(list(x), list(y))
+    assert a.correlation is not None and a.correlation.spearman < 0.3
+    assert a.flagged, a.reasons
+    assert a.effect_p is not None and a.effect_p < 0.01

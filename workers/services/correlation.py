@@ -1,16 +1,16 @@
 """Precompute "where pressure explains delay": CPU/memory versus queue delay and duration.
 
 Azure does not say which member of a group ran a job (``Job.worker`` is set only for single-member
-groups), so a worker's pressure is related to the delays of its GROUP's jobs in the same time
-bucket: the worker's mean CPU (or memory) in the bucket in which jobs started versus the mean queue
-delay (and mean duration) of the jobs that started in that bucket. A group-level pair uses the
-highest member's value per bucket. ``workers.analytics.assess_pair`` decides which pairs are
-findings (significance AND effect size AND real pressure).
+groups), so a worker's pressure is related to the delays of its GROUP's jobs: one point per job,
+x = the worker's mean CPU (or memory) in the bucket in which the job was created (the minutes it
+waited; for duration: the bucket in which it started), y = the job's queue delay (or duration). A
+group-level pair uses the busiest member per bucket. ``workers.analytics.assess_pair`` decides
+which pairs are findings (positive association AND real pressure AND effect size AND a significant
+effect by permutation test).
 
-Buckets: 15 minutes from the one-minute ``UtilizationSample`` rows for the 24 h window; one hour
+Buckets: 5 minutes from the one-minute ``UtilizationSample`` rows for the 24 h window; one hour
 from the ``UtilizationHourly`` rollup for 7 d and 30 d (raw minutes over weeks would be too many
-rows to read). Both sides are aggregated in SQL per bucket, so a run reads one row per worker per
-bucket, not one per minute.
+rows). Utilization is averaged per bucket in SQL, so a run reads one row per worker per bucket.
 
 ``compute_findings(window, now)`` writes one ``CapacityRun`` with its findings and the groups'
 capacity figures in ONE transaction and then prunes older runs of that window; readers always take
@@ -21,6 +21,7 @@ Called by the Celery task ``workers.tasks_capacity.refresh_capacity`` and by
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -51,7 +52,7 @@ WINDOWS: dict[str, timedelta] = {
     AnalysisWindow.WEEK: timedelta(days=7),
     AnalysisWindow.MONTH: timedelta(days=30),
 }
-BUCKET_SECONDS: dict[str, int] = {AnalysisWindow.DAY: 900, AnalysisWindow.WEEK: 3600, AnalysisWindow.MONTH: 3600}
+BUCKET_SECONDS: dict[str, int] = {AnalysisWindow.DAY: 300, AnalysisWindow.WEEK: 3600, AnalysisWindow.MONTH: 3600}
 METRICS = {"cpu": "CPU", "mem": "memory"}
 TARGETS = {"queue_delay": "queue delay", "duration": "duration"}
 MAX_POINTS = 400
@@ -104,16 +105,16 @@ def _downsample(x: np.ndarray, y: np.ndarray) -> list[list[float]]:
     return [[round(float(a), 2), round(float(b), 2)] for a, b in zip(x, y)]
 
 
-def _job_buckets(group_id: int, start: datetime, end: datetime, size: int) -> dict[int, tuple[float | None, float | None]]:
-    """bucket -> (mean queue seconds, mean duration seconds) of the group's jobs started in it."""
-    rows = (
-        Job.objects.filter(group_id=group_id, started_at__gte=start, started_at__lt=end)
-        .annotate(bucket=EpochBucket(F("started_at"), size))
-        .values("bucket")
-        .annotate(q=Avg("queue_seconds"), d=Avg("duration_seconds"))
-        .values_list("bucket", "q", "d")
+def _jobs(group_id: int, start: datetime, end: datetime) -> np.ndarray:
+    """(created epoch s, started epoch s, queue s, duration s) of the group's jobs started in the window."""
+    rows = Job.objects.filter(group_id=group_id, started_at__gte=start, started_at__lt=end).values_list(
+        "created_at", "started_at", "queue_seconds", "duration_seconds"
     )
-    return {int(b): (q, d) for b, q, d in rows}
+    out = np.asarray(
+        [(c.timestamp(), s.timestamp(), np.nan if q is None else q, np.nan if d is None else d) for c, s, q, d in rows.iterator(chunk_size=5000)],
+        dtype=float,
+    )
+    return out.reshape(-1, 4)
 
 
 def _utilization_buckets(worker_ids: list[int], start: datetime, end: datetime, size: int, *, hourly: bool) -> dict[int, dict[int, tuple[float | None, float | None]]]:
@@ -136,36 +137,55 @@ def _arr(values: list[float | None]) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _dense(series: dict[int, tuple[float | None, float | None]], first: int, size: int, index: int) -> np.ndarray:
+    """A bucket -> value map as a dense array from bucket ``first`` (NaN where nothing was sampled)."""
+    arr = np.full(size, np.nan)
+    for b, values in series.items():
+        value = values[index]
+        if value is not None and 0 <= b - first < size:
+            arr[b - first] = value
+    return arr
+
+
 def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: int, hourly: bool, rules: dict[str, analytics.FindingRules]) -> list[_Pair]:
-    """Every (member or group-level) x (cpu, mem) x (queue_delay, duration) pair of one group."""
-    jobs = _job_buckets(group.pk, start, end, size)
-    if not jobs:
+    """Every (member or group-level) x (cpu, mem) x (queue_delay, duration) pair of one group.
+
+    One point per job: for queue delay, the member's utilization in the bucket in which the job was
+    created (the pressure while it waited); for duration, in the bucket in which it started.
+    """
+    jobs = _jobs(group.pk, start, end)
+    if jobs.shape[0] == 0:
         return []
     worker_ids = list(HybridWorker.objects.filter(group=group).values_list("pk", flat=True))
-    util = _utilization_buckets(worker_ids, start, end, size, hourly=hourly)
-    buckets = sorted(jobs)
-    targets = {"queue_delay": _arr([jobs[b][0] for b in buckets]), "duration": _arr([jobs[b][1] for b in buckets])}
+    util = _utilization_buckets(worker_ids, start - timedelta(seconds=3600), end, size, hourly=hourly)
+    first = int(math.floor((start.timestamp() - 3600) / size))
+    span = int(math.ceil(end.timestamp() / size)) - first + 1
+    created_idx = np.clip(np.floor(jobs[:, 0] / size).astype(int) - first, 0, span - 1)
+    started_idx = np.clip(np.floor(jobs[:, 1] / size).astype(int) - first, 0, span - 1)
+    targets = {"queue_delay": (jobs[:, 2], created_idx), "duration": (jobs[:, 3], started_idx)}
     pairs: list[_Pair] = []
-    per_metric: dict[str, list[np.ndarray]] = {"cpu": [], "mem": []}
+    dense: dict[str, list[np.ndarray]] = {"cpu": [], "mem": []}
     for wid in worker_ids:
         series = util.get(wid)
         if not series:
             continue
         for mi, metric in enumerate(("cpu", "mem")):
-            x = _arr([series.get(b, (None, None))[mi] for b in buckets])
-            if not np.isfinite(x).any():
+            values = _dense(series, first, span, mi)
+            if not np.isfinite(values).any():
                 continue
-            per_metric[metric].append(x)
-            for target, y in targets.items():
+            dense[metric].append(values)
+            for target, (y, idx) in targets.items():
+                x = values[idx]
                 pairs.append(_Pair(group.pk, wid, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), _downsample(x, y)))
     if len(util) > 1:  # group-level only adds something when there is more than one member
-        for metric, xs in per_metric.items():
-            if not xs:
+        for metric, arrays in dense.items():
+            if not arrays:
                 continue
-            stacked = np.vstack(xs)
+            stacked = np.vstack(arrays)
             with np.errstate(all="ignore"):
-                x = np.where(np.isfinite(stacked).any(axis=0), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0), np.nan)
-            for target, y in targets.items():
+                busiest = np.where(np.isfinite(stacked).any(axis=0), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0), np.nan)
+            for target, (y, idx) in targets.items():
+                x = busiest[idx]
                 pairs.append(_Pair(group.pk, None, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), _downsample(x, y)))
     return pairs
 
@@ -200,6 +220,7 @@ def _finding(run: CapacityRun, rank: int, pair: _Pair, rules: dict[str, analytic
         pearson_p=corr.pearson_p if corr else None,
         spearman=corr.spearman if corr else None,
         p_value=corr.p_value if corr else None,
+        effect_p_value=a.effect_p,
         n=corr.n if corr else 0,
         slope=fit.slope if fit else None,
         intercept=fit.intercept if fit else None,
