@@ -274,6 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.emulator
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self._status = status
+        self._write_log()  # before the reply leaves, so a client that got the reply also finds the log line
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -282,7 +284,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
-        self._status = status
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json; charset=utf-8", headers)
@@ -317,32 +318,40 @@ class _Handler(BaseHTTPRequestHandler):
         self._kql: str | None = None
         self._fault: str | None = None
         self._partial = False
-        started = time.perf_counter()
+        self._logged = False
+        self._started = time.perf_counter()
         parts = urlsplit(self.path)
-        path, query = parts.path, parts.query
+        self._log_path, self._log_query = parts.path, parts.query
+        self._method = method
         try:
             body = self._read_body() if method in ("POST", "PUT", "PATCH") else b""
-            self._route(method, path, query, body)
+            self._route(method, parts.path, parts.query, body)
         except _Reply as reply:
             self._json(reply.status, reply.body, reply.headers)
         except _Reset:
-            self._status = 0
+            pass
         except Exception as exc:  # noqa: BLE001 - the emulator answers like Azure, never a traceback
             self._json(500, {"error": {"code": "InternalServerError", "message": f"emulator error: {exc}"}})
         finally:
-            entry: dict[str, Any] = {
-                "time": datetime.now(UTC).isoformat(),
-                "method": method,
-                "path": path,
-                "query": query,
-                "status": self._status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            }
-            if self._kql is not None:
-                entry["kql"] = self._kql
-            if self._fault:
-                entry["fault"] = self._fault
-            self.emu.log(entry)
+            self._write_log()
+
+    def _write_log(self) -> None:
+        if self._logged:
+            return
+        self._logged = True
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(),
+            "method": self._method,
+            "path": self._log_path,
+            "query": self._log_query,
+            "status": self._status,
+            "ms": round((time.perf_counter() - self._started) * 1000, 2),
+        }
+        if self._kql is not None:
+            entry["kql"] = self._kql
+        if self._fault:
+            entry["fault"] = self._fault
+        self.emu.log(entry)
 
     # --------------------------------------------------------------------------------- routing
 
@@ -414,6 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Reset(close=False)
         if kind == "reset":
             self.close_connection = True
+            self._write_log()
             try:
                 # Linger 0: close() sends a TCP RST, like a proxy dropping the connection.
                 self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -752,7 +752,7 @@ class FleetSimulation:
         rng = np.random.default_rng([self.seed, 32, group.index, r, int(created * 1000), j])
         job_id = _guid(rng)
         started_by = "Scheduler" if rng.random() < 0.8 else "ops@contoso.com"
-        pending_label = "Queued" if rng.random() < 0.15 else "New"
+        pending_label = "Queued" if rng.random() < 0.35 else "New"
         # Wait for a member that can reach Automation (checked every minute, up to 30 minutes).
         wait = 0.0
         picker: int | None = None
