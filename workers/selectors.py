@@ -74,29 +74,41 @@ def _p95(values: list[float]) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def queue_p95_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, float | None]:
-    """Queue-delay p95 (seconds) per group for jobs created since ``since``. One query."""
-    jobs = Job.objects.filter(created_at__gte=since, group__isnull=False, queue_seconds__isnull=False)
-    if group_ids is not None:
-        jobs = jobs.filter(group_id__in=list(group_ids))
-    if connection.vendor == "postgresql":
-        rows = jobs.values("group_id").annotate(p95=Percentile95("queue_seconds")).values_list("group_id", "p95")
-        return {gid: p95 for gid, p95 in rows}
-    values: dict[int, list[float]] = defaultdict(list)
-    for gid, seconds in jobs.values_list("group_id", "queue_seconds").iterator(chunk_size=5000):
-        values[gid].append(seconds)
-    return {gid: _p95(vals) for gid, vals in values.items()}
+@dataclass(frozen=True)
+class JobStats:
+    outcomes: dict[str, int]
+    queue_p95_seconds: float | None
 
 
-def outcomes_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
-    """Job counts by outcome per group for jobs created since ``since``. One query."""
+def job_stats_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, JobStats]:
+    """Job counts by outcome and queue-delay p95 (seconds) per group, for jobs created since ``since``.
+
+    One query on every engine: PostgreSQL aggregates in SQL (filtered counts + PERCENTILE_CONT);
+    elsewhere one narrow scan of (group, status, queue_seconds) is folded in Python.
+    """
     jobs = Job.objects.filter(created_at__gte=since, group__isnull=False)
     if group_ids is not None:
         jobs = jobs.filter(group_id__in=list(group_ids))
-    result: dict[int, dict[str, int]] = defaultdict(empty_outcomes)
-    for gid, status, n in jobs.values_list("group_id", "status").annotate(n=Count("id")).order_by():
-        result[gid][outcome_of(status)] += n
-    return dict(result)
+    if connection.vendor == "postgresql":
+        counts = {name: Count("id", filter=Q(status__iexact=name)) for name in OUTCOMES if name != "other"}
+        rows = (
+            jobs.values("group_id")
+            .annotate(n_all=Count("id"), p95=Percentile95("queue_seconds"), **counts)
+            .order_by()
+        )
+        result = {}
+        for row in rows:
+            outcomes = {name: row[name] for name in counts}
+            outcomes["other"] = row["n_all"] - sum(outcomes.values())
+            result[row["group_id"]] = JobStats(outcomes=outcomes, queue_p95_seconds=row["p95"])
+        return result
+    outcome_counts: dict[int, dict[str, int]] = defaultdict(empty_outcomes)
+    delays: dict[int, list[float]] = defaultdict(list)
+    for gid, status, seconds in jobs.values_list("group_id", "status", "queue_seconds").order_by().iterator(chunk_size=5000):
+        outcome_counts[gid][outcome_of(status)] += 1
+        if seconds is not None:
+            delays[gid].append(seconds)
+    return {gid: JobStats(outcomes=o, queue_p95_seconds=_p95(delays.get(gid, []))) for gid, o in outcome_counts.items()}
 
 
 # --- freshness -------------------------------------------------------------------------------------
@@ -279,12 +291,12 @@ def _live_groups() -> QuerySet[WorkerGroup]:
 
 def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -> list[GroupSummary]:
     """Groups (default: every live group) with member counts, 24 h job outcomes and queue p95, worst
-    first. Three queries (two when ``groups`` rows from ``_live_groups`` are passed in)."""
+    first. Two queries (one when ``groups`` rows from ``_live_groups`` are passed in)."""
     since = now - timedelta(hours=24)
     rows = groups if groups is not None else list(_live_groups())
     ids = [g.pk for g in rows] if groups is not None else None
-    outcomes = outcomes_by_group(since=since, group_ids=ids)
-    p95 = queue_p95_by_group(since=since, group_ids=ids)
+    stats = job_stats_by_group(since=since, group_ids=ids)
+    none = JobStats(outcomes=empty_outcomes(), queue_p95_seconds=None)
     summaries = []
     for g in rows:
         unknown = g.n_total - g.n_online - g.n_late - g.n_offline - g.n_never
@@ -294,7 +306,7 @@ def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -
                 health=_group_health(g.n_online, g.n_late, g.n_offline, g.n_never, unknown),
                 workers_total=g.n_total, workers_online=g.n_online, workers_late=g.n_late,
                 workers_offline=g.n_offline, workers_never=g.n_never, v1_workers=g.n_v1,
-                jobs_24h=outcomes.get(g.pk, empty_outcomes()), queue_p95_seconds_24h=p95.get(g.pk),
+                jobs_24h=dict(stats.get(g.pk, none).outcomes), queue_p95_seconds_24h=stats.get(g.pk, none).queue_p95_seconds,
             )
         )
     summaries.sort(key=lambda s: (health.GROUP_HEALTH_RANK.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
@@ -302,7 +314,7 @@ def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -
 
 
 def fleet_overview(*, now: datetime) -> Overview:
-    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Three queries."""
+    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Two queries."""
     groups = group_summaries(now=now)
     jobs: dict[str, int] = empty_outcomes()
     for g in groups:
@@ -347,7 +359,7 @@ class GroupDetail:
 
 
 def group_detail(*, group_id: int, now: datetime, jobs_limit: int = 50) -> GroupDetail | None:
-    """A group, its members, their 24 h hourly CPU/memory, and its latest jobs. Six queries."""
+    """A group, its members, their 24 h hourly CPU/memory, and its latest jobs. Five queries."""
     rows = list(_live_groups().filter(pk=group_id))
     if not rows:
         return None
@@ -385,7 +397,7 @@ class WorkerDetail:
 
 
 def worker_detail(*, worker_id: int, now: datetime, window: str = "24h", jobs_limit: int = 50) -> WorkerDetail | None:
-    """One worker: CPU/memory over the window, signal presence, status history, its group's jobs. Six queries.
+    """One worker: CPU/memory over the window, signal presence, status history, its group's jobs. Five queries.
 
     24 h reads one-minute samples; 7 d reads the hourly rollup (what a page can afford at fleet scale).
     """

@@ -1,0 +1,49 @@
+"""Template helpers: token-carrying URLs, UTC <time> elements, human ages."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from django.test import RequestFactory
+
+from dashboard.templatetags import hrw
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+def test_it_appends_the_display_token_to_urls():
+    request = RequestFactory().get("/")
+    request.display_token = "hrw_abc"
+    assert hrw.add_token("/jobs/?status=Failed", request) == "/jobs/?status=Failed&token=hrw_abc"
+
+
+def test_it_replaces_an_existing_token_parameter():
+    request = RequestFactory().get("/")
+    request.display_token = "hrw_new"
+    assert hrw.add_token("/jobs/?token=hrw_old", request) == "/jobs/?token=hrw_new"
+
+
+def test_it_leaves_urls_alone_without_a_token():
+    assert hrw.add_token("/jobs/", RequestFactory().get("/")) == "/jobs/"
+
+
+def test_it_renders_a_utc_time_element():
+    html = hrw.utc_time(datetime(2026, 11, 20, 13, 0, tzinfo=timezone(timedelta(hours=1))))
+    assert html == '<time datetime="2026-11-20T12:00:00Z" title="2026-11-20 12:00:00 UTC">2026-11-20 12:00:00 UTC</time>'
+
+
+def test_it_says_never_for_a_missing_time():
+    assert "never" in hrw.utc_time(None)
+    assert hrw.age(None, T0) == "never"
+
+
+def test_it_renders_ages_in_readable_units():
+    assert hrw.age(T0 - timedelta(seconds=40), T0) == "40 s ago"
+    assert hrw.age(T0 - timedelta(minutes=7), T0) == "7 min ago"
+    assert hrw.age(T0 - timedelta(hours=3), T0) == "3.0 h ago"
+    assert hrw.age(T0 - timedelta(days=3), T0) == "3.0 d ago"
+
+
+def test_it_states_units_for_percent_and_seconds():
+    assert hrw.pct(41.6) == "42 %"
+    assert hrw.seconds(11.94) == "11.9 s"
+    assert hrw.pct(None) == "n/a"

@@ -1,0 +1,172 @@
+"""Selectors: job statistics, freshness rules, ordering and what counts as live."""
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.dashboard.conftest import build_fleet, make_account, now, record_polls  # noqa: F401 (now is a fixture)
+from workers import selectors
+from workers.models import AutomationAccount, HybridWorker, Job, PollKind, WorkerGroup, WorkerStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_maps_statuses_to_outcomes_case_insensitively():
+    assert selectors.outcome_of("Completed") == "completed"
+    assert selectors.outcome_of("SUSPENDED") == "suspended"
+
+
+def test_it_counts_unknown_statuses_as_other():
+    assert selectors.outcome_of("Blocked-By-Something-New") == "other"
+    assert selectors.outcome_of("") == "other"
+
+
+def test_it_computes_p95_like_percentile_cont():
+    assert selectors._p95([1.0]) == 1.0
+    assert selectors._p95([10.0, 11.0, 12.0]) == pytest.approx(11.9)
+    assert selectors._p95(list(map(float, range(101)))) == pytest.approx(95.0)
+    assert selectors._p95([]) is None
+
+
+def _jobs(group: WorkerGroup, delays: list[float | None], *, now, status: str = "Completed") -> None:
+    Job.objects.bulk_create([
+        Job(account=group.account, job_id=str(uuid.uuid4()), runbook="r", status=status, group=group, run_on=group.name,
+            created_at=now - timedelta(minutes=5), queue_seconds=d)
+        for d in delays
+    ])
+
+
+def test_it_gives_the_same_p95_on_every_engine(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=0)
+    rng = random.Random(4)
+    delays = [round(rng.expovariate(1 / 30), 3) for _ in range(257)]
+    _jobs(fleet.groups[0], delays, now=now)
+    stats = selectors.job_stats_by_group(since=now - timedelta(hours=1))
+    assert stats[fleet.groups[0].pk].queue_p95_seconds == pytest.approx(selectors._p95(delays))
+
+
+def test_it_leaves_jobs_without_a_start_out_of_the_p95_but_counts_them(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=0)
+    _jobs(fleet.groups[0], [5.0, 5.0], now=now)
+    _jobs(fleet.groups[0], [None], now=now, status="New")
+    stats = selectors.job_stats_by_group(since=now - timedelta(hours=1))[fleet.groups[0].pk]
+    assert stats.queue_p95_seconds == 5.0
+    assert stats.outcomes == {"completed": 2, "failed": 0, "stopped": 0, "suspended": 0, "other": 1}
+
+
+def test_it_counts_only_jobs_inside_the_window(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=0)
+    _jobs(fleet.groups[0], [1.0], now=now - timedelta(hours=25))
+    assert selectors.job_stats_by_group(since=now - timedelta(hours=24)) == {}
+
+
+def test_it_sorts_down_then_degraded_then_by_offline_count(now):
+    account = make_account()
+    build_fleet(groups=1, workers_per_group=4, now=now, account=account, group_names=["few-offline"],
+                statuses=[WorkerStatus.ONLINE, WorkerStatus.ONLINE, WorkerStatus.ONLINE, WorkerStatus.OFFLINE])
+    build_fleet(groups=1, workers_per_group=4, now=now, account=account, group_names=["many-offline"],
+                statuses=[WorkerStatus.ONLINE, WorkerStatus.OFFLINE])
+    build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=["all-down"], statuses=[WorkerStatus.OFFLINE])
+    build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=["fine"])
+    names = [g.name for g in selectors.fleet_overview(now=now).groups]
+    assert names == ["all-down", "many-offline", "few-offline", "fine"]
+
+
+def test_it_counts_late_members_as_able_to_take_jobs(now):
+    build_fleet(groups=1, workers_per_group=1, now=now, statuses=[WorkerStatus.LATE])
+    assert selectors.fleet_overview(now=now).groups[0].health == "degraded"
+
+
+def test_it_reports_an_empty_group(now):
+    account = make_account()
+    WorkerGroup.objects.create(account=account, azure_id="/x/empty", name="empty")
+    assert selectors.fleet_overview(now=now).groups[0].health == "empty"
+
+
+def test_it_leaves_removed_groups_workers_and_disabled_accounts_out(now):
+    fleet = build_fleet(groups=2, workers_per_group=2, now=now)
+    WorkerGroup.objects.filter(pk=fleet.groups[0].pk).update(removed_at=now)
+    HybridWorker.objects.filter(pk=fleet.workers[2].pk).update(removed_at=now)
+    overview = selectors.fleet_overview(now=now)
+    assert [(g.name, g.workers_total) for g in overview.groups] == [(fleet.groups[1].name, 1)]
+    AutomationAccount.objects.update(enabled=False)
+    assert selectors.fleet_overview(now=now).groups == []
+
+
+def test_it_totals_the_fleet(now):
+    build_fleet(groups=3, workers_per_group=2, now=now, statuses=[WorkerStatus.ONLINE, WorkerStatus.OFFLINE])
+    totals = selectors.fleet_overview(now=now).totals
+    assert (totals.groups, totals.workers_total, totals.workers_online, totals.workers_offline) == (3, 6, 3, 3)
+    assert totals.groups_degraded == 3 and totals.groups_down == 0
+
+
+def test_it_flags_groups(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, statuses=[WorkerStatus.NEVER])
+    WorkerGroup.objects.update(group_type="System")
+    HybridWorker.objects.update(worker_type="HybridV1")
+    group = selectors.fleet_overview(now=now).groups[0]
+    assert fleet.groups[0].pk == group.id
+    assert group.flags == ["single_member", "system_group", "v1_worker", "never_reported"]
+
+
+def test_it_reports_no_sources_without_accounts(now):
+    freshness = selectors.data_freshness(now=now)
+    assert freshness.accounts == 0 and freshness.sources == () and freshness.stale is False
+
+
+def test_it_is_stale_and_unpolled_before_the_first_poll(now):
+    make_account()
+    freshness = selectors.data_freshness(now=now)
+    assert freshness.ever_polled is False and freshness.stale is True
+    assert freshness.age_seconds is None
+
+
+def test_it_takes_the_stalest_account_per_source(now):
+    record_polls(make_account("a"), at=now - timedelta(seconds=10))
+    record_polls(make_account("b"), at=now - timedelta(seconds=50))
+    freshness = selectors.data_freshness(now=now)
+    assert {s.key: s.age_seconds for s in freshness.sources} == {"automation": 50, "jobs": 50, "log_analytics": 50}
+
+
+def test_it_skips_log_analytics_for_accounts_without_a_workspace(now):
+    record_polls(make_account("a", workspace=""), at=now - timedelta(seconds=10), kinds=[PollKind.WORKERS, PollKind.JOBS])
+    freshness = selectors.data_freshness(now=now)
+    assert [s.key for s in freshness.sources] == ["automation", "jobs"]
+    assert freshness.stale is False
+
+
+def test_it_is_stale_when_only_one_source_failed(now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=10))
+    record_polls(account, at=now - timedelta(seconds=2), ok=False, error="LogsQueryError", kinds=[PollKind.HEARTBEAT])
+    freshness = selectors.data_freshness(now=now)
+    stale = {s.key: (s.stale, s.error) for s in freshness.sources}
+    assert stale == {"automation": (False, ""), "jobs": (False, ""), "log_analytics": (True, "LogsQueryError")}
+
+
+def test_it_recovers_when_a_later_poll_succeeds(now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=20), ok=False, error="boom")
+    record_polls(account, at=now - timedelta(seconds=5))
+    assert selectors.data_freshness(now=now).stale is False
+
+
+def test_it_gives_freshness_per_account(now):
+    a, b = make_account("a"), make_account("b")
+    record_polls(a, at=now - timedelta(seconds=10))
+    record_polls(b, at=now - timedelta(seconds=10), ok=False, error="403")
+    fleet, per_account = selectors.freshness_by_account(now=now)
+    assert per_account[a.pk].stale is False and per_account[b.pk].stale is True and fleet.stale is True
+
+
+def test_it_pages_jobs_newest_first(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=5)
+    first = selectors.jobs_page(page=1, page_size=2)
+    second = selectors.jobs_page(page=2, page_size=2)
+    assert first.total == 5 and first.has_next and second.page == 2
+    times = [j.created_at for j in first.jobs + second.jobs]
+    assert times == sorted(times, reverse=True)
+    assert fleet.groups[0].pk == first.jobs[0].group_id
