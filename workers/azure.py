@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import requests
 from azure.core.exceptions import AzureError as _SdkAzureError
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -641,13 +643,45 @@ def _short(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions ``exc`` was raised from (``__cause__`` / ``__context__``), nearest first."""
+    seen = {id(exc)}
+    current = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _tls_untrusted(exc: BaseException) -> bool:
+    """Did the TLS handshake fail (certificate not trusted)? Retrying cannot fix that: ca_bundle can."""
+    for err in (exc, *_causes(exc)):
+        for candidate in (err, getattr(err, "inner_exception", None)):
+            if isinstance(candidate, ssl.SSLCertVerificationError):
+                return True
+            # requests keeps the ssl error only as text inside its own SSLError; a dropped
+            # connection mid-handshake (EOF, reset) is an SSLError too, and stays transient.
+            if isinstance(candidate, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(candidate):
+                return True
+    return False
+
+
 def _map_error(exc: BaseException, what: str, hook: _LastStatus | None = None) -> AzureError:
     """Our error for any exception raised while talking to Azure."""
     if isinstance(exc, AzureError):  # ours already
         return exc
+    if _tls_untrusted(exc):
+        return AzureError(f"{what}: the TLS certificate was not trusted; check the CA bundle ({_short(exc)})")
     if isinstance(exc, DecodeError):
         return AzureError(f"{what}: Azure sent a body that could not be decoded ({_short(exc)})")
     if isinstance(exc, ClientAuthenticationError):
+        # azure-identity reports an unreachable or failing token endpoint as an authentication
+        # error too; that is an outage, not a wrong secret.
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if _is_transient_status(status) or any(
+            isinstance(cause, (ServiceRequestError, ServiceResponseError, OSError)) for cause in _causes(exc)
+        ):
+            return AzureTransientError(f"{what}: the token endpoint could not be reached ({_short(exc)})")
         return AzureError(f"{what}: authentication failed ({_short(exc)})")
     if isinstance(exc, HttpResponseError):
         status = exc.status_code

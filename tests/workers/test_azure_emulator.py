@@ -5,12 +5,15 @@ the adapter.
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from workers.azure import AzureClient, AzureError, AzureTransientError, connection_from_file
 from workers.emulator.testing import EmulatorHandle
@@ -369,3 +372,25 @@ def test_it_raises_a_permanent_error_when_the_secret_is_wrong(fresh: EmulatorHan
     with client_for(fresh, client_secret="not-the-secret", retry_total=0) as azure, pytest.raises(AzureError) as info:
         azure.list_groups()
     assert not isinstance(info.value, AzureTransientError)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_it_raises_a_transient_error_when_the_token_endpoint_is_unreachable(fresh: EmulatorHandle) -> None:
+    dead = f"https://127.0.0.1:{closed_port()}"
+    with client_for(fresh, authority_host=dead, retry_total=0) as azure, pytest.raises(AzureTransientError):
+        azure.list_groups()
+
+
+def test_it_raises_a_permanent_error_when_the_certificate_is_not_trusted(fresh: EmulatorHandle, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    with client_for(fresh, ca_bundle=str(other_ca), retry_total=0) as azure, pytest.raises(AzureError) as info:
+        azure.list_groups()
+    assert not isinstance(info.value, AzureTransientError)
+    assert "CA bundle" in str(info.value)
