@@ -244,7 +244,7 @@ def test_it_parses_heartbeat_rows() -> None:
     )
 
 
-def test_it_reads_null_heartbeat_cells_as_empty_strings() -> None:
+def test_it_reads_null_and_the_string_none_in_heartbeat_cells_as_empty() -> None:
     client, _ = make_client(logs_route("logs_heartbeat.json"))
     row = {r.computer: r for r in client.latest_heartbeats(start=START, end=END).rows}["hrw-win-03"]
     assert (row.version, row.computer_ip, row.resource_id) == ("", "", "")
