@@ -84,10 +84,10 @@
   function computeLayout(count) {
     var width = tilesNode.clientWidth;
     var height = tilesNode.clientHeight;
-    // Legible from across a room: a tile is never smaller than ~1/10 of the screen's width and
-    // ~1/9 of its height, so at most 10 x 8 tiles on any screen; beyond that, pages rotate.
-    var minW = Math.max(150, window.innerWidth / 10);
-    var minH = Math.max(72, window.innerHeight / 9);
+    // Legible from across a room: a tile is never narrower than 1/8 of the screen nor shorter
+    // than 1/8 of its height, so at most 8 x 6 tiles on any screen; beyond that, pages rotate.
+    var minW = Math.max(150, window.innerWidth / 8);
+    var minH = Math.max(80, window.innerHeight / 8);
     var maxCols = Math.max(1, Math.floor(width / minW));
     var maxRows = Math.max(1, Math.floor(height / minH));
     var capacity = maxCols * maxRows;
