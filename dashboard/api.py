@@ -44,7 +44,7 @@ def groups(request: HttpRequest) -> JsonResponse:
             "workers_total": g.workers_total, "workers_online": g.workers_online, "workers_late": g.workers_late,
             "workers_offline": g.workers_offline, "single_member": g.single_member, "flags": g.flags,
             "jobs_24h": g.jobs_24h, "queue_p95_seconds_24h": _round(g.queue_p95_seconds_24h),
-            "data_age_seconds": _round(fresh.age_seconds if fresh else None, 0),
+            "data_age_seconds": round(fresh.age_seconds) if fresh and fresh.age_seconds is not None else None,
             "stale": fresh.stale if fresh else True,
         })
     return JsonResponse({"groups": items, "generated_at": _iso(now)})

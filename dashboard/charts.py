@@ -22,14 +22,14 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
-def _base_layout(*, title: str, y_title: str, height: int = 280) -> dict[str, Any]:
+def _base_layout(*, title: str, y_title: str, height: int = 340) -> dict[str, Any]:
     return {
         "title": {"text": title, "font": {"size": 14}},
         "height": height,
-        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 96},
         "xaxis": {"type": "date", "title": {"text": "time (UTC)"}},
         "yaxis": {"title": {"text": y_title}},
-        "legend": {"orientation": "h", "y": -0.25},
+        "legend": {"orientation": "h", "x": 0, "y": -0.32, "yanchor": "top"},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "#ffffff",
     }

@@ -215,3 +215,10 @@ def test_it_paginates_jobs_and_keeps_the_filters(client_in, now):
     assert "Page 1 of 3" in body
     assert 'href="/jobs/?since=24h&amp;page=2"' in body
     assert "Page 3 of 3" in text(client_in.get("/jobs/?since=24h&page=3"))
+
+
+def test_it_marks_the_group_table_itself_as_stale(client_in, small_fleet, now):
+    record_polls(small_fleet.account, at=now - timedelta(seconds=1), ok=False, error="boom")
+    body = text(client_in.get("/"))
+    assert "STALE: last known state, not live." in body
+    assert 'class="table-wrap is-stale"' in body
