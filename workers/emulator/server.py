@@ -13,6 +13,7 @@ import secrets
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -96,6 +97,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     emulator: EmulatorServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that does not trust the CA, or hangs up mid-handshake, is the client's problem:
+        # no traceback on the emulator's stderr for it.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class EmulatorServer:
     """The HTTPS emulator around one ``FleetSimulation``; ``start()`` serves on a background thread."""
@@ -110,6 +119,7 @@ class EmulatorServer:
         cfg.client_id = cfg.client_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
         cfg.client_secret = cfg.client_secret or secrets.token_urlsafe(24)
         self.auth = _Auth()
+        self._registered: dict[int, str] = {}
         self.faults: deque[Fault] = deque()
         self.fault_lock = threading.Lock()
         self.fault_rng = random.Random(cfg.fault_seed or sim.seed)
@@ -188,6 +198,13 @@ class EmulatorServer:
         tmp.write_text(json.dumps(self.connection(), indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
         return path
+
+    def registered_text(self, worker: SimWorker) -> str:
+        """Registration times never change: format each once (worker lists of 10,000 stay fast)."""
+        text = self._registered.get(worker.index)
+        if text is None:
+            text = self._registered[worker.index] = _arm_dt(worker.registered) or ""
+        return text
 
     # ---------------------------------------------------------------------------------- faults
 
@@ -282,8 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-ms-request-id", str(uuid.uuid4()))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
+        # Headers and body in one TLS record write (end_headers() would flush the headers on their own).
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json; charset=utf-8", headers)
@@ -579,13 +598,13 @@ class _Handler(BaseHTTPRequestHandler):
             "location": self.emu.sim.location,
             "properties": {
                 "ip": w.private_ip,
-                "registeredDateTime": _arm_dt(w.registered),
+                "registeredDateTime": self.emu.registered_text(w),
                 "lastSeenDateTime": _arm_dt(self.emu.sim.last_seen(w, now), 3),
                 "vmResourceId": w.vm_resource_id,
                 "workerName": w.name,
                 "workerType": w.worker_type,
             },
-            "systemData": {"createdAt": _arm_dt(w.registered), "createdBy": "ops@contoso.com",
+            "systemData": {"createdAt": self.emu.registered_text(w), "createdBy": "ops@contoso.com",
                            "createdByType": "User"},
         }
 
