@@ -226,9 +226,16 @@ def tail_ratio_test(y: np.ndarray, high: np.ndarray, *, q: float = 95.0, permuta
 
     observed = float(ratio(y[high], y[~high]))
     rng = np.random.default_rng(seed)
-    shuffled = rng.permuted(np.broadcast_to(y, (permutations, y.size)), axis=1)
-    null = ratio(shuffled[:, :n_high], shuffled[:, n_high:])
-    return float((1 + np.count_nonzero(null >= observed)) / (1 + permutations))
+    # In chunks so a group with thousands of jobs never needs a permutations x n matrix at once.
+    chunk = max(1, min(permutations, 2_000_000 // max(1, y.size)))
+    at_least = 0
+    done = 0
+    while done < permutations:
+        k = min(chunk, permutations - done)
+        shuffled = rng.permuted(np.broadcast_to(y, (k, y.size)), axis=1)
+        at_least += int(np.count_nonzero(ratio(shuffled[:, :n_high], shuffled[:, n_high:]) >= observed))
+        done += k
+    return float((1 + at_least) / (1 + permutations))
 
 
 def effect_sentence(*, metric_label: str, target_label: str, threshold: float, ratio: float | None) -> str:

@@ -262,3 +262,15 @@ def test_it_flags_a_diluted_effect_with_a_weak_correlation():
     assert a.correlation is not None and a.correlation.spearman < 0.3
     assert a.flagged, a.reasons
     assert a.effect_p is not None and a.effect_p < 0.01
+
+
+def test_it_tests_a_large_group_in_chunks_and_still_finds_the_effect():
+    rng = _rng(13)
+    y = rng.exponential(20, 3000)
+    high = rng.random(3000) < 0.1
+    y[high] += rng.exponential(15, int(high.sum()))
+    small = analytics.tail_ratio_test(y, high, permutations=199)
+    # 2_000_000 // 3000 = 666 rows per chunk: 1999 shuffles span several chunks
+    large = analytics.tail_ratio_test(y, high, permutations=1999)
+    assert 0 < large <= 1 and 0 < small <= 1
+    assert large < 0.05
