@@ -116,6 +116,71 @@ def _normal(seed: int, salt: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
 
 
+_MASK = (1 << 64) - 1
+
+
+def _mix_int(x: int) -> int:
+    """The same splitmix64 finaliser as ``_mix``, on one Python int (bit-for-bit equal)."""
+    z = (x + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def _uniform_int(seed: int, salt: int, a: int, b: int) -> float:
+    """Scalar twin of ``_uniform`` (same numbers), for per-job lookups without numpy overhead."""
+    key = _mix_int(((seed & 0xFFFFFFFF) * 1_000_003 + salt) & _MASK)
+    x = _mix_int(key ^ ((a * 0x100000001B3) & _MASK))
+    x = _mix_int(x ^ (b & _MASK))
+    return (x >> 11) * (1.0 / 9007199254740992.0)
+
+
+def _normal_int(seed: int, salt: int, a: int, b: int) -> float:
+    u1 = max(_uniform_int(seed, salt, a, b), 1e-12)
+    u2 = _uniform_int(seed, salt + 7919, a, b)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+class _Rand:
+    """A tiny deterministic stream (splitmix64) keyed by integers: cheap to create once per job."""
+
+    def __init__(self, *key: int) -> None:
+        state = 0x2545F4914F6CDD1D
+        for k in key:
+            state = _mix_int(state ^ (k & _MASK))
+        self._state = state
+
+    def _next(self) -> int:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK
+        return _mix_int(self._state)
+
+    def random(self) -> float:
+        return (self._next() >> 11) * (1.0 / 9007199254740992.0)
+
+    def uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * self.random()
+
+    def integers(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low))
+
+    def normal(self) -> float:
+        u1 = max(self.random(), 1e-12)
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.random())
+
+    def lognormal(self, mu: float, sigma: float) -> float:
+        return math.exp(mu + sigma * self.normal())
+
+    def poisson(self, lam: float) -> int:
+        limit, k, p = math.exp(-lam), 0, self.random()
+        while p > limit:
+            k += 1
+            p *= self.random()
+        return k
+
+    def guid(self) -> str:
+        return str(uuid.UUID(int=(self._next() << 64) | self._next(), version=4))
+
+
 def _epoch(dt: datetime) -> int:
     return int((dt - EPOCH).total_seconds())
 
@@ -174,6 +239,16 @@ class Scenario:
     workers: tuple[int, ...]
     source: str  # "scheduled" (default fleet) or "api"
     period_seconds: int = 0  # flapping: up and down every period
+
+    def __post_init__(self) -> None:
+        self.t0 = _epoch(self.start)
+        self.t1 = _epoch(self.end)
+
+    def silences(self, t: float) -> bool:
+        """Whether this scenario holds its workers down at epoch second ``t`` (flapping: down phases only)."""
+        if not self.t0 <= t < self.t1:
+            return False
+        return self.kind != "flapping" or int((t - self.t0) // self.period_seconds) % 2 == 1
 
     def state(self, now: datetime) -> str:
         if now < self.start:
@@ -304,6 +379,7 @@ class FleetSimulation:
         self._job_created: list[float] = []
         self._job_by_id: dict[str, SimJob] = {}
         self._pending: list[tuple[float, int, int, int]] = []  # (created, group, runbook, n) awaiting resolution
+        self._runbooks: dict[int, list[int]] = {}
 
         self._create_tables()
         if scenarios:
@@ -577,10 +653,16 @@ class FleetSimulation:
         return np.maximum(0.0, (cpu - CPU_PRESSURE_PCT) / 15.0) + np.maximum(0.0, (mem - MEM_PRESSURE_PCT) / 10.0)
 
     def _pressure_at(self, widx: int, t: float) -> float:
-        # Healthy profiles are clipped below the thresholds, so only under_spec machines need the model.
-        if not any(s.kind == "under_spec" for s in self._scenarios_by_worker.get(widx, ())):
+        """Scalar twin of ``pressure`` for one worker and minute (same formula, same noise)."""
+        minute = int(t // 60)
+        # Healthy profiles are clipped below the thresholds, so only under_spec minutes can have pressure.
+        if not any(s.kind == "under_spec" and s.t0 <= minute * 60 < s.t1
+                   for s in self._scenarios_by_worker.get(widx, ())):
             return 0.0
-        return float(self.pressure(np.asarray([widx]), np.asarray([int(t // 60)]))[0])
+        daily = math.cos(2 * math.pi * ((minute % 1440) / 60.0 - 14.0) / 24.0)
+        cpu = min(100.0, max(40.0, 78.0 + 14.0 * daily + 7.0 * _normal_int(self.seed, 3, widx, minute)))
+        mem = min(99.5, max(60.0, 88.0 + 5.0 * daily + 3.0 * _normal_int(self.seed, 4, widx, minute)))
+        return max(0.0, (cpu - CPU_PRESSURE_PCT) / 15.0) + max(0.0, (mem - MEM_PRESSURE_PCT) / 10.0)
 
     # ------------------------------------------------------------------------------ tables
 
@@ -675,7 +757,7 @@ class FleetSimulation:
         perf_t = np.concatenate([pt, pt, pt])
         kind = np.concatenate([np.zeros(k), np.ones(k), np.full(k, 2)]).astype(np.int8)
         vals = np.round(np.concatenate([cpu, mem, avail]), 3)
-        ingest = perf_t + self._ingest_delay(6, perf_w, perf_t * 4 + kind)
+        ingest = np.tile(pt + self._ingest_delay(6, pw, pt), 3)  # the three counters travel together
         self._insert("perf_raw", {"t": _ts(perf_t), "widx": perf_w.astype(np.int32), "kind": kind,
                                   "v": vals, "ingest": _ts(ingest)})
 
@@ -707,12 +789,16 @@ class FleetSimulation:
         return [g for g in self.groups if g.group_type == "User"]
 
     def _runbooks_for(self, group: SimGroup) -> list[int]:
-        rng = np.random.default_rng([self.seed, 30, group.index])
-        k = int(rng.integers(3, 6))
-        return sorted(rng.choice(len(RUNBOOKS), size=k, replace=False).tolist())
+        cached = self._runbooks.get(group.index)
+        if cached is None:
+            rng = np.random.default_rng([self.seed, 30, group.index])
+            k = int(rng.integers(3, 6))
+            cached = self._runbooks[group.index] = sorted(rng.choice(len(RUNBOOKS), size=k, replace=False).tolist())
+        return cached
 
     def _generate_jobs(self, now: int) -> None:
         hour_now = now // 3600
+        added = self._jobs_hour_until <= hour_now
         while self._jobs_hour_until <= hour_now:
             h = self._jobs_hour_until
             hour_of_day = h % 24
@@ -722,12 +808,13 @@ class FleetSimulation:
             for g in self._user_groups():
                 scale = min(3.0, 0.5 + 0.25 * len(g.members))
                 for r in self._runbooks_for(g):
-                    rng = np.random.default_rng([self.seed, 31, g.index, r, h])
-                    n = int(rng.poisson(RUNBOOKS[r][1] * cycle * scale))
-                    for j, off in enumerate(np.sort(rng.uniform(0, 3600, n))):
-                        self._pending.append((h * 3600 + float(off), g.index, r, j))
+                    rng = _Rand(self.seed, 31, g.index, r, h)
+                    n = rng.poisson(RUNBOOKS[r][1] * cycle * scale)
+                    for j, off in enumerate(sorted(rng.uniform(0, 3600) for _ in range(n))):
+                        self._pending.append((h * 3600 + off, g.index, r, j))
             self._jobs_hour_until += 1
-        self._pending.sort()
+        if added:
+            self._pending.sort()
         cut = bisect.bisect_right(self._pending, (float(now), 1 << 30, 0, 0))
         ready, self._pending = self._pending[:cut], self._pending[cut:]
         history = _epoch(self.history_start)
@@ -740,17 +827,16 @@ class FleetSimulation:
             self._job_by_id[job.job_id] = job
 
     def _available(self, members: list[int], t: float) -> list[int]:
-        if not any(m in self._scenarios_by_worker for m in members):
-            return members
-        widx = np.asarray(members, dtype=np.int64)
-        down = self._down_mask(self.AUTOMATION_DOWN, widx, np.full(len(members), int(t), dtype=np.int64))
-        return [m for m, d in zip(members, down, strict=True) if not d]
+        """Members that can reach Automation at ``t`` (so they poll and pick up jobs)."""
+        by_worker = self._scenarios_by_worker
+        return [m for m in members
+                if not any(s.kind in self.AUTOMATION_DOWN and s.silences(t) for s in by_worker.get(m, ()))]
 
     def _resolve_job(self, created: float, group: SimGroup, r: int, j: int) -> SimJob:
         """Who picks the job up, when, for how long and how it ends, decided once when it is created."""
         name, _rate, mean_duration, runtime = RUNBOOKS[r]
-        rng = np.random.default_rng([self.seed, 32, group.index, r, int(created * 1000), j])
-        job_id = _guid(rng)
+        rng = _Rand(self.seed, 32, group.index, r, int(created * 1000), j)
+        job_id = rng.guid()
         started_by = "Scheduler" if rng.random() < 0.8 else "ops@contoso.com"
         pending_label = "Queued" if rng.random() < 0.35 else "New"
         # Wait for a member that can reach Automation (checked every minute, up to 30 minutes).
@@ -776,7 +862,7 @@ class FleetSimulation:
             delay += q_press * rng.uniform(90.0, 600.0)
         started = created + delay
         r_press = self._pressure_at(picker, started)
-        duration = mean_duration * float(rng.lognormal(0.0, 0.35)) * (1.0 + 2.5 * r_press)
+        duration = mean_duration * rng.lognormal(0.0, 0.35) * (1.0 + 2.5 * r_press)
         if rng.random() < 0.003:
             # A job that never finishes (hung runbook): it stays Running.
             return SimJob(job_id, name, group.name, created, started, None, "Running", "", picker,
