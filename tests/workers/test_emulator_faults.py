@@ -160,3 +160,12 @@ def test_a_fault_rate_of_one_faults_every_request(make_emulator, sdk_clients):
 def test_it_refuses_an_unknown_fault_kind(emu):
     with pytest.raises(ValueError):
         emu.inject_fault("gremlins")
+
+
+def test_a_slow_query_past_the_prefer_wait_is_a_504(emu, sdk_clients):
+    emu.server.config.slow_seconds = 1.5
+    emu.inject_fault("slow", route="logs")
+    clients = sdk_clients(emu, retry_total=0)
+    with pytest.raises(HttpResponseError) as info:
+        clients.logs.query_workspace(clients.workspace, "Heartbeat | count", timespan=None, server_timeout=1)
+    assert info.value.status_code == 504

@@ -315,3 +315,12 @@ def test_jobs_wait_for_a_member_when_the_whole_group_is_dark(sims):
     during = [j for j in sim.jobs if j.run_on == group.name and start + 60 <= j.created < end - 60]
     assert during
     assert all(j.started is None or j.started >= end for j in during)
+
+
+def test_only_windows_machines_write_to_the_event_log_when_healthy(sims):
+    sim = build(sims, seed=7, groups=5, workers=25, history_days=2, scenarios=False)
+    rows = run_query(sim, "Event | summarize n = count() by Computer, EventID", now=NOW, start=None, end=None).rows
+    windows = {w.name for w in sim.workers if w.os_type == "Windows"}
+    assert rows
+    assert {r[0] for r in rows} <= windows
+    assert {r[1] for r in rows} <= {1210, 7036}

@@ -428,6 +428,11 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "504":
             raise _Reply(504, "GatewayTimeout", "The gateway did not receive a response in time.")
         if kind == "slow":
+            wait = _prefer_wait(self.headers.get("Prefer", "")) if route == "logs" else None
+            if wait is not None and wait < cfg.slow_seconds:
+                # Log Analytics gives up at the client's Prefer: wait=N with a 504.
+                time.sleep(wait)
+                raise _Reply(504, "GatewayTimeout", f"The query did not finish within the requested wait of {wait} s.")
             time.sleep(cfg.slow_seconds)
             return
         if kind == "partial":
@@ -819,6 +824,17 @@ class _Reset(Exception):
     def __init__(self, *, close: bool = True) -> None:
         super().__init__("reset")
         self.close = close
+
+
+def _prefer_wait(prefer: str) -> float | None:
+    for part in prefer.split(","):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "wait":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
 
 
 def _matches(job: SimJob, clause: Clause, now: float) -> bool:

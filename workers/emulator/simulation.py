@@ -495,6 +495,7 @@ class FleetSimulation:
         self.mem_sd = rng.uniform(0.5, 2.0, n)
         self.total_mb = np.array([w.total_mb for w in self.workers], dtype=np.float64)
         self.hb_phase = np.array([w.hb_phase for w in self.workers], dtype=np.int64)
+        self.is_windows = np.array([w.os_type == "Windows" for w in self.workers], dtype=bool)
 
     # ---------------------------------------------------------------------------------- lookups
 
@@ -764,7 +765,7 @@ class FleetSimulation:
         # Event: TLS interception (4502 every 5 minutes while active) and rare benign agent events.
         tls = self._down_mask(("tls_intercepted",), widx, minute * 60 + 17)
         tls &= (minute + widx) % 5 == 0
-        benign = (_uniform(self.seed, 8, widx, minute) < 1.0 / 360.0) & ~agent_down
+        benign = (_uniform(self.seed, 8, widx, minute) < 1.0 / 360.0) & ~agent_down & self.is_windows[widx]
         ev = tls | benign
         if ev.any():
             ew, et = widx[ev], minute[ev] * 60 + 17
