@@ -517,6 +517,12 @@ class FleetSimulation:
     # ------------------------------------------------------------------------------- scenarios
 
     def _schedule_default_scenarios(self, now: datetime) -> None:
+        """The demo's story: one undersized machine always, and episodes of every failure mode.
+
+        History gets one block of episodes per backfilled day (so charts show past incidents); the
+        present gets one block starting 20 minutes after start, repeated every 4 hours for 3 days
+        when the clock runs in real time. Targets rotate so different machines take turns.
+        """
         user_groups = [g for g in self.groups if g.group_type == "User" and len(g.members) >= 2]
         if not user_groups:
             return
@@ -525,19 +531,31 @@ class FleetSimulation:
         self._add_scenario("under_spec", self.workers[big.members[0]].name,
                            self.history_start - timedelta(days=1), timedelta(days=3650), "scheduled")
         others = [i for g in user_groups for i in g.members[1:]]
-        if len(others) >= 1:
+        if others:
             w = self.workers[others[len(others) // 2]].name
             self._add_scenario("agent_stopped", w, now - timedelta(hours=3), timedelta(minutes=45), "scheduled")
+        days_back = int((now - self.history_start) / timedelta(days=1))
+        for d in range(days_back, 0, -1):
+            self._schedule_block(now - timedelta(days=d) - timedelta(hours=4), d, user_groups, others)
+        blocks = 18 if self.clock.realtime else 1
+        for k in range(blocks):
+            self._schedule_block(now + timedelta(hours=4 * k), k, user_groups, others)
+
+    def _schedule_block(self, start: datetime, k: int, user_groups: list[SimGroup], others: list[int]) -> None:
         if len(others) >= 3:
-            self._add_scenario("outbound_blocked", self.workers[others[-1]].name,
-                               now + timedelta(minutes=20), timedelta(minutes=30), "scheduled")
-            self._add_scenario("tls_intercepted", self.workers[others[0]].name,
-                               now + timedelta(minutes=60), timedelta(minutes=30), "scheduled")
-            self._add_scenario("flapping", self.workers[others[len(others) // 3]].name,
-                               now + timedelta(minutes=100), timedelta(minutes=30), "scheduled")
+            n = len(others)
+            self._add_scenario("outbound_blocked", self.workers[others[(n - 1 - k) % n]].name,
+                               start + timedelta(minutes=20), timedelta(minutes=30), "scheduled")
+            self._add_scenario("tls_intercepted", self.workers[others[k % n]].name,
+                               start + timedelta(minutes=60), timedelta(minutes=30), "scheduled")
+            self._add_scenario("flapping", self.workers[others[(n // 3 + k) % n]].name,
+                               start + timedelta(minutes=100), timedelta(minutes=30), "scheduled")
         if len(user_groups) >= 2:
-            site = min(user_groups, key=lambda g: (len(g.members), g.name))
-            self._add_scenario("site_down", site.name, now + timedelta(minutes=140), timedelta(minutes=20),
+            big = max(user_groups, key=lambda g: len(g.members))
+            # Never the group of the under_spec machine: its ground truth stays one clean signal.
+            ranked = sorted((g for g in user_groups if g is not big), key=lambda g: (len(g.members), g.name))
+            site = ranked[k % len(ranked)]
+            self._add_scenario("site_down", site.name, start + timedelta(minutes=140), timedelta(minutes=20),
                                "scheduled")
 
     def start_scenario(self, kind: str, target: str, minutes: float, *, start: datetime | None = None) -> Scenario:
@@ -608,10 +626,13 @@ class FleetSimulation:
         """True where one of ``kinds`` silences worker ``widx`` at epoch second ``t`` (flapping: down phases)."""
         kinds = set(kinds)
         mask = np.zeros(widx.shape, dtype=bool)
+        if not len(t):
+            return mask
+        lo, hi = int(t.min()), int(t.max())
         for s in self.scenarios:
-            if s.kind not in kinds:
+            if s.kind not in kinds or s.t1 <= lo or s.t0 > hi:
                 continue
-            s0, s1 = _epoch(s.start), _epoch(s.end)
+            s0, s1 = s.t0, s.t1
             hit = np.isin(widx, np.asarray(s.workers)) & (t >= s0) & (t < s1)
             if s.kind == "flapping":
                 hit &= ((t - s0) // s.period_seconds) % 2 == 1
