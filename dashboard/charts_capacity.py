@@ -17,6 +17,9 @@ THRESHOLD_COLOUR = "#6B6B6B"
 BAND_COLOUR = "rgba(230,159,0,0.25)"
 LINE_COLOUR = "#009E73"
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+# Light = low, dark = high (plotly's named "Blues" runs the other way).
+LOAD_SCALE = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08306b"]]
+DELAY_SCALE = [[0.0, "#fff5eb"], [0.5, "#fd8d3c"], [1.0, "#7f2704"]]
 
 
 def _layout(*, title: str, x_title: str, y_title: str, height: int = 320) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def scatter_with_fit(
     return {"data": data, "layout": layout}
 
 
-def hour_of_week_heatmap(values: Sequence[float | None], *, title: str, unit: str, colour_scale: str = "Blues") -> Figure:
+def hour_of_week_heatmap(values: Sequence[float | None], *, title: str, unit: str, colour_scale: list | None = None) -> Figure:
     """168 values (Monday 00:00 UTC first) as a 7 x 24 heat map; missing cells stay blank."""
     padded = list(values) + [None] * (168 - len(values))
     z = [padded[d * 24 : (d + 1) * 24] for d in range(7)]
@@ -98,7 +101,7 @@ def hour_of_week_heatmap(values: Sequence[float | None], *, title: str, unit: st
                 "z": z,
                 "x": list(range(24)),
                 "y": DAYS,
-                "colorscale": colour_scale,
+                "colorscale": colour_scale or LOAD_SCALE,
                 "colorbar": {"title": {"text": unit}},
                 "hoverongaps": False,
                 "hovertemplate": f"%{{y}} %{{x}}:00 UTC<br>%{{z:.2f}} {unit}<extra></extra>",

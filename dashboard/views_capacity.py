@@ -148,15 +148,17 @@ def _capacity_context(request: HttpRequest, form: CapacityForm) -> dict[str, Any
         figures["heat_load"] = charts_capacity.hour_of_week_heatmap(
             report.heat_load, title=f"Jobs started per hour, {scope} (mean, {WINDOW_LABELS[window]})", unit="jobs/h")
         figures["heat_queue"] = charts_capacity.hour_of_week_heatmap(
-            report.heat_queue, title=f"Mean queue delay, {scope} ({WINDOW_LABELS[window]})", unit="s", colour_scale="Oranges")
+            report.heat_queue, title=f"Mean queue delay, {scope} ({WINDOW_LABELS[window]})", unit="s", colour_scale=charts_capacity.DELAY_SCALE)
         t = report.trend
-        if t is not None and t.daily:
+        if t is not None and len(t.daily) > 2:
+            # The forecast is fitted on full days only; draw the same days so a partial day does not look like a drop.
+            full_days = t.daily[1:-1]
             first = date.fromisoformat(t.daily[0]["day"])
             figures["trend_cpu"] = charts_capacity.trend_with_forecast(
-                t.daily, key="cpu_p95", forecast=t.cpu, threshold=t.cpu_threshold, first_day=first,
+                full_days, key="cpu_p95", forecast=t.cpu, threshold=t.cpu_threshold, first_day=first,
                 title=f"{t.group}: daily CPU p95 of hourly means, with trend ({WINDOW_LABELS[window]})", y_title="CPU (%)")
             figures["trend_load"] = charts_capacity.trend_with_forecast(
-                t.daily, key="arrivals_peak", forecast=t.load, threshold=t.load_threshold, first_day=first,
+                full_days, key="arrivals_peak", forecast=t.load, threshold=t.load_threshold, first_day=first,
                 title=f"{t.group}: busiest hour's jobs started per day, with trend ({WINDOW_LABELS[window]})", y_title="jobs per hour")
     return {
         "nav_section": "capacity", "report": report, "window": window, "windows": sel.WINDOWS,

@@ -290,3 +290,10 @@ def test_it_reads_a_fixed_number_of_queries(client_in, analysed, django_assert_n
     client_in.get(url)  # warm the session
     with django_assert_num_queries(expected):
         assert client_in.get(url).status_code == 200
+
+
+def test_it_says_the_day_window_is_too_short_for_a_trend(client_in, analysed):
+    body = text(client_in.get("/capacity/?window=24h"))
+    assert "a trend needs full days inside the window" in body
+    assert "trend_cpu" not in figures(client_in.get("/capacity/?window=24h"))
+
