@@ -120,10 +120,11 @@ def test_it_moves_the_deadline_without_a_change_row_when_signals_refresh():
 @pytest.mark.django_db
 def test_a_change_lost_to_another_refresh_writes_nothing():
     """The conditional UPDATE: a caller that read a stale status must not log a change."""
-    from workers.services.status import _change_status
+    from workers.services.status import change_statuses
 
     w = make_worker(seen=1000, hb=1000, status="offline")
-    assert _change_status(w.pk, "online", "offline", "r", None, NOW) is False
+    stale_read = {"status": "offline", "status_reason": "r", "status_changed_at": NOW, "alert_after": None, "expected_status": "online"}
+    assert change_statuses({w.pk: stale_read}, now=NOW) == 0
     assert StatusChange.objects.count() == 0
 
 

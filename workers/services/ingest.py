@@ -337,7 +337,19 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
         for pk in pks:
             samples[(pk, ts)] = (cpu, mem)
     keys = sorted(samples)
-    objs = [UtilizationSample(worker_id=pk, ts=ts, cpu_pct=samples[(pk, ts)][0], mem_pct=samples[(pk, ts)][1]) for pk, ts in keys]
+    # Each poll re-reads the overlap window: skip minutes already stored with the same values, so a
+    # steady-state poll writes about one new row per worker instead of the whole window again.
+    stored: set[tuple[int, datetime, float | None, float | None]] = set()
+    if keys:
+        window = UtilizationSample.objects.filter(
+            worker__group__account=account, ts__gte=min(ts for _, ts in keys), ts__lte=max(ts for _, ts in keys)
+        )
+        stored = set(window.values_list("worker_id", "ts", "cpu_pct", "mem_pct").iterator(chunk_size=10000))
+    objs = [
+        UtilizationSample(worker_id=pk, ts=ts, cpu_pct=samples[(pk, ts)][0], mem_pct=samples[(pk, ts)][1])
+        for pk, ts in keys
+        if (pk, ts, *samples[(pk, ts)]) not in stored
+    ]
     UtilizationSample.objects.bulk_create(
         objs, batch_size=BATCH * 5, update_conflicts=True, unique_fields=["worker", "ts"], update_fields=["cpu_pct", "mem_pct"]
     )
@@ -353,7 +365,7 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
         if mem is not None:
             row["mem_pct"] = mem
     update_workers_in_pk_order(latest, ["cpu_pct", "mem_pct", "utilization_at"], keep_newer="utilization_at")
-    return IngestResult(rows=len(objs), skipped=skipped)
+    return IngestResult(rows=len(keys), skipped=skipped)
 
 
 def ingest_agent_events(account: AutomationAccount, records: Iterable[AgentEventRecord]) -> IngestResult:

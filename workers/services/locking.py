@@ -2,22 +2,106 @@
 
 Ingestion (per group, per account), heartbeat/utilization updates and status refreshes all write
 many worker rows at once, possibly at the same time in different Celery processes. Each batch here
-first locks its rows with ``SELECT ... FOR UPDATE ORDER BY id`` (every writer takes locks in the
+first locks its rows with ``SELECT ... FOR UPDATE ORDER BY id`` (every writer takes its locks in the
 same order, so no lock cycle can form on PostgreSQL; SQLite serialises writers with IMMEDIATE
-transactions), then re-reads the guarded column under that lock, so "only if newer" checks are
-exact even when two polls overlap.
+transactions), then writes the whole batch in ONE statement:
+
+    UPDATE workers_hybridworker SET col = v.col, ...
+    FROM (SELECT column1 AS id, ... FROM (VALUES (...), (...))) AS v
+    WHERE workers_hybridworker.id = v.id [AND guard]
+
+which both PostgreSQL and SQLite (>= 3.33) run in one pass; Django's ``bulk_update`` would build a
+``CASE WHEN id = ...`` per row and per column, which is quadratic in the batch size. Guards make
+the write conditional: "only if newer" (a late, older answer never moves a worker backwards) or
+"only if the status is still the one we read" (the conditional UPDATE behind status changes).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from workers.models import HybridWorker
 
-BATCH = 1000
+BATCH = 2000
+_TABLE = HybridWorker._meta.db_table
+
+
+def _qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _column_sql(index: int, name: str, field_name: str) -> str:
+    """``columnN AS name``, cast to the column's type on PostgreSQL (a VALUES column of NULLs is text)."""
+    source = f"column{index}"
+    if connection.vendor == "postgresql":
+        field = HybridWorker._meta.get_field(field_name)
+        source = f"CAST({source} AS {field.db_type(connection)})"
+    return f"{source} AS {_qn(name)}"
+
+
+def update_from_values(
+    rows: Mapping[int, Mapping[str, Any]],
+    fields: Sequence[str],
+    *,
+    keep_newer: str | None = None,
+    expect: Mapping[str, str] | None = None,
+    returning: bool = False,
+) -> list[int]:
+    """One UPDATE for ``rows`` (pk -> field values); returns the pks written when ``returning``.
+
+    ``keep_newer``: a datetime field in ``fields``; a row is written only when its new value is
+    later than the stored one (or nothing is stored). ``expect``: {column: key in the row values}; a
+    row is written only when the stored column still equals that value (e.g. the status we read).
+    The caller holds the transaction and the row locks.
+    """
+    if not rows:
+        return []
+    expect = dict(expect or {})
+    value_names = list(fields) + list(expect.values())
+    value_fields = list(fields) + list(expect.keys())
+    params: list[Any] = []
+    tuples: list[str] = []
+    pk_field = HybridWorker._meta.pk
+    for pk, values in rows.items():
+        params.append(pk_field.get_db_prep_value(pk, connection))
+        for name, field_name in zip(value_names, value_fields, strict=True):
+            field = HybridWorker._meta.get_field(field_name)
+            params.append(field.get_db_prep_value(values[name], connection, prepared=False))
+        tuples.append("(" + ", ".join(["%s"] * (len(value_names) + 1)) + ")")
+    columns = [_column_sql(1, "id", "id")] + [
+        _column_sql(i + 2, f"v_{name}", field_name) for i, (name, field_name) in enumerate(zip(value_names, value_fields, strict=True))
+    ]
+    where = [f"{_qn(_TABLE)}.{_qn('id')} = v.{_qn('id')}"]
+    if keep_newer:
+        col = HybridWorker._meta.get_field(keep_newer).column
+        where.append(f"({_qn(_TABLE)}.{_qn(col)} IS NULL OR {_qn(_TABLE)}.{_qn(col)} < v.{_qn('v_' + keep_newer)})")
+    for field_name, name in expect.items():
+        col = HybridWorker._meta.get_field(field_name).column
+        where.append(f"{_qn(_TABLE)}.{_qn(col)} = v.{_qn('v_' + name)}")
+    assignments = ", ".join(
+        f"{_qn(HybridWorker._meta.get_field(name).column)} = v.{_qn('v_' + name)}" for name in fields
+    )
+    sql = (
+        f"UPDATE {_qn(_TABLE)} SET {assignments} "
+        f"FROM (SELECT {', '.join(columns)} FROM (VALUES {', '.join(tuples)}) AS vals) AS v "
+        f"WHERE {' AND '.join(where)}"
+    )
+    if returning:
+        sql += f" RETURNING {_qn(_TABLE)}.{_qn('id')}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            return [row[0] for row in cursor.fetchall()]
+        return []
+
+
+def lock_workers(pks: Sequence[int]) -> None:
+    """Lock these worker rows in primary-key order (no-op on SQLite, whose writers are serialised)."""
+    if connection.vendor == "sqlite" or not pks:
+        return
+    list(HybridWorker.objects.select_for_update().filter(pk__in=list(pks)).order_by("pk").values_list("pk", flat=True))
 
 
 def update_workers_in_pk_order(
@@ -26,39 +110,18 @@ def update_workers_in_pk_order(
     *,
     keep_newer: str | None = None,
 ) -> int:
-    """Write ``values[pk][field]`` for every pk, in batches, locking rows in primary-key order.
+    """Write ``values[pk][field]`` for every pk, in batches, each locked in primary-key order first.
 
-    With ``keep_newer`` (a datetime field), a row is written only when its new value is later than
-    the stored one (or nothing is stored): a late, older answer never moves the worker backwards.
-    Returns the number of rows written. Safe to run twice: the second run writes the same values.
+    With ``keep_newer`` only rows whose new value is later are written. Returns the number of
+    rows written. Safe to run twice: the second run writes the same values (or nothing).
     """
-    if not values:
-        return 0
     written = 0
     pks = sorted(values)
     for start in range(0, len(pks), BATCH):
         batch = pks[start : start + BATCH]
         with transaction.atomic():
-            locked = HybridWorker.objects.select_for_update().filter(pk__in=batch).order_by("pk")
-            if keep_newer:
-                current: dict[int, datetime | None] = dict(locked.values_list("pk", keep_newer))
-                batch = [
-                    pk
-                    for pk in batch
-                    if pk in current
-                    and values[pk][keep_newer] is not None
-                    and (current[pk] is None or values[pk][keep_newer] > current[pk])
-                ]
-            else:
-                present = set(locked.values_list("pk", flat=True))
-                batch = [pk for pk in batch if pk in present]
-            objs = []
-            for pk in batch:
-                obj = HybridWorker(pk=pk)
-                for name in fields:
-                    setattr(obj, name, values[pk][name])
-                objs.append(obj)
-            if objs:
-                HybridWorker.objects.bulk_update(objs, list(fields))
-            written += len(objs)
+            lock_workers(batch)
+            written += len(
+                update_from_values({pk: values[pk] for pk in batch}, fields, keep_newer=keep_newer, returning=True)
+            )
     return written

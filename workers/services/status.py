@@ -1,8 +1,9 @@
 """Apply the health rules to stored workers: current status, its reason, the ``alert_after`` deadline,
 and one ``StatusChange`` row (the alert outbox) per real change.
 
-A status changes only through a conditional UPDATE (``... WHERE id = %s AND status = old``); the
-``StatusChange`` row is written in the same transaction and only when that UPDATE matched a row.
+A status changes only through a conditional UPDATE (``... WHERE id = v.id AND status = v.old``,
+batched, ``RETURNING id``); a ``StatusChange`` row is written in the same transaction for exactly
+the rows that UPDATE matched.
 Two refreshes running at once (two beats, a retried task) therefore write each change exactly once:
 the loser's UPDATE matches nothing. Called by the ``refresh_statuses`` task (beat, and after every
 worker/log poll), by ``manage.py poll --once`` and by the alerting tests.
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from workers.health import Thresholds, worker_status
 from workers.models import HybridWorker, StatusChange
-from workers.services.locking import update_workers_in_pk_order
+from workers.services.locking import BATCH, lock_workers, update_from_values, update_workers_in_pk_order
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def refresh_statuses(
         "pk", "status", "status_reason", "alert_after", "last_seen_at", "last_heartbeat_at", "registered_at",
         "group__grace_seconds",
     )
-    changes = 0
+    changes: dict[int, dict[str, object]] = {}
     touch: dict[int, dict[str, object]] = {}
     judged = 0
     for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace in rows.iterator(chunk_size=2000):
@@ -66,15 +67,20 @@ def refresh_statuses(
             thresholds=base.with_grace(grace),
         )
         if verdict.status != old:
-            if _change_status(pk, old, verdict.status, verdict.reason, verdict.alert_after, now):
-                changes += 1
-            continue
+            changes[pk] = {
+                "status": verdict.status,
+                "status_reason": verdict.reason,
+                "status_changed_at": now,
+                "alert_after": verdict.alert_after,
+                "expected_status": old,
+            }
         # Same status: keep the stored deadline current (it moves with every fresh signal) and the
         # reason when the set of stale signals changes; ages inside the reason are not worth a write.
-        if old_deadline != verdict.alert_after or _stale_part(old_reason) != _stale_part(verdict.reason):
+        elif old_deadline != verdict.alert_after or _stale_part(old_reason) != _stale_part(verdict.reason):
             touch[pk] = {"alert_after": verdict.alert_after, "status_reason": verdict.reason}
+    changed = change_statuses(changes, now=now)
     updated = update_workers_in_pk_order(touch, ["alert_after", "status_reason"])
-    return RefreshResult(workers=judged, changes=changes, updated=updated)
+    return RefreshResult(workers=judged, changes=changed, updated=updated)
 
 
 def _stale_part(reason: str) -> tuple[bool, bool]:
@@ -83,14 +89,38 @@ def _stale_part(reason: str) -> tuple[bool, bool]:
     return tuple("fresh" not in p for p in parts)  # type: ignore[return-value]
 
 
-def _change_status(pk: int, old: str, new: str, reason: str, deadline: datetime | None, now: datetime) -> bool:
-    """Move one worker from ``old`` to ``new`` and log it, exactly once across concurrent callers."""
-    with transaction.atomic():
-        matched = HybridWorker.objects.filter(pk=pk, status=old).update(
-            status=new, status_reason=reason, status_changed_at=now, alert_after=deadline
-        )
-        if not matched:
-            log.info("worker %s left %s before this refresh could change it; skipped", pk, old)
-            return False
-        StatusChange.objects.create(worker_id=pk, old_status=old, new_status=new, reason=reason, created_at=now)
-    return True
+def change_statuses(changes: dict[int, dict[str, object]], *, now: datetime) -> int:
+    """Apply status changes through a conditional UPDATE and log each one that matched, exactly once.
+
+    ``changes``: pk -> new ``status``, ``status_reason``, ``status_changed_at``, ``alert_after`` and
+    the ``expected_status`` the caller read. Per batch, in one transaction: lock the rows (pk
+    order), ``UPDATE ... WHERE id = v.id AND status = v.expected_status RETURNING id``, then one
+    ``StatusChange`` for exactly the returned rows. A concurrent caller that read the same old
+    status finds it changed (its UPDATE matches nothing for that row), so it logs nothing.
+    Returns the number of changes written.
+    """
+    written = 0
+    pks = sorted(changes)
+    fields = ["status", "status_reason", "status_changed_at", "alert_after"]
+    for start in range(0, len(pks), BATCH):
+        batch = {pk: changes[pk] for pk in pks[start : start + BATCH]}
+        with transaction.atomic():
+            lock_workers(list(batch))
+            matched = update_from_values(batch, fields, expect={"status": "expected_status"}, returning=True)
+            StatusChange.objects.bulk_create(
+                [
+                    StatusChange(
+                        worker_id=pk,
+                        old_status=str(batch[pk]["expected_status"]),
+                        new_status=str(batch[pk]["status"]),
+                        reason=str(batch[pk]["status_reason"])[:300],
+                        created_at=now,
+                    )
+                    for pk in sorted(matched)
+                ]
+            )
+        lost = len(batch) - len(matched)
+        if lost:
+            log.info("%d workers changed status under a concurrent refresh; their changes were skipped", lost)
+        written += len(matched)
+    return written
