@@ -270,10 +270,12 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hrw-monitor@localhost")
 ALERT_RECIPIENTS = env_list("ALERT_RECIPIENTS")
-# Alerting (workers/services/alerts.py). Group wait: workers of one group that go down within this
-# many seconds of the first one share one email. Flapping: FLAP_TRANSITIONS changes in and out of
-# offline within FLAP_WINDOW_MINUTES; alerts stay held until FLAP_STABLE_MINUTES without a change.
-ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 30, minimum=0, maximum=600)
+# Alerting (workers/services/alerts.py). Group wait: an alert waits up to this long for other
+# members of its group whose signals went silent at about the same time (their deadline falls within
+# it), so a site going dark makes one email; a lone failure is sent at once. Flapping:
+# FLAP_TRANSITIONS changes in and out of offline within FLAP_WINDOW_MINUTES; alerts stay held until
+# FLAP_STABLE_MINUTES without a change.
+ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 60, minimum=0, maximum=600)
 ALERT_REMINDER_HOURS = env_int("ALERT_REMINDER_HOURS", 4, minimum=1)
 FLAP_TRANSITIONS = env_int("FLAP_TRANSITIONS", 4, minimum=2)
 FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 30, minimum=1)

@@ -51,12 +51,13 @@ def go(worker: HybridWorker, new: str, at: datetime, *, silent_since: datetime |
     """Record a status change the way services.status does (status column + one outbox row).
 
     ``silent_since``: the last signal time; for offline, signals are moved there and
-    ``alert_after`` set to when they crossed the default grace (180 s Automation, 600 s heartbeat).
+    ``alert_after`` set to when they crossed the default grace (180 s Automation, 600 s heartbeat);
+    by default the worker went silent 610 s before ``at``.
     """
     old = worker.status
     fields: dict[str, object] = {"status": new, "status_changed_at": at}
     if new == "offline":
-        last = silent_since or at - timedelta(seconds=600)
+        last = silent_since or at - timedelta(seconds=610)
         fields.update(last_seen_at=last, last_heartbeat_at=last, alert_after=last + timedelta(seconds=600))
     elif new == "online":
         fields.update(last_seen_at=at, last_heartbeat_at=at, alert_after=at + timedelta(seconds=600))

@@ -28,7 +28,7 @@ from workers.services.maintenance import (
     window_active,
 )
 
-WAIT = timedelta(seconds=30)
+WAIT = timedelta(seconds=60)
 
 
 def test_it_covers_a_one_off_window_with_an_exclusive_end():

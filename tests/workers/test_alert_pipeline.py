@@ -23,7 +23,7 @@ from workers.models import AutomationAccount, Alert, AlertKind, AlertState, Hybr
 from workers.services.alert_sending import send_pending
 from workers.services.alerts import acknowledge, process_outbox, send_reminders
 
-WAIT = timedelta(seconds=30)
+WAIT = timedelta(seconds=60)
 pytestmark = pytest.mark.django_db
 
 
@@ -46,23 +46,45 @@ def fleet():
     return account, list(windows.workers.order_by("name"))
 
 
-def test_it_holds_a_down_alert_for_the_group_wait(fleet, mailbox):
+def test_it_sends_a_lone_failure_at_once(fleet, mailbox):
     _, (w1, _, _) = fleet
-    go(w1, "offline", T0, silent_since=T0 - timedelta(seconds=600))
+    go(w1, "offline", T0)
+    tick(T0)
+    assert mailbox.count() == 1
+
+
+def test_it_waits_for_a_group_member_that_went_silent_at_the_same_time(fleet, mailbox):
+    _, (w1, w2, _) = fleet
+    HybridWorker.objects.filter(pk=w2.pk).update(alert_after=T0 + timedelta(seconds=20))
+    go(w1, "offline", T0)
     tick(T0)
     assert mailbox.count() == 0
-    assert Alert.objects.get().notify_at == T0 + WAIT
+    go(w2, "offline", T0 + timedelta(seconds=20), silent_since=T0 + timedelta(seconds=20) - timedelta(seconds=610))
+    tick(T0 + timedelta(seconds=20))
+    assert mailbox.subjects() == ["DOWN 2 workers (hrw-win-01, hrw-win-02) (group hrw-win: 1 of 3 online) — Monitoring agent stopped"]
+
+
+def test_it_waits_no_longer_than_the_group_wait(fleet, mailbox, settings):
+    settings.ALERT_GROUP_WAIT_SECONDS = 60
+    _, (w1, w2, _) = fleet
+    HybridWorker.objects.filter(pk=w2.pk).update(alert_after=T0 + timedelta(seconds=50))
+    go(w1, "offline", T0, silent_since=T0 - timedelta(seconds=600))  # deadline T0
+    tick(T0)
+    tick(T0 + timedelta(seconds=59))
+    assert mailbox.count() == 0
+    tick(T0 + timedelta(seconds=60))
+    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Monitoring agent stopped"]
 
 
 def test_it_sends_one_down_email_with_the_diagnosis(fleet, mailbox):
     _, (w1, _, _) = fleet
-    go(w1, "offline", T0, silent_since=T0 - timedelta(seconds=600))
+    go(w1, "offline", T0)
     tick(T0)
     tick(T0 + WAIT)
     assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Monitoring agent stopped"]
     text = text_part(mailbox.messages[0])
     assert "Start-Service healthservice" in text
-    assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:50:00+00:00 (10 min ago)" in text
+    assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:49:50+00:00 (10 min ago)" in text
     assert "2 of 3 workers online" in text
     assert "https://hrw.example.com/workers/%d/" % w1.pk in text
 
@@ -102,9 +124,12 @@ def test_it_treats_leaving_offline_for_late_as_recovery_when_automation_sees_the
 
 def test_it_rolls_up_workers_of_a_group_that_go_down_together(fleet, mailbox):
     _, workers = fleet
+    for i, worker in enumerate(workers):  # silent within 20 s of each other: deadlines 10 s apart
+        HybridWorker.objects.filter(pk=worker.pk).update(alert_after=T0 + timedelta(seconds=10 * i))
     for i, worker in enumerate(workers):
-        go(worker, "offline", T0 + timedelta(seconds=10 * i), silent_since=T0 - timedelta(seconds=600))
-        tick(T0 + timedelta(seconds=10 * i))
+        at = T0 + timedelta(seconds=10 * i)
+        go(worker, "offline", at, silent_since=at - timedelta(seconds=610))
+        tick(at)
     tick(T0 + WAIT)
     assert mailbox.count() == 1
     subject = mailbox.subjects()[0]
@@ -130,24 +155,26 @@ def test_it_sends_one_rollup_recovery_when_the_last_member_is_back(fleet, mailbo
 
 def test_it_keeps_a_worker_that_goes_down_after_the_wait_in_its_own_alert(fleet, mailbox):
     _, (w1, w2, _) = fleet
-    go(w1, "offline", T0, silent_since=T0 - timedelta(seconds=600))
+    go(w1, "offline", T0)
     tick(T0)
     tick(T0 + WAIT)
     later = T0 + timedelta(minutes=5)
-    go(w2, "offline", later, silent_since=later - timedelta(seconds=600))
+    go(w2, "offline", later)
     tick(later)
     tick(later + WAIT)
     assert mailbox.count() == 2
     assert Alert.objects.filter(kind=AlertKind.WORKER_DOWN).count() == 2
 
 
-def test_it_sends_nothing_when_the_worker_is_back_within_the_group_wait(fleet, mailbox):
-    _, (w1, _, _) = fleet
-    go(w1, "offline", T0, silent_since=T0 - timedelta(seconds=600))
+def test_it_sends_nothing_when_the_worker_is_back_before_the_wait_ends(fleet, mailbox):
+    _, (w1, w2, _) = fleet
+    HybridWorker.objects.filter(pk=w2.pk).update(alert_after=T0 + timedelta(seconds=40))
+    go(w1, "offline", T0)
     tick(T0)
     go(w1, "online", T0 + timedelta(seconds=10))
+    HybridWorker.objects.filter(pk=w2.pk).update(alert_after=T0 + timedelta(seconds=600))
     tick(T0 + timedelta(seconds=10))
-    tick(T0 + WAIT)
+    tick(T0 + timedelta(minutes=2))
     assert mailbox.count() == 0
     assert Alert.objects.get().state == AlertState.RESOLVED
 
@@ -296,12 +323,12 @@ def test_it_sends_a_reminder_every_four_hours_while_down(fleet, mailbox):
     go(w1, "offline", T0)
     tick(T0)
     tick(T0 + WAIT)
-    send_reminders(now=T0 + WAIT + timedelta(hours=3, minutes=59))
-    send_pending(now=T0 + WAIT + timedelta(hours=3, minutes=59))
+    send_reminders(now=T0 + timedelta(hours=3, minutes=59))
+    send_pending(now=T0 + timedelta(hours=3, minutes=59))
     assert mailbox.count() == 1
-    send_reminders(now=T0 + WAIT + timedelta(hours=4))
-    send_reminders(now=T0 + WAIT + timedelta(hours=4))
-    send_pending(now=T0 + WAIT + timedelta(hours=4))
+    send_reminders(now=T0 + timedelta(hours=4))
+    send_reminders(now=T0 + timedelta(hours=4))
+    send_pending(now=T0 + timedelta(hours=4))
     assert mailbox.subjects()[1].startswith("STILL DOWN hrw-win-01 for 4 h (group hrw-win: 2 of 3 online)")
 
 
@@ -338,3 +365,14 @@ def test_it_counts_notifications_once_per_key(fleet, mailbox):
     tick(T0)
     tick(T0 + WAIT)
     assert Notification.objects.filter(dedupe_key__endswith=":open").count() == 1
+
+
+def test_it_waits_while_a_fresh_heartbeat_predates_the_lost_automation_contact(fleet, mailbox):
+    # A stopped agent: its last heartbeat is still inside Log Analytics' ingestion latency, so it
+    # proves nothing; the alert comes when every signal is past the grace period (status offline).
+    _, (w1, _, _) = fleet
+    now = T0 + timedelta(minutes=4)
+    HybridWorker.objects.filter(pk=w1.pk).update(status="late", last_seen_at=T0, last_heartbeat_at=T0 + timedelta(seconds=5))
+    tick(now)
+    tick(now + WAIT)
+    assert mailbox.count() == 0

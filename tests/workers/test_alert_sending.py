@@ -26,7 +26,7 @@ from workers.services.alert_content import RenderedEmail
 from workers.services.alert_sending import backoff, send_pending
 from workers.services.alerts import process_outbox, queue_email
 
-WAIT = timedelta(seconds=30)
+WAIT = timedelta(seconds=60)
 
 
 def queue_one(key: str = "k1", recipients: list[str] | None = None) -> Notification:

@@ -9,7 +9,7 @@ part is plain text; the subject has its line breaks removed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -49,11 +49,26 @@ def worker_verdict(worker: HybridWorker, *, now: datetime) -> Any:
     )
 
 
+# A heartbeat written this long after Automation's last sighting proves the agent is still alive.
+HEARTBEAT_AFTER_CONTACT = timedelta(seconds=60)
+
+
 def automation_offline(worker: HybridWorker, *, now: datetime) -> bool:
-    """True when Automation has not seen the worker beyond its grace period: it cannot pick up jobs,
-    whatever its heartbeat says (outbound 443 blocked)."""
+    """True when Automation has not seen the worker beyond its grace period: it cannot pick up jobs."""
     signal = worker_verdict(worker, now=now).signal(AUTOMATION)
     return signal is not None and signal.state == "offline"
+
+
+def unreachable_but_alive(worker: HybridWorker, *, now: datetime) -> bool:
+    """Automation lost the worker beyond its grace period while heartbeats kept coming after that
+    (outbound 443 blocked). A heartbeat merely still inside Log Analytics' ingestion latency proves
+    nothing (a stopped agent looks the same for minutes), so a heartbeat must postdate the last
+    Automation contact by HEARTBEAT_AFTER_CONTACT."""
+    if worker.last_seen_at is None or worker.last_heartbeat_at is None:
+        return False
+    if worker.last_heartbeat_at < worker.last_seen_at + HEARTBEAT_AFTER_CONTACT:
+        return False
+    return automation_offline(worker, now=now)
 
 
 def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:

@@ -18,15 +18,18 @@ Noise control, in the order it is applied on each call:
    open one ``flapping`` alert; the worker's own alerts are held until no change for
    ``FLAP_STABLE_MINUTES``; then a "stable" email says its status, and a down alert opens if it is
    still down.
-3. **Rollup** (group wait): a worker that goes down joins the group's alert that is still waiting
-   (its ``notify_at`` is not past); the wait is anchored on the moment the worker's signals crossed
-   the grace period (``HybridWorker.alert_after``), so a site that goes dark gives one email.
+3. **Rollup** (group wait): a worker that goes down joins the group's alert that is still waiting.
+   The wait is anchored on the moment the first worker's signals crossed the grace period
+   (``HybridWorker.alert_after``) and lasts at most ALERT_GROUP_WAIT_SECONDS, but only while another
+   live member of the group has its own deadline inside that wait (it went silent at about the same
+   time and is about to cross): a site that goes dark gives one email, a lone failure goes at once.
 4. **Maintenance**: a worker under a window gets an alert held as ``maintenance`` (state tracked,
    no email); if it is still down when the window ends, the email goes then. A recovery email is
    sent for every alert whose opening email went out, whenever the recovery happens.
 
 A worker is *down* when its status is offline, or when Automation has not seen it beyond the
-grace period even though heartbeats continue (it cannot pick up jobs: outbound 443 blocked).
+grace period while heartbeats keep arriving after that (it cannot pick up jobs: outbound 443
+blocked). It is back when Automation sees it again (status online, or late with a fresh lastSeen).
 """
 from __future__ import annotations
 
@@ -66,6 +69,8 @@ ALERT_LOCK_KEY = 0x4852_5741_4C52
 OUTBOX_BATCH = 5000
 DOWN_KINDS = (AlertKind.WORKER_DOWN, AlertKind.GROUP_ROLLUP)
 OFFLINE = WorkerStatus.OFFLINE.value
+# Released from a blind spell: due only at notify_at, so the first good polls can bring workers back.
+SETTLING = "settling"
 
 
 @dataclass
@@ -276,7 +281,7 @@ def _update_blind(*, now: datetime, result: OutboxResult) -> set[int]:
             _resolve(alert, now=now, result=result)
             # Held worker alerts go out after a fresh group wait unless their workers come back.
             Alert.objects.filter(state=AlertState.OPEN, account=account, suppressed="blind").update(
-                suppressed="", notify_at=now + timedelta(seconds=settings.ALERT_GROUP_WAIT_SECONDS)
+                suppressed=SETTLING, notify_at=now + timedelta(seconds=settings.ALERT_GROUP_WAIT_SECONDS)
             )
     return blind
 
@@ -307,7 +312,7 @@ def _can_take_jobs(worker: HybridWorker, status: str, *, now: datetime) -> bool:
 def _is_down(worker: HybridWorker, *, now: datetime) -> bool:
     if worker.status == OFFLINE:
         return True
-    return worker.status == WorkerStatus.LATE.value and alert_content.automation_offline(worker, now=now)
+    return worker.status == WorkerStatus.LATE.value and alert_content.unreachable_but_alive(worker, now=now)
 
 
 def _open_memberships(worker: HybridWorker) -> Iterable[AlertMember]:
@@ -477,11 +482,10 @@ def _sweep_automation_unreachable(*, now: datetime, blind_accounts: set[int], re
     for worker in HybridWorker.objects.filter(status=WorkerStatus.LATE, removed_at__isnull=True).select_related("group__account"):
         if _open_flapping(worker) is not None:
             continue
-        unreachable = alert_content.automation_offline(worker, now=now)
         has_open = _open_memberships(worker).exists()
-        if unreachable and not has_open:
+        if not has_open and alert_content.unreachable_but_alive(worker, now=now):
             _worker_down(worker, at=now, reason=worker.status_reason, now=now, blind_accounts=blind_accounts, result=result)
-        elif not unreachable and has_open:
+        elif has_open and not alert_content.automation_offline(worker, now=now):
             _worker_recovered(worker, at=now, now=now, result=result)
 
 
@@ -500,13 +504,36 @@ def _release_maintenance(*, now: datetime) -> None:
         Alert.objects.filter(pk=alert.pk, suppressed="maintenance").update(suppressed="", notify_at=now)
 
 
+def _siblings_about_to_cross(alert: Alert) -> bool:
+    """Another live member of the alert's group will be declared down before the wait ends."""
+    if alert.group_id is None or alert.notify_at is None:
+        return False
+    members = alert.members.values_list("worker_id", flat=True)
+    already_down = AlertMember.objects.filter(
+        recovered_at__isnull=True, alert__state=AlertState.OPEN, alert__kind__in=DOWN_KINDS
+    ).values_list("worker_id", flat=True)
+    return (
+        HybridWorker.objects.filter(group_id=alert.group_id, removed_at__isnull=True, alert_after__lte=alert.notify_at)
+        .exclude(status=OFFLINE)
+        .exclude(pk__in=members)
+        .exclude(pk__in=already_down)
+        .exists()
+    )
+
+
 def _dispatch_due(*, now: datetime, result: OutboxResult) -> None:
-    due = (
-        Alert.objects.filter(state=AlertState.OPEN, notified_at__isnull=True, suppressed="", notify_at__lte=now)
+    candidates = (
+        Alert.objects.filter(
+            state=AlertState.OPEN, notified_at__isnull=True, suppressed__in=("", SETTLING), notify_at__isnull=False
+        )
         .select_related("group", "account")
         .order_by("notify_at", "pk")
     )
-    for alert in due:
+    for alert in candidates:
+        assert alert.notify_at is not None
+        waiting = alert.suppressed == SETTLING or alert.kind not in DOWN_KINDS or _siblings_about_to_cross(alert)
+        if alert.notify_at > now and waiting:
+            continue
         if alert.kind == AlertKind.BLIND:
             email = alert_content.render_blind(alert, now=now)
         elif alert.kind == AlertKind.FLAPPING:
