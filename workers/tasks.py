@@ -100,6 +100,8 @@ def poll_groups(self: Task, account_id: int) -> int:
     """
     try:
         outcome = polling.poll_groups(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
     except AzureTransientError as exc:
         _retry(self, exc)
     if not outcome.ok:
@@ -114,9 +116,15 @@ def poll_groups(self: Task, account_id: int) -> int:
 
 @shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
 def poll_group_workers(self: Task, account_id: int, group_id: int) -> int:
-    """Poll one group's workers, then refresh that group's statuses (so a stop shows at once)."""
+    """Poll one group's workers, then refresh that group's statuses (so a stop shows at once).
+
+    A group deleted (or moved to another account) since the fan-out is skipped, not retried.
+    """
     try:
         outcome = polling.poll_workers(account_id, group_id)
+    except (AutomationAccount.DoesNotExist, WorkerGroup.DoesNotExist):
+        log.info("group %s of account %s no longer exists; skipped", group_id, account_id)
+        return 0
     except AzureTransientError as exc:
         _retry(self, exc)
     if outcome.ok:
@@ -129,6 +137,8 @@ def poll_jobs(self: Task, account_id: int) -> int:
     """Jobs since the account's watermark (minus the overlap). Safe twice: upserts by job id."""
     try:
         return polling.poll_jobs(account_id).rows
+    except AutomationAccount.DoesNotExist:
+        return 0
     except AzureTransientError as exc:
         _retry(self, exc)
     return 0  # pragma: no cover - _retry always raises
@@ -139,6 +149,8 @@ def poll_logs(self: Task, account_id: int) -> int:
     """Heartbeat, Perf and Event 4502 from Log Analytics, then the account's status refresh."""
     try:
         outcomes = polling.poll_logs(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
     except AzureTransientError as exc:
         _retry(self, exc)
     status.refresh_statuses(account_id)

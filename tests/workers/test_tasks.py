@@ -144,3 +144,13 @@ def test_rollup_recent_task_writes_hourly_rows(celery_worker, live_account):
     tasks.rollup_recent.delay()
     wait_for(lambda: UtilizationHourly.objects.filter(worker=worker).exists(), "an hourly rollup row")
     assert UtilizationHourly.objects.get(worker=worker).cpu_avg == 42.0
+
+
+@pytest.mark.django_db
+def test_a_poll_of_a_deleted_group_is_skipped_not_failed():
+    assert tasks.poll_group_workers.apply(args=(999, 999)).get() == 0
+
+
+@pytest.mark.django_db
+def test_a_poll_of_a_deleted_account_is_skipped_not_failed():
+    assert tasks.poll_jobs.apply(args=(999,)).get() == 0
