@@ -89,6 +89,7 @@ def build_emulator(
     slow_seconds: float = 2.0,
     max_rows: int = 500_000,
     request_log: Path | None = None,
+    log_requests: bool = True,
     connection_file: Path | None = None,
     pki_dir: Path | None = None,
 ) -> EmulatorHandle:
@@ -100,7 +101,8 @@ def build_emulator(
                           scenarios=scenarios)
     log_path = Path(request_log) if request_log else directory / "requests.jsonl"
     config = EmulatorConfig(page_size=page_size, fault_rate=fault_rate, retry_after=retry_after,
-                            slow_seconds=slow_seconds, max_rows=max_rows, request_log=log_path)
+                            slow_seconds=slow_seconds, max_rows=max_rows,
+                            request_log=log_path if log_requests else None)
     try:
         server = EmulatorServer(sim, config=config, port=port, pki_dir=pki_dir or directory / "pki")
     except BaseException:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workers.emulator.server import FAULT_KINDS
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--history-days", type=float, default=1.0, help="Days of history to backfill.")
         parser.add_argument("--page-size", type=int, default=100, help="Items per ARM list page (nextLink paging).")
         parser.add_argument("--request-log", type=Path, help="Append one JSON line per request to this file.")
-        parser.add_argument("--connection-file", type=Path, help="Write the client connection JSON here.")
+        parser.add_argument("--connection-file", type=Path,
+                            help="Write the client connection JSON here (default: <var dir>/emulator.json).")
         parser.add_argument("--pki-dir", type=Path, help="Where to write the CA (default: next to the connection file).")
         parser.add_argument("--fault-rate", type=float, default=0.0,
                             help=f"Probability of a random fault per ARM/Logs request ({', '.join(FAULT_KINDS)}).")
@@ -56,7 +58,7 @@ class Command(BaseCommand):
             if start.tzinfo is None:
                 raise CommandError("--start needs a UTC offset, e.g. 2026-11-20T12:00:00+00:00")
         conn_file: Path | None = opts["connection_file"]
-        directory = (conn_file.parent if conn_file else Path("var")).resolve()
+        directory = (conn_file.parent if conn_file else Path(settings.VAR_DIR)).resolve()
         pki_dir = opts["pki_dir"] or (conn_file.with_name(conn_file.name + ".pki") if conn_file else directory / "pki")
         self.stdout.write(f"Simulating {opts['workers']} workers in {opts['groups']} groups, "
                           f"{opts['history_days']} day(s) of history...")
@@ -66,7 +68,7 @@ class Command(BaseCommand):
                 history_days=opts["history_days"], page_size=opts["page_size"], directory=directory,
                 realtime=not opts["manual_clock"], scenarios=not opts["no_scenarios"], start=start,
                 port=opts["port"], fault_rate=opts["fault_rate"], retry_after=opts["retry_after"],
-                request_log=opts["request_log"], connection_file=conn_file or directory / "emulator.json",
+                request_log=opts["request_log"], log_requests=opts["request_log"] is not None, connection_file=conn_file or directory / "emulator.json",
                 pki_dir=pki_dir,
             )
         except OSError as exc:
