@@ -271,13 +271,13 @@ def erlang_c(servers: int, offered_load: float) -> float:
 def erlang_b(servers: int, offered_load: float) -> float:
     """Blocking probability of M/M/c/c (Erlang B).
 
-    Up to 100 servers: the classic stable recursion B(k) = a B(k-1) / (k + a B(k-1)). Beyond: the
+    Up to 20 servers: the classic stable recursion B(k) = a B(k-1) / (k + a B(k-1)). Beyond: the
     identity B = Poisson pmf(c; a) / Poisson cdf(c; a), in closed form through lgamma and the
     regularised incomplete gamma function, so a page sizing thousands of job slots stays O(1).
     """
     if offered_load == 0:
         return 0.0
-    if servers <= 100:
+    if servers <= 20:
         b = 1.0
         for k in range(1, servers + 1):
             b = offered_load * b / (k + offered_load * b)

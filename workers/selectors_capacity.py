@@ -17,6 +17,8 @@ from workers.services.capacity import cpu_threshold, load_threshold, pickup_capa
 
 WINDOWS = [w.value for w in AnalysisWindow]
 DEFAULT_TARGET_P95_SECONDS = 60.0
+# Pages list the most urgent groups; a fleet of 500 groups gets its full tables as CSV.
+HTML_ROW_LIMIT = 100
 METRIC_LABELS = {"cpu": "CPU", "mem": "memory"}
 TARGET_LABELS = {"queue_delay": "queue delay", "duration": "duration"}
 
@@ -149,17 +151,19 @@ class CorrelationReport:
 
 
 def correlation_report(window: str, *, selected_id: int | None = None) -> CorrelationReport:
-    """Flagged findings (ranked) and the strongest unflagged pairs of the newest run: 2 queries."""
+    """Flagged findings (ranked) and the strongest unflagged pairs of the newest run, and the scatter
+    points of one of them: 3 queries, whatever the number of findings."""
     run = latest_run(window)
     if run is None:
         return CorrelationReport(window=window, run=None, findings=[], examined=[], selected=None)
-    rows = list(CorrelationFinding.objects.filter(run=run).select_related("group", "worker").order_by("rank"))
-    findings = [_finding_row(f, with_points=True) for f in rows if f.flagged]
-    examined = [_finding_row(f, with_points=True) for f in rows if not f.flagged]
-    everything = findings + examined
-    selected = next((f for f in everything if f.id == selected_id), None) if selected_id else None
-    if selected is None and everything:
-        selected = everything[0]
+    rows = list(CorrelationFinding.objects.filter(run=run).select_related("group", "worker").defer("points").order_by("rank"))
+    findings = [_finding_row(f, with_points=False) for f in rows if f.flagged]
+    examined = [_finding_row(f, with_points=False) for f in rows if not f.flagged]
+    ids = {f.pk for f in rows}
+    pick = selected_id if selected_id in ids else (rows[0].pk if rows else None)
+    selected = None
+    if pick is not None:
+        selected = _finding_row(CorrelationFinding.objects.select_related("group", "worker").get(pk=pick), with_points=True)
     return CorrelationReport(window=window, run=run, findings=findings, examined=examined, selected=selected)
 
 
@@ -340,12 +344,29 @@ class CapacityReport:
         return [r for r in self.rows if r.spof]
 
     @property
+    def shown_rows(self) -> list[CapacityRow]:
+        """What an HTML table shows (most urgent first); CSV exports carry every row."""
+        return self.rows[:HTML_ROW_LIMIT]
+
+    @property
+    def shown_spof_rows(self) -> list[CapacityRow]:
+        return self.spof_rows[:HTML_ROW_LIMIT]
+
+    @property
+    def hidden_rows(self) -> int:
+        return max(0, len(self.rows) - HTML_ROW_LIMIT)
+
+    @property
+    def hidden_spof_rows(self) -> int:
+        return max(0, len(self.spof_rows) - HTML_ROW_LIMIT)
+
+    @property
     def saturating_rows(self) -> list[CapacityRow]:
         return [r for r in self.rows if any(f.get("status") in {"crossing", "saturated"} for f in r.forecast.values())]
 
 
 def capacity_report(window: str, *, target_p95: float = DEFAULT_TARGET_P95_SECONDS, group_id: int | None = None) -> CapacityReport:
-    """Per-group capacity with the M/M/c recommendation for ``target_p95`` seconds: 2 queries.
+    """Per-group capacity with the M/M/c recommendation for ``target_p95`` seconds: 3 queries.
 
     Hour-of-week maps are fleet-wide unless ``group_id`` names a group of the run; the trend is
     that group's, or the group with the highest CPU p95.
@@ -353,16 +374,21 @@ def capacity_report(window: str, *, target_p95: float = DEFAULT_TARGET_P95_SECON
     run = latest_run(window)
     if run is None:
         return CapacityReport(window, None, target_p95, [], [], [], "fleet", None, [])
-    caps = list(GroupCapacity.objects.filter(run=run).select_related("group").order_by("group__name", "group_id"))
+    # The per-hour and per-day series are only needed for one group: leave them out of the list.
+    caps = list(
+        GroupCapacity.objects.filter(run=run).select_related("group").defer("heat_load", "heat_queue", "daily").order_by("group__name", "group_id")
+    )
     rows = [_capacity_row(g, target=target_p95) for g in caps]
     rows.sort(key=lambda r: (not r.spof, -(r.add_workers or 0), -(r.cpu_p95 or 0), r.group))
-    chosen = next((g for g in caps if g.group_id == group_id), None) if group_id else None
-    if chosen is not None:
-        heat_load, heat_queue, scope = chosen.heat_load, chosen.heat_queue, chosen.group.name
+    chosen_id = group_id if group_id and any(g.group_id == group_id for g in caps) else None
+    busiest = max(caps, key=lambda g: (g.cpu_p95 or -1, -g.group_id), default=None)
+    source_id = chosen_id if chosen_id is not None else (busiest.group_id if busiest else None)
+    source = GroupCapacity.objects.select_related("group").get(run=run, group_id=source_id) if source_id is not None else None
+    if chosen_id is not None and source is not None:
+        heat_load, heat_queue, scope = source.heat_load, source.heat_queue, source.group.name
     else:
         heat_load, heat_queue, scope = run.fleet.get("heat_load", []), run.fleet.get("heat_queue", []), "fleet"
-    trend_source = chosen or max(caps, key=lambda g: (g.cpu_p95 or -1, -g.group_id), default=None)
-    trend = _trend(trend_source) if trend_source else None
+    trend = _trend(source) if source is not None else None
     return CapacityReport(
         window=window,
         run=run,

@@ -284,7 +284,7 @@ def test_it_renders_the_capacity_page_for_a_read_token(client, read_token, analy
 
 @pytest.mark.parametrize(
     "url,expected",
-    [("/correlation/?window=24h", 4), ("/capacity/?window=7d", 4), ("/capacity/report/?window=7d", 6)],
+    [("/correlation/?window=24h", 5), ("/capacity/?window=7d", 5), ("/capacity/report/?window=7d", 8)],
 )
 def test_it_reads_a_fixed_number_of_queries(client_in, analysed, django_assert_num_queries, url, expected):
     client_in.get(url)  # warm the session
