@@ -33,7 +33,7 @@ START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 @contextmanager
 def emulator_process(*, workers: int, groups: int, page_size: int, history_days: float, seed: int,
-                     directory: Path, startup_timeout: float = 300.0) -> Iterator[tuple[dict[str, str], Path]]:
+                     directory: Path, startup_timeout: float = 300.0) -> Iterator[tuple[dict[str, str], Path, int]]:
     """Run ``manage.py azure_emulator`` in a child process; yields (connection dict, request log path)."""
     conn_file = directory / "emulator.json"
     log_file = directory / "requests.jsonl"
@@ -50,7 +50,7 @@ def emulator_process(*, workers: int, groups: int, page_size: int, history_days:
             if time.monotonic() > deadline:
                 raise RuntimeError("the emulator did not start in time")
             time.sleep(0.05)  # waiting for another process to write a file; no event to wait on
-        yield json.loads(conn_file.read_text()), log_file
+        yield json.loads(conn_file.read_text()), log_file, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -74,7 +74,7 @@ def measure(workers: int = 10_000, groups: int = 200, *, page_size: int = 100, h
     with tempfile.TemporaryDirectory(dir=tmpdir) as directory:
         t0 = time.perf_counter()
         with _emulator(in_process, workers=workers, groups=groups, page_size=page_size,
-                       history_days=history_minutes / 1440, seed=seed, directory=Path(directory)) as (c, log):
+                       history_days=history_minutes / 1440, seed=seed, directory=Path(directory)) as (c, log, pid):
             startup = time.perf_counter() - t0
             cred = ClientSecretCredential(c["tenant_id"], c["client_id"], c["client_secret"],
                                           authority=c["authority_host"], disable_instance_discovery=True,
@@ -89,17 +89,19 @@ def measure(workers: int = 10_000, groups: int = 200, *, page_size: int = 100, h
                                    connection_verify=c["ca_bundle"], retry_total=0)
             rg, acct = c["resource_group"], c["automation_account"]
 
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu(pid)
             group_names = [g.name for g in arm.hybrid_runbook_worker_group.list_by_automation_account(rg, acct)]
             listed = 0
             for name in group_names:
                 for _worker in arm.hybrid_runbook_workers.list_by_hybrid_runbook_worker_group(rg, acct, name):
                     listed += 1
             list_seconds = time.perf_counter() - t
+            list_cpu = _cpu(pid) - cpu
 
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu(pid)
             result = logs.query_workspace(c["workspace_id"], HEARTBEAT_QUERY, timespan=timedelta(hours=1))
             query_seconds = time.perf_counter() - t
+            query_cpu = _cpu(pid) - cpu
             if result.status != LogsQueryStatus.SUCCESS:
                 raise RuntimeError(f"heartbeat query did not succeed: {result.status}")
             heartbeat_rows = len(result.tables[0].rows)
@@ -115,21 +117,41 @@ def measure(workers: int = 10_000, groups: int = 200, *, page_size: int = 100, h
         "startup_seconds": round(startup, 3),
         "token_seconds": round(token, 3),
         "list_workers_seconds": round(list_seconds, 3),
+        "list_workers_cpu_seconds": round(list_cpu, 3),
         "workers_listed": listed,
         "groups_listed": len(group_names),
         "heartbeat_query_seconds": round(query_seconds, 3),
+        "heartbeat_query_cpu_seconds": round(query_cpu, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "heartbeat_rows": heartbeat_rows,
         "requests": requests,
     }
 
 
+def _cpu(pid: int | None) -> float:
+    """CPU seconds used so far by this process plus, if given, the emulator child (Linux /proc).
+
+    Wall times on a shared machine depend on everyone else's load; CPU seconds spent by the client and
+    the server together are what the same work costs on an idle machine with one core for it.
+    """
+    total = time.process_time()
+    if pid is not None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 @contextmanager
 def _emulator(in_process: bool, *, workers: int, groups: int, page_size: int, history_days: float, seed: int,
-              directory: Path) -> Iterator[tuple[dict[str, str], Path]]:
+              directory: Path) -> Iterator[tuple[dict[str, str], Path, int | None]]:
     if in_process:
         with running_emulator(seed=seed, groups=groups, workers=workers, history_days=history_days,
                               page_size=page_size, tmpdir=directory, start=START, scenarios=False) as emu:
-            yield emu.connection, emu.request_log
+            yield emu.connection, emu.request_log, None
     else:
         with emulator_process(workers=workers, groups=groups, page_size=page_size, history_days=history_days,
                               seed=seed, directory=directory) as pair:
