@@ -441,10 +441,10 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "malformed":
             body = b'{"value": [{"id": "/subscriptions/' if route == "arm" else b'{"tables": [{"name": "Prim'
             self._send(200, body, "application/json; charset=utf-8")
-            raise _Reset(close=False)
+            raise _Reset()
         if kind == "html":
             self._send(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html")
-            raise _Reset(close=False)
+            raise _Reset()
         if kind == "reset":
             self.close_connection = True
             self._write_log()
@@ -821,9 +821,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Reset(Exception):
     """The response was already sent (or deliberately not): skip the normal reply."""
 
-    def __init__(self, *, close: bool = True) -> None:
-        super().__init__("reset")
-        self.close = close
+    def __init__(self) -> None:
+        super().__init__("reply already sent, or connection deliberately reset")
 
 
 def _prefer_wait(prefer: str) -> float | None:

@@ -347,7 +347,6 @@ class FleetSimulation:
             raise SimulationError("need at least one group and at least one worker per group")
         self.seed = seed
         self.clock = clock or SimClock(realtime=True)
-        self.rng = np.random.default_rng([seed, 1])
         self.subscription_id = subscription_id or _guid(np.random.default_rng([seed, 2]))
         self.workspace_id = workspace_id or _guid(np.random.default_rng([seed, 3]))
         self.resource_group = resource_group
@@ -376,7 +375,6 @@ class FleetSimulation:
         self._under_spec: list[Scenario] = []
 
         self.jobs: list[SimJob] = []  # resolved, ordered by creation time
-        self._job_created: list[float] = []
         self._job_by_id: dict[str, SimJob] = {}
         self._pending: list[tuple[float, int, int, int]] = []  # (created, group, runbook, n) awaiting resolution
         self._runbooks: dict[int, list[int]] = {}
@@ -845,7 +843,6 @@ class FleetSimulation:
                 continue
             job = self._resolve_job(created, self.groups[gi], r, j)
             self.jobs.append(job)
-            self._job_created.append(job.created)
             self._job_by_id[job.job_id] = job
 
     def _available(self, members: list[int], t: float) -> list[int]:
