@@ -452,8 +452,9 @@ class _Handler(BaseHTTPRequestHandler):
                 # Linger 0: close() sends a TCP RST, like a proxy dropping the connection.
                 self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.request.close()
-            finally:
-                raise _Reset()
+            except OSError:
+                pass  # the client hung up first: the connection is gone either way
+            raise _Reset()
 
     # ------------------------------------------------------------------------------------ entra
 
