@@ -213,3 +213,28 @@ def test_it_answers_batch_queries(emulator, sdk_clients):
     ])
     assert results[0].status == LogsQueryStatus.SUCCESS
     assert results[1].status == LogsQueryStatus.FAILURE
+
+
+def test_a_runaway_query_is_interrupted_with_a_504(make_emulator, sdk_clients):
+    emu = make_emulator(seed=2, groups=2, workers=6, history_days=1, scenarios=False, query_timeout=0.2)
+    clients = sdk_clients(emu, retry_total=0)
+    with pytest.raises(HttpResponseError) as info:
+        query(clients, "Perf | join kind=inner (Perf) on Computer | count", timespan=None)
+    assert info.value.status_code == 504
+
+
+def test_it_answers_joins_and_lookups(emulator, sdk_clients):
+    clients = sdk_clients(emulator)
+    joined = query(clients, "Heartbeat | summarize by Computer | join kind=inner "
+                            "(Perf | summarize Cpu = avg(CounterValue) by Computer) on Computer | count").tables[0]
+    looked = query(clients, "Heartbeat | summarize by Computer | lookup kind=leftouter "
+                            "(Perf | summarize by Computer, ObjectName) on Computer | count").tables[0]
+    assert joined.rows[0][0] == len(emulator.simulation.workers)
+    assert looked.rows[0][0] >= len(emulator.simulation.workers)
+
+
+def test_it_refuses_to_reach_the_internal_database_by_name(emulator, sdk_clients):
+    clients = sdk_clients(emulator, retry_total=0)
+    with pytest.raises(HttpResponseError) as info:
+        query(clients, 'database("memory").hb_raw | take 1')
+    assert info.value.status_code == 400

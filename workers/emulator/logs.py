@@ -14,6 +14,7 @@ from __future__ import annotations
 import decimal
 import math
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -171,18 +172,27 @@ def check_identifier_case(query: str) -> None:
         )
 
 
-_SOURCE = re.compile(r"\b(?:FROM|JOIN)\s+((?:\"(?:[^\"]|\"\")*\"(?:\.\"(?:[^\"]|\"\")*\")*)|[A-Za-z_][\w.]*)", re.I)
+_SOURCE = re.compile(
+    r"(?<![A-Za-z])(?<!DISTINCT )(?:FROM|JOIN)\s+((?:\"(?:[^\"]|\"\")*\"(?:\.\"(?:[^\"]|\"\")*\")*)|[A-Za-z_][\w.]*)",
+    re.IGNORECASE,
+)
+_COLUMNS = {c for cols in SCHEMA.values() for c in cols}
 
 
 def check_sources(sql: str) -> None:
-    """Only the emulated tables, CTEs and let-bindings may be read."""
+    """Only the emulated tables, CTEs and let-bindings may be read (never the internal tables).
+
+    Reads the SQL that duckdb-kql produced: every ``FROM``/``JOIN`` target must be one of our three
+    tables (quoted), a generated CTE (``_s0``, ``"_l0_name"``) or a subquery. ``IS NOT DISTINCT FROM``
+    and qualified column references (``_r."Computer"``) are expressions, not sources.
+    """
     for m in _SOURCE.finditer(sql):
         src = m.group(1)
         if src.startswith('"'):
-            name = src[1:-1].replace('""', '"')
-            if name in SCHEMA or re.fullmatch(r"_l\d+_\w*", name):
+            name = src[1:-1].replace('""', '"') if src.count('"') == 2 else src
+            if name in SCHEMA or name in _COLUMNS or re.fullmatch(r"_l\d+_\w*", name):
                 continue
-        elif re.fullmatch(r"_s\d+|_q|_l|_r|_[a-z]\w*", src):
+        elif src.endswith(".") or re.fullmatch(r"_s\d+|_[a-z]\w*", src):
             continue
         shown = src.strip('"')
         raise QueryError(
@@ -307,9 +317,16 @@ def format_cell(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------- query
 
 
+class QueryTimeout(Exception):
+    """The query ran past its time limit (Log Analytics answers 504 GatewayTimeout)."""
+
+
 def run_query(sim: FleetSimulation, query: str, *, now: datetime, start: datetime | None,
-              end: datetime | None, max_rows: int = MAX_ROWS) -> QueryResult:
-    """Run ``query`` as Log Analytics would at ``now``; raises ``QueryError`` for what Azure refuses."""
+              end: datetime | None, max_rows: int = MAX_ROWS, timeout: float | None = None) -> QueryResult:
+    """Run ``query`` as Log Analytics would at ``now``; raises ``QueryError`` for what Azure refuses.
+
+    ``timeout`` (seconds) interrupts a runaway query (a huge self-join) like the service's own limit.
+    """
     if not isinstance(query, str) or not query.strip():
         raise QueryError("SyntaxError", "The query is empty")
     check_identifier_case(query)
@@ -334,16 +351,24 @@ def run_query(sim: FleetSimulation, query: str, *, now: datetime, start: datetim
     try:
         cur.execute("SET TimeZone='UTC'")
         _create_views(cur, sim, now, start, end)
+        timer = threading.Timer(timeout, cur.interrupt) if timeout else None
         try:
+            if timer:
+                timer.start()
             rel = cur.sql(sql, params=translated.parameters or None)
             if rel is None:
                 raise QueryError("SemanticError", "The query returned no table")
             columns = [(name, kusto_type(t)) for name, t in zip(rel.columns, rel.types, strict=True)]
             fetched = rel.limit(max_rows + 1).fetchall()
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"The query ran longer than {timeout} s") from exc
         except (duckdb.CatalogException, duckdb.BinderException) as exc:
             raise QueryError("SemanticError", f"A semantic error occurred: {str(exc).splitlines()[0]}") from exc
         except duckdb.Error as exc:
             raise QueryError("SemanticError", f"The query could not be run: {str(exc).splitlines()[0]}") from exc
+        finally:
+            if timer:
+                timer.cancel()
     finally:
         cur.close()
     truncated = len(fetched) > max_rows

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import trustme
 
 from workers.emulator.filters import Clause, FilterError, parse_job_filter
-from workers.emulator.logs import QueryError, parse_timespan, render_kind, run_query
+from workers.emulator.logs import QueryError, QueryTimeout, parse_timespan, render_kind, run_query
 from workers.emulator.simulation import FleetSimulation, SimGroup, SimJob, SimulationError, SimWorker
 
 FAULT_KINDS = ("429", "503", "504", "slow", "partial", "malformed", "reset", "html")
@@ -44,6 +44,7 @@ class EmulatorConfig:
     retry_after: float = 1.0
     slow_seconds: float = 2.0
     max_rows: int = 500_000
+    query_timeout: float = 180.0  # Log Analytics' default server timeout; Prefer: wait=N lowers it
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = ""
@@ -697,9 +698,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             start, end = parse_timespan(payload.get("timespan"), now)
             began = time.perf_counter()
-            result = run_query(sim, query, now=now, start=start, end=end, max_rows=self.emu.config.max_rows)
+            wait = _prefer_wait(prefer)
+            limit = min(self.emu.config.query_timeout, wait) if wait else self.emu.config.query_timeout
+            result = run_query(sim, query, now=now, start=start, end=end, max_rows=self.emu.config.max_rows,
+                               timeout=limit)
         except QueryError as exc:
             return 400, exc.body()
+        except QueryTimeout as exc:
+            return 504, {"error": {"code": "GatewayTimeout", "message": str(exc)}}
         rows = result.rows
         body: dict[str, Any] = {"tables": [{
             "name": "PrimaryResult",

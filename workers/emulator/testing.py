@@ -88,6 +88,7 @@ def build_emulator(
     retry_after: float = 1.0,
     slow_seconds: float = 2.0,
     max_rows: int = 500_000,
+    query_timeout: float = 180.0,
     request_log: Path | None = None,
     log_requests: bool = True,
     connection_file: Path | None = None,
@@ -101,7 +102,7 @@ def build_emulator(
                           scenarios=scenarios)
     log_path = Path(request_log) if request_log else directory / "requests.jsonl"
     config = EmulatorConfig(page_size=page_size, fault_rate=fault_rate, retry_after=retry_after,
-                            slow_seconds=slow_seconds, max_rows=max_rows,
+                            slow_seconds=slow_seconds, max_rows=max_rows, query_timeout=query_timeout,
                             request_log=log_path if log_requests else None)
     try:
         server = EmulatorServer(sim, config=config, port=port, pki_dir=pki_dir or directory / "pki")
