@@ -238,3 +238,10 @@ def test_it_refuses_to_reach_the_internal_database_by_name(emulator, sdk_clients
     with pytest.raises(HttpResponseError) as info:
         query(clients, 'database("memory").hb_raw | take 1')
     assert info.value.status_code == 400
+
+
+def test_let_bound_ago_uses_the_simulation_clock(emulator, sdk_clients):
+    clients = sdk_clients(emulator)
+    table = query(clients, "let since = ago(30m); Heartbeat | where TimeGenerated > since "
+                           "| summarize Oldest = min(TimeGenerated)", timespan=None).tables[0]
+    assert EMULATOR_NOW - timedelta(minutes=30) < table.rows[0]["Oldest"] < EMULATOR_NOW - timedelta(minutes=29)
