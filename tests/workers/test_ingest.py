@@ -1,7 +1,6 @@
 """Ingestion from hand-built records: idempotent upserts, removal/revival, job updates, log matching."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -287,3 +286,47 @@ def test_the_latest_reading_takes_each_metric_from_its_newest_sample(g1):
     ingest.ingest_utilization(g1.account, [util("hrw-01", 2, 50.0, 70.0), util("hrw-01", 1, None, 75.0)])
     w = HybridWorker.objects.get()
     assert (w.cpu_pct, w.mem_pct, w.utilization_at) == (50.0, 75.0, NOW - timedelta(minutes=1))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_worker_heartbeat_and_status_writers_neither_deadlock_nor_duplicate():
+    import threading
+
+    from django.db import connection
+
+    from workers.services.status import refresh_statuses
+
+    account = AutomationAccount.objects.create(name="a", subscription_id="s", resource_group="rg", automation_account="a")
+    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    group = WorkerGroup.objects.get()
+    recs = [worker_rec("g1", f"hrw-{i:03}") for i in range(300)]
+    ingest.ingest_workers(group, recs, now=NOW)
+    beats = [hb(f"hrw-{i:03}", NOW) for i in reversed(range(300))]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                work()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    jobs = [
+        lambda: ingest.ingest_workers(group, recs, now=NOW),
+        lambda: ingest.ingest_workers(group, list(reversed(recs)), now=NOW),
+        lambda: ingest.ingest_heartbeats(account, beats),
+        lambda: refresh_statuses(account.pk, now=NOW),
+    ]
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert HybridWorker.objects.count() == 300
+    assert HybridWorker.objects.filter(last_heartbeat_at=NOW).count() == 300

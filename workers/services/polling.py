@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +32,9 @@ from django.utils import timezone
 from workers.models import AutomationAccount, PollKind, PollRun, WorkerGroup
 from workers.records import AzureError, AzureTransientError, ConnectionSettings
 from workers.services import ingest
+
+if TYPE_CHECKING:  # the adapter imports the Azure SDK; load it only when a poll runs
+    from workers.azure import AzureClient
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,12 @@ class _Work:
 
 # --- Azure clients --------------------------------------------------------------------------------
 
-_clients: dict[ConnectionSettings, object] = {}
+_clients: dict[ConnectionSettings, AzureClient] = {}
 _clients_lock = threading.Lock()
 _MAX_CLIENTS = 16
 
 
-def azure_client(account: AutomationAccount):  # -> workers.azure.AzureClient
+def azure_client(account: AutomationAccount) -> AzureClient:
     """One adapter client per connection, reused across polls in this process.
 
     Reuse keeps the credential's token cache and the HTTP connection pool, so a Celery worker
@@ -87,7 +91,7 @@ def close_clients() -> None:
 def _close_clients_locked() -> None:
     for client in _clients.values():
         try:
-            client.close()  # type: ignore[attr-defined]
+            client.close()
         except Exception:  # closing is best effort
             log.debug("closing an Azure client failed", exc_info=True)
     _clients.clear()
@@ -194,7 +198,13 @@ def poll_jobs(account_id: int, *, now: datetime | None = None) -> PollOutcome:
     return _record(account, PollKind.JOBS, "", now, work)
 
 
-def _logs_work(account: AutomationAccount, method: str, ingest_fn: Callable, watermark_field: str, now: datetime) -> Callable[[], _Work]:
+def _logs_work(
+    account: AutomationAccount,
+    method: str,
+    ingest_fn: Callable[[AutomationAccount, tuple], ingest.IngestResult],
+    watermark_field: str,
+    now: datetime,
+) -> Callable[[], _Work]:
     start = poll_window_start(getattr(account, watermark_field), now=now)
 
     def work() -> _Work:
