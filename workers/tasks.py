@@ -24,6 +24,7 @@ from django.utils import timezone
 from workers.models import AutomationAccount, WorkerGroup
 from workers.records import AzureTransientError
 from workers.services import polling, rollups, status
+from workers.services.accounts import ensure_account_from_env
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,18 @@ def _retry(task: Task, exc: AzureTransientError) -> None:
     raise task.retry(exc=exc, countdown=countdown)
 
 
+_env_account_checked = False
+
+
 def _enabled_accounts() -> list[int]:
+    """Enabled accounts; the first call in a process also creates the HRW_* environment account.
+
+    So a deployment configured only through the environment polls without any manual step.
+    """
+    global _env_account_checked
+    if not _env_account_checked:
+        ensure_account_from_env()
+        _env_account_checked = True
     return list(AutomationAccount.objects.filter(enabled=True).values_list("pk", flat=True))
 
 
@@ -81,9 +93,8 @@ def poll_all_jobs() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def poll_all_logs() -> int:
     """Beat entry: one ``poll_logs`` per enabled account with a Log Analytics workspace."""
-    accounts = list(
-        AutomationAccount.objects.filter(enabled=True).exclude(workspace_id="").values_list("pk", flat=True)
-    )
+    with_workspace = set(AutomationAccount.objects.exclude(workspace_id="").values_list("pk", flat=True))
+    accounts = [pk for pk in _enabled_accounts() if pk in with_workspace]
     for account_id in accounts:
         poll_logs.apply_async((account_id,), expires=settings.POLL_LOGS_SECONDS)
     return len(accounts)

@@ -154,3 +154,12 @@ def test_a_poll_of_a_deleted_group_is_skipped_not_failed():
 @pytest.mark.django_db
 def test_a_poll_of_a_deleted_account_is_skipped_not_failed():
     assert tasks.poll_jobs.apply(args=(999,)).get() == 0
+
+
+@pytest.mark.django_db
+def test_the_fan_out_creates_the_environment_account_first(settings, monkeypatch):
+    monkeypatch.setattr(tasks, "_env_account_checked", False)
+    monkeypatch.setattr(tasks.poll_jobs, "apply_async", lambda *a, **k: None)
+    settings.HRW_SUBSCRIPTION_ID, settings.HRW_RESOURCE_GROUP, settings.HRW_AUTOMATION_ACCOUNT = "sub", "rg", "aa"
+    assert tasks.poll_all_jobs.apply().get() == 1
+    assert AutomationAccount.objects.get().automation_account == "aa"
