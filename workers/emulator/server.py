@@ -7,6 +7,7 @@ partial, malformed, reset, html) can be injected on demand or at a random rate.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import secrets
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -529,8 +531,7 @@ class _Handler(BaseHTTPRequestHandler):
         if rest_low[:1] == ["hybridrunbookworkergroups"]:
             if len(rest) == 1:
                 self._no_filter(filter_text)
-                groups = [self._group_json(g) for g in sim.groups]
-                return self._page(groups, skip, path, api_version, filter_text)
+                return self._page(sim.groups, skip, path, api_version, filter_text, self._group_json)
             group = sim.group(rest[1])
             if group is None:
                 raise _Reply(404, "NotFound", f"Hybrid Runbook Worker Group '{rest[1]}' was not found.")
@@ -538,8 +539,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, self._group_json(group))
             if rest_low[2] == "hybridrunbookworkers" and len(rest) == 3:
                 self._no_filter(filter_text)
-                members = [self._worker_json(sim.workers[i], now) for i in group.members]
-                return self._page(members, skip, path, api_version, filter_text)
+                members = [sim.workers[i] for i in group.members]
+                return self._page(members, skip, path, api_version, filter_text,
+                                  lambda w: self._worker_json(w, now))
             if rest_low[2] == "hybridrunbookworkers" and len(rest) == 4:
                 worker = sim.worker_by_id(rest[3])
                 if worker is None or worker.group != group.name:
@@ -568,9 +570,11 @@ class _Handler(BaseHTTPRequestHandler):
         if filter_text.strip():
             raise _Reply(400, "BadRequest", f"Invalid $filter '{filter_text}': this list supports no $filter.")
 
-    def _page(self, items: list[dict[str, Any]], skip: int, path: str, api_version: str, filter_text: str) -> None:
+    def _page(self, items: list[Any], skip: int, path: str, api_version: str, filter_text: str,
+              render: Callable[[Any], dict[str, Any]]) -> None:
+        """One page of ``items`` (rendered to JSON only for the page) with an absolute ``nextLink``."""
         size = self.emu.config.page_size
-        page = items[skip: skip + size]
+        page = [render(item) for item in items[skip: skip + size]]
         next_link = None
         if skip + size < len(items):
             q = f"api-version={quote(api_version, safe='')}&$skip={skip + size}"
@@ -666,21 +670,27 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.emu.sim
         t = now.timestamp()
         with sim.lock:
-            jobs = list(sim.jobs)
-        jobs = [j for j in jobs if j.created <= t]
+            # Jobs are kept in creation order: creation-time clauses become a slice, not a scan.
+            created = sim.job_created
+            lo, hi = 0, bisect.bisect_right(created, t)
+            for c in clauses:
+                if c.field != "creationTime":
+                    continue
+                assert isinstance(c.value, datetime)
+                ref = c.value.timestamp()
+                if c.op in ("ge", "eq"):
+                    lo = max(lo, bisect.bisect_left(created, ref))
+                if c.op == "gt":
+                    lo = max(lo, bisect.bisect_right(created, ref))
+                if c.op in ("le", "eq"):
+                    hi = min(hi, bisect.bisect_right(created, ref))
+                if c.op == "lt":
+                    hi = min(hi, bisect.bisect_left(created, ref))
+            jobs = sim.jobs[lo:hi] if lo < hi else []
         for c in clauses:
             jobs = [j for j in jobs if _matches(j, c, t)]
         jobs.reverse()  # newest first, like the portal and the service
-        items = [self._job_json(j, now) for j in jobs[skip: skip + self.emu.config.page_size]]
-        size = self.emu.config.page_size
-        next_link = None
-        if skip + size < len(jobs):
-            q = f"api-version={quote(api_version, safe='')}&$skip={skip + size}"
-            if filter_text:
-                q += f"&$filter={quote(filter_text, safe='')}"
-            next_link = f"{self._origin()}{path}?{q}"
-        self._json(200, {"value": items, "nextLink": next_link},
-                   {"x-ms-ratelimit-remaining-subscription-reads": "249"})
+        self._page(jobs, skip, path, api_version, filter_text, lambda j: self._job_json(j, now))
 
     # ------------------------------------------------------------------------------------- logs
 

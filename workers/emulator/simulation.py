@@ -375,6 +375,7 @@ class FleetSimulation:
         self._under_spec: list[Scenario] = []
 
         self.jobs: list[SimJob] = []  # resolved, ordered by creation time
+        self.job_created: list[float] = []  # jobs[i].created, for bisecting creation-time windows
         self._job_by_id: dict[str, SimJob] = {}
         self._pending: list[tuple[float, int, int, int]] = []  # (created, group, runbook, n) awaiting resolution
         self._runbooks: dict[int, list[int]] = {}
@@ -843,6 +844,7 @@ class FleetSimulation:
                 continue
             job = self._resolve_job(created, self.groups[gi], r, j)
             self.jobs.append(job)
+            self.job_created.append(job.created)
             self._job_by_id[job.job_id] = job
 
     def _available(self, members: list[int], t: float) -> list[int]:
