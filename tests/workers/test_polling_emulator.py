@@ -208,3 +208,20 @@ def test_blocked_outbound_443_is_late_and_diagnosed(emu):
     )
     assert victim.status == "late" and verdict.stale_signals == ["automation"]
     assert health.diagnose(verdict=verdict, now=now).code == "outbound_blocked"
+
+
+def test_a_long_perf_backlog_is_read_in_slices_across_polls(emu, monkeypatch):
+    monkeypatch.setattr(polling, "PERF_ROWS_PER_QUERY", 8 * 10)  # 8 workers -> 10-minute slices
+    monkeypatch.setattr(polling, "PERF_SLICES_PER_POLL", 2)
+    account = account_for(emu)
+    polling.poll_groups(account.pk, now=emu.clock.now())
+    for group in WorkerGroup.objects.all():
+        polling.poll_workers(account.pk, group.pk, now=emu.clock.now())
+    now = emu.clock.now()
+    outcome = next(o for o in polling.poll_logs(account.pk, now=now) if o.kind == "perf")
+    account.refresh_from_db()
+    start = now - timedelta(hours=24)
+    assert outcome.ok is False and outcome.error.startswith("backlog")
+    assert account.perf_watermark == start + timedelta(minutes=20)
+    queries = [r for r in emu.requests() if "Perf" in (r.get("kql") or "")]
+    assert len(queries) == 2

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workers.models import AutomationAccount, PollKind, PollRun, WorkerGroup
+from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 from workers.records import AzureError, AzureTransientError, ConnectionSettings
 from workers.services import ingest
 
@@ -53,7 +53,7 @@ class PollOutcome:
 class _Work:
     rows: int
     skipped: int = 0
-    partial_error: str | None = None
+    incomplete: str | None = None  # why the data is not complete (e.g. a partial Log Analytics result)
 
 
 # --- Azure clients --------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def _record(account: AutomationAccount, kind: str, scope: str, now: datetime, wo
     except Exception as exc:
         finish(ok=False, rows=0, error=f"internal error: {type(exc).__name__}: {exc}")
         raise
-    error = f"partial result: {result.partial_error}" if result.partial_error else ""
+    error = result.incomplete or ""
     finish(ok=not error, rows=result.rows, error=error)
     return PollOutcome(kind, scope, not error, result.rows, result.skipped, error)
 
@@ -198,22 +198,49 @@ def poll_jobs(account_id: int, *, now: datetime | None = None) -> PollOutcome:
     return _record(account, PollKind.JOBS, "", now, work)
 
 
+# Log Analytics answers at most 500,000 rows per query. Perf returns one row per computer per
+# minute, so a long window over a big fleet is read in slices of about this many rows, at most
+# PERF_SLICES_PER_POLL per poll; the watermark advances slice by slice, and a poll that could not
+# catch up (a first backfill of a big fleet) continues where it stopped on the next run.
+PERF_ROWS_PER_QUERY = 400_000
+PERF_SLICES_PER_POLL = 3
+
+
+def perf_slice(worker_count: int) -> timedelta:
+    """The longest Perf window that stays under PERF_ROWS_PER_QUERY for this many workers."""
+    return timedelta(minutes=max(1, PERF_ROWS_PER_QUERY // max(1, worker_count)))
+
+
 def _logs_work(
     account: AutomationAccount,
     method: str,
     ingest_fn: Callable[[AutomationAccount, tuple], ingest.IngestResult],
     watermark_field: str,
     now: datetime,
+    *,
+    slice_length: timedelta | None = None,
+    max_slices: int = 1,
 ) -> Callable[[], _Work]:
     start = poll_window_start(getattr(account, watermark_field), now=now)
 
     def work() -> _Work:
-        answer = getattr(azure_client(account), method)(start=start, end=now)
-        with transaction.atomic():
-            result = ingest_fn(account, answer.rows)
-            if answer.partial_error is None:
-                _advance(account.pk, watermark_field, now)
-        return _Work(result.rows, result.skipped, answer.partial_error)
+        rows = skipped = 0
+        begin = start
+        for _ in range(max_slices):
+            end = now if slice_length is None else min(now, begin + slice_length)
+            answer = getattr(azure_client(account), method)(start=begin, end=end)
+            with transaction.atomic():
+                result = ingest_fn(account, answer.rows)
+                if answer.partial_error is None:
+                    _advance(account.pk, watermark_field, end)
+            rows += result.rows
+            skipped += result.skipped
+            if answer.partial_error is not None:
+                return _Work(rows, skipped, f"partial result: {answer.partial_error}")
+            if end >= now:
+                return _Work(rows, skipped)
+            begin = end
+        return _Work(rows, skipped, f"backlog: read up to {begin.isoformat()}; the next poll continues from there")
 
     return work
 
@@ -238,9 +265,11 @@ def poll_logs(account_id: int, *, now: datetime | None = None) -> list[PollOutco
         return []
     outcomes: list[PollOutcome] = []
     transient: AzureTransientError | None = None
+    workers = HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).count()
     for kind, method, ingest_fn, field in _LOG_POLLS:
+        slicing = {"slice_length": perf_slice(workers), "max_slices": PERF_SLICES_PER_POLL} if kind == PollKind.PERF else {}
         try:
-            outcomes.append(_record(account, kind, "", now, _logs_work(account, method, ingest_fn, field, now)))
+            outcomes.append(_record(account, kind, "", now, _logs_work(account, method, ingest_fn, field, now, **slicing)))
         except AzureTransientError as exc:
             transient = transient or exc
             outcomes.append(PollOutcome(kind, "", False, 0, error=f"transient: {exc}"))
