@@ -43,8 +43,9 @@ def make_group(account: AutomationAccount, name: str, workers: int, *, recipient
     return group
 
 
-def ok_poll(account: AutomationAccount, at: datetime, *, ok: bool = True, error: str = "") -> PollRun:
-    return PollRun.objects.create(account=account, kind="workers", started_at=at, finished_at=at, ok=ok, error=error)
+def ok_poll(account: AutomationAccount, at: datetime, *, ok: bool = True, error: str = "", kind: str = "groups") -> PollRun:
+    """A poll run as services.polling records it (default: the account's groups poll of a cycle)."""
+    return PollRun.objects.create(account=account, kind=kind, started_at=at, finished_at=at, ok=ok, error=error)
 
 
 def go(worker: HybridWorker, new: str, at: datetime, *, silent_since: datetime | None = None) -> StatusChange:

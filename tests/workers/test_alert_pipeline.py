@@ -223,7 +223,9 @@ def test_it_opens_one_blind_alert_when_the_worker_poll_fails(fleet, mailbox):
     tick(T0 + timedelta(minutes=10), poll=False)
     tick(T0 + timedelta(minutes=11), poll=False)
     assert len(mailbox.subjects()) == 1
-    assert mailbox.subjects()[0].startswith("BLIND monitoring of aa-ops — Automation worker poll failing since 12:00 UTC")
+    assert mailbox.subjects()[0].startswith(
+        "BLIND monitoring of aa-ops — Automation API failing since 12:00 UTC: ServiceRequestError: connection refused"
+    )
 
 
 def test_it_treats_every_worker_of_the_account_offline_at_once_as_blind(fleet, mailbox):
@@ -376,3 +378,27 @@ def test_it_waits_while_a_fresh_heartbeat_predates_the_lost_automation_contact(f
     tick(now)
     tick(now + WAIT)
     assert mailbox.count() == 0
+
+
+def test_it_goes_blind_when_no_worker_poll_succeeded_recently(fleet, mailbox):
+    tick(T0 + timedelta(minutes=2), poll=False)
+    assert mailbox.subjects() == ["BLIND monitoring of aa-ops — no successful Automation worker poll for 2 min; worker alerts held until restored"]
+
+
+def test_it_is_not_blind_when_one_groups_worker_poll_fails(fleet, mailbox):
+    account, _ = fleet
+    ok_poll(account, T0 + timedelta(seconds=30))
+    ok_poll(account, T0 + timedelta(seconds=31), kind="workers", ok=False, error="404 group gone")
+    tick(T0 + timedelta(seconds=40), poll=False)
+    assert mailbox.count() == 0
+
+
+def test_it_reports_failing_log_analytics_without_holding_worker_alerts(fleet, mailbox):
+    account, (w1, _, _) = fleet
+    AutomationAccount.objects.filter(pk=account.pk).update(workspace_id="ws-1")
+    ok_poll(account, T0, kind="heartbeat", ok=False, error="HttpResponseError: 503")
+    go(w1, "offline", T0)
+    tick(T0)
+    assert sorted(s.split()[0] for s in mailbox.subjects()) == ["BLIND", "DOWN"]
+    blind = next(s for s in mailbox.subjects() if s.startswith("BLIND"))
+    assert "Log Analytics heartbeat query failing: HttpResponseError: 503" in blind
