@@ -262,3 +262,14 @@ def test_job_timestamps_are_consistent(emulator, sdk_clients):
             assert p.creation_time <= p.start_time
         if p.end_time:
             assert p.status in ("Completed", "Failed", "Stopped", "Suspended")
+
+
+def test_jobs_older_than_30_days_are_gone(make_emulator, sdk_clients):
+    emu = make_emulator(seed=5, groups=3, workers=4, history_days=31, scenarios=False)
+    clients = sdk_clients(emu, retry_total=0)
+    cutoff = EMULATOR_NOW - timedelta(days=30)
+    listed = all_jobs(clients, f"properties/creationTime lt {odata_dt(cutoff + timedelta(hours=2))}")
+    old = next(j for j in emu.simulation.jobs if j.created < cutoff.timestamp())
+    assert listed and all(j.properties.creation_time >= cutoff for j in listed)
+    with pytest.raises(ResourceNotFoundError):
+        clients.arm.job.get(clients.rg, clients.account, old.job_id)

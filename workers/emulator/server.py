@@ -36,6 +36,7 @@ from workers.emulator.simulation import FleetSimulation, SimGroup, SimJob, Simul
 FAULT_KINDS = ("429", "503", "504", "slow", "partial", "malformed", "reset", "html")
 FAULT_ROUTES = ("arm", "logs", "any")
 LOGS_AUDIENCE = "https://api.loganalytics.io"
+JOB_RETENTION_SECONDS = 30 * 86400  # Azure Automation keeps job records for 30 days
 
 
 @dataclass
@@ -555,7 +556,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _Reply(400, "BadRequest", f"Invalid $filter '{filter_text}': {exc}.") from exc
                 return self._list_jobs(clauses, skip, path, api_version, filter_text, now)
             job = sim.job(rest[1])
-            if job is None or job.created > now.timestamp():
+            if job is None or not now.timestamp() - JOB_RETENTION_SECONDS <= job.created <= now.timestamp():
                 raise _Reply(404, "NotFound", "The job was not found.")
             if len(rest) == 2:
                 return self._json(200, self._job_json(job, now, full=True))
@@ -672,7 +673,8 @@ class _Handler(BaseHTTPRequestHandler):
         with sim.lock:
             # Jobs are kept in creation order: creation-time clauses become a slice, not a scan.
             created = sim.job_created
-            lo, hi = 0, bisect.bisect_right(created, t)
+            # Automation keeps job metadata for 30 days: older jobs are gone from the API.
+            lo, hi = bisect.bisect_left(created, t - JOB_RETENTION_SECONDS), bisect.bisect_right(created, t)
             for c in clauses:
                 if c.field != "creationTime":
                     continue
