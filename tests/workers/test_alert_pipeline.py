@@ -357,7 +357,7 @@ def test_it_alerts_on_a_worker_automation_cannot_reach_while_heartbeats_continue
     )
     tick(now)
     tick(now + WAIT)
-    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Outbound 443 to Azure Automation blocked"]
+    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online, 1 late) — Outbound 443 to Azure Automation blocked"]
     assert "Log Analytics Heartbeat: FRESH" in text_part(mailbox.messages[0])
 
 

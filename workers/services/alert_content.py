@@ -147,6 +147,9 @@ def group_snapshot(group: WorkerGroup | None) -> dict[str, Any] | None:
         "online": summary.online,
         "total": summary.total,
         "label": summary.label,
+        # "1 of 3 online", plus the late ones (reporting again, a signal still catching up).
+        "short": f"{summary.online} of {summary.total} online" + (f", {summary.late} late" if summary.late else ""),
+        "late": summary.late,
         "meaning": meaning,
         "no_online": summary.online == 0,
         "last_job": job_summary(last_job),
@@ -194,7 +197,7 @@ def render_down(alert: Alert, *, now: datetime, reminder: bool = False) -> Rende
     group = group_snapshot(alert.group)
     down = [r for r in rows if r["recovered_at"] is None]
     prefix = "STILL DOWN" if reminder else "DOWN"
-    where = f"group {group['name']}: {group['online']} of {group['total']} online" if group else "no group"
+    where = f"group {group['name']}: {group['short']}" if group else "no group"
     listed = down or rows
     if len(listed) == 1:
         who = listed[0]["name"]
@@ -214,7 +217,7 @@ def render_recovery(alert: Alert, *, now: datetime) -> RenderedEmail:
     end = alert.resolved_at or now
     outage = format_age((end - alert.opened_at).total_seconds())
     who = rows[0]["name"] if len(rows) == 1 else f"{len(rows)} workers"
-    where = f" (group {group['name']}: {group['online']} of {group['total']} online)" if group else ""
+    where = f" (group {group['name']}: {group['short']})" if group else ""
     subject = f"RECOVERED {who} after {outage}{where}"
     return render("recovery", {"alert": alert, "rows": rows, "group": group, "outage": outage, "now": now}, subject)
 
