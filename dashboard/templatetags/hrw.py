@@ -12,7 +12,7 @@ from django import template
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -37,6 +37,13 @@ def turl(context: template.Context, name: str, *args: Any, **query: Any) -> str:
     if clean:
         url = f"{url}?{urlencode(clean)}"
     return add_token(url, context.get("request"))
+
+
+@register.simple_tag(takes_context=True)
+def token_query(context: template.Context) -> str:
+    """``{% token_query as tq %}`` then ``href="{% url ... %}{{ tq }}"``: "?token=..." or "" (cheap in long loops)."""
+    token = getattr(context.get("request"), "display_token", None)
+    return f"?{urlencode({'token': token})}" if token else ""
 
 
 @register.filter
@@ -101,3 +108,57 @@ def pct(value: float | None) -> str:
 @register.filter
 def seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} s"
+
+
+_FLAG_HTML = {
+    "single_member": ("flag flag-warn", "A group with one member has no high availability", "single member: no HA"),
+    "system_group": ("flag", "A System group is left over from Update Management; it runs no user runbooks", "System group"),
+}
+
+
+def _flags_html(g: Any) -> SafeString:
+    parts = [format_html('<span class="{}" title="{}">{}</span>', *_FLAG_HTML[code]) for code in g.flags if code in _FLAG_HTML]
+    if g.v1_workers:
+        parts.append(format_html(
+            '<span class="flag flag-bad" title="Agent-based (V1) workers: retired 31 Aug 2024">{} V1 worker{} (retired)</span>',
+            g.v1_workers, "" if g.v1_workers == 1 else "s",
+        ))
+    if g.workers_never:
+        parts.append(format_html('<span class="flag flag-warn" title="Registered but never reported">{} never reported</span>', g.workers_never))
+    return SafeString(" ".join(parts))
+
+
+@register.simple_tag(takes_context=True)
+def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
+    """The overview's table rows, built with format_html (every value escaped).
+
+    The overview lists every group (hundreds at fleet scale); the template engine costs ~10 µs per
+    variable, so this one loop is rendered in Python. The markup matches templates/dashboard/_*.html.
+    """
+    tq = token_query(context)
+
+    def row(g: Any) -> tuple[Any, ...]:
+        o = g.jobs_24h
+        late = format_html(' <span class="muted">({} late)</span>', g.workers_late) if g.workers_late else ""
+        p95 = (format_html('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
+               else f"{g.queue_p95_seconds_24h:.1f} s")
+        return (
+            reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.health, g.health.capitalize(),
+            g.workers_online, g.workers_total, late, _flags_html(g),
+            o["completed"], o["failed"], o["stopped"], o["suspended"], o["other"], p95,
+        )
+
+    return format_html_join(
+        "\n",
+        '<tr><th scope="row"><a href="{}">{}</a> <span class="muted">({})</span></th>'
+        '<td class="hide-narrow">{}</td>'
+        '<td><span class="badge health-{}">{}</span></td>'
+        '<td class="num">{} / {}{}</td>'
+        '<td>{}</td>'
+        '<td><span class="outcomes"><span class="o-completed" title="Completed">✓ {}</span> '
+        '<span class="o-failed" title="Failed">✕ {}</span> <span class="o-stopped" title="Stopped">■ {}</span> '
+        '<span class="o-suspended" title="Suspended">‖ {}</span> '
+        '<span class="o-other" title="Other statuses (queued, running, unknown…)">… {}</span></span></td>'
+        '<td class="num">{}</td></tr>',
+        (row(g) for g in groups),
+    )
