@@ -175,6 +175,10 @@ STATUS_REFRESH_SECONDS = env_int("STATUS_REFRESH_SECONDS", 15, minimum=1)
 POLL_OVERLAP_SECONDS = env_int("POLL_OVERLAP_SECONDS", 600, minimum=0)
 # First poll of a new account reads this much history.
 POLL_BACKFILL_HOURS = env_int("POLL_BACKFILL_HOURS", 24, minimum=1)
+# Retention, enforced by the rollup task: poll runs (one per group per poll) and raw one-minute
+# utilization samples (pages spanning longer windows read the hourly rollup, which is kept).
+POLL_RUN_RETENTION_HOURS = env_int("POLL_RUN_RETENTION_HOURS", 48, minimum=1)
+UTILIZATION_RETENTION_DAYS = env_int("UTILIZATION_RETENTION_DAYS", 31, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "poll-workers": {

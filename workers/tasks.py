@@ -181,13 +181,16 @@ def refresh_statuses(account_id: int | None = None) -> int:
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
              time_limit=settings.CELERY_TASK_TIME_LIMIT)
 def rollup_recent(hours: int = 2) -> dict[str, int]:
-    """Recompute the last ``hours`` of hourly rollups (utilization here; jobs via the latency module).
+    """Recompute the last ``hours`` of hourly rollups (utilization here; jobs via the latency module),
+    then prune raw rows past their retention.
 
-    Idempotent: each touched hour is recomputed from raw rows and upserted.
+    Idempotent: each touched hour is recomputed from raw rows and upserted; pruning twice is a no-op.
     """
     until = timezone.now()
     since = until - timedelta(hours=hours)
     done = {"utilization_rows": rollups.rollup_utilization(since, until)}
+    pruned = rollups.prune_raw(now=until)
+    done.update(pruned_poll_runs=pruned.poll_runs, pruned_samples=pruned.samples)
     try:
         job_rollups = import_module("workers.services.job_rollups")
     except ModuleNotFoundError:

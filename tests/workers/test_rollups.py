@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from workers.models import AutomationAccount, HybridWorker, UtilizationHourly, UtilizationSample, WorkerGroup
-from workers.services.rollups import rollup_utilization
+from workers.models import AutomationAccount, HybridWorker, PollRun, UtilizationHourly, UtilizationSample, WorkerGroup
+from workers.services.rollups import PruneResult, prune_raw, rollup_utilization
 
 H = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 
@@ -56,3 +56,29 @@ def test_a_late_sample_updates_the_hour(worker):
 
 def test_an_empty_window_writes_nothing(worker):
     assert rollup_utilization(H, H) == 0
+
+
+def run(worker, hours_ago: float, *, ok: bool = True, kind: str = "jobs") -> PollRun:
+    return PollRun.objects.create(account=worker.group.account, kind=kind, started_at=H - timedelta(hours=hours_ago), ok=ok)
+
+
+def test_it_prunes_poll_runs_past_their_retention_but_keeps_the_latest_good_one(worker, settings):
+    settings.POLL_RUN_RETENTION_HOURS = 48
+    old_good, older_good, old_bad, recent = run(worker, 50), run(worker, 60), run(worker, 49, ok=False), run(worker, 1, kind="perf")
+    result = prune_raw(now=H)
+    assert set(PollRun.objects.values_list("pk", flat=True)) == {old_good.pk, recent.pk}
+    assert result.poll_runs == 2
+
+
+def test_it_prunes_samples_past_their_retention(worker, settings):
+    settings.UTILIZATION_RETENTION_DAYS = 7
+    sample(worker, -7 * 24 * 60 - 1, 10.0)
+    sample(worker, -7 * 24 * 60 + 1, 20.0)
+    assert prune_raw(now=H).samples == 1
+    assert list(UtilizationSample.objects.values_list("cpu_pct", flat=True)) == [20.0]
+
+
+def test_pruning_twice_deletes_nothing_more(worker):
+    run(worker, 500, ok=False)
+    prune_raw(now=H)
+    assert prune_raw(now=H) == PruneResult(0, 0)

@@ -1,4 +1,5 @@
-"""Hourly utilization rollups, so pages spanning days read one row per worker-hour, not 60.
+"""Hourly utilization rollups, so pages spanning days read one row per worker-hour, not 60, and the
+retention of raw rows (poll runs, one-minute samples).
 
 ``rollup_utilization`` recomputes every hour touched by ``[since, until)`` from the raw samples and
 upserts it by ``(worker, hour)``: a re-run, an overlapping window or late samples simply rewrite
@@ -6,12 +7,14 @@ the same rows with complete figures. Called by the ``rollup_recent`` task and ``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, Max
+from django.conf import settings
+from django.db.models import Avg, Count, Max, QuerySet
 from django.db.models.functions import TruncHour
 
-from workers.models import UtilizationHourly, UtilizationSample
+from workers.models import PollRun, UtilizationHourly, UtilizationSample
 
 BATCH = 2000
 
@@ -57,3 +60,41 @@ def rollup_utilization(since: datetime, until: datetime) -> int:
         update_fields=["cpu_avg", "cpu_max", "mem_avg", "mem_max", "samples"],
     )
     return len(objs)
+
+
+PRUNE_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    poll_runs: int
+    samples: int
+
+
+def prune_raw(*, now: datetime) -> PruneResult:
+    """Delete poll runs and raw utilization samples past their retention, in batches.
+
+    POLL_RUN_RETENTION_HOURS / UTILIZATION_RETENTION_DAYS. The latest successful run of each kind
+    per account is always kept, so a poller that stopped long ago still shows *when* data was last
+    fresh. Hourly rollups are kept. Safe to run twice or concurrently: deleting deleted rows is a no-op.
+    """
+    latest = PollRun.objects.filter(ok=True).values("account_id", "kind").annotate(at=Max("started_at"))
+    keep: set[int] = set()
+    for row in latest:
+        keep.update(
+            PollRun.objects.filter(ok=True, account_id=row["account_id"], kind=row["kind"], started_at=row["at"]).values_list(
+                "pk", flat=True
+            )
+        )
+    runs = PollRun.objects.filter(started_at__lt=now - timedelta(hours=settings.POLL_RUN_RETENTION_HOURS)).exclude(pk__in=keep)
+    samples = UtilizationSample.objects.filter(ts__lt=now - timedelta(days=settings.UTILIZATION_RETENTION_DAYS))
+    return PruneResult(poll_runs=_delete_in_batches(runs), samples=_delete_in_batches(samples))
+
+
+def _delete_in_batches(qs: QuerySet) -> int:
+    deleted = 0
+    while True:
+        pks = list(qs.values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not pks:
+            return deleted
+        deleted += qs.model.objects.filter(pk__in=pks).delete()[0]
