@@ -205,9 +205,20 @@ def freshness_by_account(*, now: datetime) -> tuple[Freshness, dict[int, Freshne
 
 
 def last_successful_poll_at() -> datetime | None:
-    """The most recent successful poll of any kind (for /healthz). One query."""
-    run = PollRun.objects.filter(ok=True).order_by("-started_at").values_list("finished_at", flat=True).first()
-    return run
+    """For /healthz and /metrics: each enabled account's newest successful poll (any kind), then the
+    oldest of those, so one account whose polling died is visible. None when there is no enabled
+    account or one has never polled successfully. One query: a latest-run subquery per (account, kind)
+    walks the ``pollrun_latest`` index instead of scanning every PollRun.
+    """
+    annotations = {f"ok_{kind}": _latest(OuterRef("pk"), kind, "finished_at", ok_only=True) for kind in PollKind.values}
+    rows = AutomationAccount.objects.filter(enabled=True).annotate(**annotations).values_list(*annotations)
+    newest_per_account: list[datetime] = []
+    for row in rows:
+        times = [t for t in row if t is not None]
+        if not times:
+            return None
+        newest_per_account.append(max(times))
+    return min(newest_per_account) if newest_per_account else None
 
 
 # --- overview --------------------------------------------------------------------------------------

@@ -74,3 +74,19 @@ def test_it_is_ok_with_a_real_redis_broker(client, now, redis_url):
     with override_settings(CELERY_BROKER_URL=redis_url, CELERY_BROKER_TRANSPORT_OPTIONS={}):
         response = client.get("/healthz")
     assert response.status_code == 200 and response.json()["broker"] == "ok"
+
+
+def test_it_answers_503_when_one_account_stopped_polling(client, now, settings):
+    settings.HEALTHZ_MAX_POLL_AGE_SECONDS = 300
+    record_polls(make_account("a"), at=now - timedelta(seconds=10))
+    record_polls(make_account("b"), at=now - timedelta(seconds=900))
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["last_poll_age_seconds"] == 900
+
+
+def test_it_takes_the_newest_poll_of_any_kind_per_account(client, now, settings):
+    settings.HEALTHZ_MAX_POLL_AGE_SECONDS = 300
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=900))
+    record_polls(account, at=now - timedelta(seconds=40), kinds=["perf"])
+    assert client.get("/healthz").json()["last_poll_age_seconds"] == 40
