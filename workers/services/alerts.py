@@ -503,10 +503,19 @@ def _settle_flapping(*, now: datetime, result: OutboxResult) -> None:
 def _sweep_automation_unreachable(*, now: datetime, blind_accounts: set[int], result: OutboxResult) -> None:
     """Late workers Automation has not seen beyond the grace period are down (no job can reach them);
     their recovery is the change back to online, or Automation seeing them again."""
-    for worker in HybridWorker.objects.filter(status=WorkerStatus.LATE, removed_at__isnull=True).select_related("group__account"):
-        if _open_flapping(worker) is not None:
+    open_down = set(
+        AlertMember.objects.filter(
+            recovered_at__isnull=True, alert__state=AlertState.OPEN, alert__kind__in=DOWN_KINDS
+        ).values_list("worker_id", flat=True)
+    )
+    flapping = set(
+        AlertMember.objects.filter(alert__state=AlertState.OPEN, alert__kind=AlertKind.FLAPPING).values_list("worker_id", flat=True)
+    )
+    late = HybridWorker.objects.filter(status=WorkerStatus.LATE, removed_at__isnull=True).select_related("group__account")
+    for worker in late.iterator(chunk_size=2000):
+        if worker.pk in flapping:
             continue
-        has_open = _open_memberships(worker).exists()
+        has_open = worker.pk in open_down
         if not has_open and alert_content.unreachable_but_alive(worker, now=now):
             _worker_down(worker, at=now, reason=worker.status_reason, now=now, blind_accounts=blind_accounts, result=result)
         elif has_open and not alert_content.automation_offline(worker, now=now):
