@@ -222,3 +222,10 @@ def test_it_marks_the_group_table_itself_as_stale(client_in, small_fleet, now):
     body = text(client_in.get("/"))
     assert "STALE: last known state, not live." in body
     assert 'class="table-wrap is-stale"' in body
+
+
+def test_it_keeps_the_selected_group_in_the_filter(client_in, small_fleet):
+    group = small_fleet.groups[1]
+    body = text(client_in.get(f"/jobs/?group={group.pk}"))
+    assert f'<option value="{group.pk}" selected>{group.name} (acct)</option>' in body
+    assert body.count(" selected>") == 1
