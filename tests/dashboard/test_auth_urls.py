@@ -75,3 +75,15 @@ def test_it_serves_the_login_page_without_login(client):
     response = client.get("/login/")
     assert response.status_code == 200
     assert b'name="password"' in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "name", "entry"), ALL_URLS, ids=[u for u, _n, _e in ALL_URLS])
+def test_it_refuses_anonymous_writes(client, url, name, entry):
+    if name in PUBLIC:
+        return
+    response = client.post(url, {"x": "1"})
+    # 405: the route takes no POST at all, so nothing was done.
+    assert response.status_code in (302, 401, 405), f"{url} ({name}) answered POST with {response.status_code}"
+    if response.status_code == 302:
+        assert response["Location"].startswith(("/login/", "/admin/login/"))
