@@ -41,7 +41,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
             figures[f"mem-{member.pk}"] = charts.sparkline(points, metric="mem")
     return render(request, "dashboard/group_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "group": detail.summary, "figures": figures,
-        "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id]),
+        "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id], group_name=detail.group.name),
     })
 
 
@@ -67,7 +67,9 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
     return render(request, "dashboard/worker_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
         "window_label": label, "figures": {"util": util_figure, "timeline": timeline},
-        "freshness": selectors.data_freshness(now=now, account_ids=[detail.worker.group.account_id]),
+        "freshness": selectors.data_freshness(
+            now=now, account_ids=[detail.worker.group.account_id], group_name=detail.worker.group.name
+        ),
     })
 
 

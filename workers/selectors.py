@@ -151,22 +151,28 @@ _SOURCES = (
 )
 
 
-def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool) -> Subquery:
-    runs = PollRun.objects.filter(account=account_ref, kind=kind)
+def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scope: str | None = None) -> Subquery:
+    # Only finished runs count: services record a PollRun (ok=False) when a poll starts, and a poll in
+    # progress is neither a failure nor fresh data.
+    runs = PollRun.objects.filter(account=account_ref, kind=kind, finished_at__isnull=False)
+    if scope is not None:
+        runs = runs.filter(scope=scope)
     if ok_only:
         runs = runs.filter(ok=True)
     return Subquery(runs.order_by("-started_at").values(field_name)[:1])
 
 
-def _freshness_rows(account_ids: Iterable[int] | None) -> list[dict[str, Any]]:
+def _freshness_rows(account_ids: Iterable[int] | None, *, group_name: str | None = None) -> list[dict[str, Any]]:
     accounts = AutomationAccount.objects.filter(enabled=True)
     if account_ids is not None:
         accounts = accounts.filter(pk__in=list(account_ids))
     annotations: dict[str, Subquery] = {}
     for key, _label, kind, _setting, _needs_ws in _SOURCES:
-        annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True)
-        annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False)
-        annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False)
+        # Worker polls run per group (scope = group name): a group page judges its own group's poll.
+        scope = group_name if kind == PollKind.WORKERS else None
+        annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True, scope=scope)
+        annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False, scope=scope)
+        annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False, scope=scope)
     return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
 
 
@@ -189,13 +195,14 @@ def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
     return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources))
 
 
-def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None) -> Freshness:
+def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None, group_name: str | None = None) -> Freshness:
     """How old the data is per source, over every enabled account (the stalest account wins). One query.
 
-    A source is stale when its latest poll failed, when it never succeeded, or when its latest
-    success is older than STALE_AFTER_INTERVALS poll intervals.
+    A source is stale when its latest finished poll failed, when it never succeeded, or when its
+    latest success is older than STALE_AFTER_INTERVALS poll intervals. With ``group_name``, the
+    Automation source is that group's own worker poll.
     """
-    return _fold_freshness(_freshness_rows(account_ids), now=now)
+    return _fold_freshness(_freshness_rows(account_ids, group_name=group_name), now=now)
 
 
 def freshness_by_account(*, now: datetime) -> tuple[Freshness, dict[int, Freshness]]:

@@ -58,11 +58,16 @@ def make_account(name: str = "acct", *, workspace: str = "ws-1") -> AutomationAc
 
 
 def record_polls(account: AutomationAccount, *, at: datetime, ok: bool = True, error: str = "", kinds=None) -> None:
+    """Finished PollRuns as the polling services write them: worker polls once per group (scope =
+    group name), the other kinds once per account."""
     kinds = kinds or [PollKind.WORKERS, PollKind.JOBS, PollKind.HEARTBEAT]
-    PollRun.objects.bulk_create([
-        PollRun(account=account, kind=kind, started_at=at - timedelta(seconds=2), finished_at=at, ok=ok, error=error, rows=1)
-        for kind in kinds
-    ])
+    group_names = list(account.groups.values_list("name", flat=True)) or [""]
+    runs = []
+    for kind in kinds:
+        for scope in group_names if kind == PollKind.WORKERS else [""]:
+            runs.append(PollRun(account=account, kind=kind, scope=scope, started_at=at - timedelta(seconds=2),
+                                finished_at=at, ok=ok, error=error, rows=1))
+    PollRun.objects.bulk_create(runs)
 
 
 @dataclass

@@ -229,3 +229,17 @@ def test_it_keeps_the_selected_group_in_the_filter(client_in, small_fleet):
     body = text(client_in.get(f"/jobs/?group={group.pk}"))
     assert f'<option value="{group.pk}" selected>{group.name} (acct)</option>' in body
     assert body.count(" selected>") == 1
+
+
+def test_it_shows_a_group_page_as_fresh_when_its_poll_succeeded(client_in, small_fleet):
+    body = text(client_in.get(f"/groups/{small_fleet.groups[0].pk}/"))
+    assert "Automation data 20 s old" in body and "STALE DATA" not in body
+
+
+def test_it_shows_a_group_page_as_stale_when_its_own_worker_poll_failed(client_in, small_fleet, now):
+    from workers.models import PollKind, PollRun
+    group = small_fleet.groups[0]
+    PollRun.objects.create(account=small_fleet.account, kind=PollKind.WORKERS, scope=group.name, ok=False,
+                           started_at=now - timedelta(seconds=3), finished_at=now - timedelta(seconds=2), error="403 Forbidden")
+    assert "403 Forbidden" in text(client_in.get(f"/groups/{group.pk}/"))
+    assert "STALE DATA" not in text(client_in.get(f"/groups/{small_fleet.groups[1].pk}/"))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.dashboard.conftest import build_fleet, make_account, now, record_polls  # noqa: F401 (now is a fixture)
 from workers import selectors
-from workers.models import AutomationAccount, HybridWorker, Job, PollKind, WorkerGroup, WorkerStatus
+from workers.models import AutomationAccount, HybridWorker, Job, PollKind, PollRun, WorkerGroup, WorkerStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +170,27 @@ def test_it_pages_jobs_newest_first(now):
     times = [j.created_at for j in first.jobs + second.jobs]
     assert times == sorted(times, reverse=True)
     assert fleet.groups[0].pk == first.jobs[0].group_id
+
+
+def test_it_ignores_a_poll_still_in_progress(now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=10))
+    PollRun.objects.create(account=account, kind=PollKind.WORKERS, started_at=now - timedelta(seconds=1), ok=False)
+    freshness = selectors.data_freshness(now=now)
+    assert freshness.stale is False
+    assert freshness.sources[0].age_seconds == 10
+
+
+def test_it_judges_a_group_by_its_own_worker_poll(now):
+    account = make_account()
+    record_polls(account, at=now - timedelta(seconds=10))
+    PollRun.objects.bulk_create([
+        PollRun(account=account, kind=PollKind.WORKERS, scope="g-broken", started_at=now - timedelta(seconds=9),
+                finished_at=now - timedelta(seconds=8), ok=False, error="403 Forbidden"),
+        PollRun(account=account, kind=PollKind.WORKERS, scope="g-fine", started_at=now - timedelta(seconds=5),
+                finished_at=now - timedelta(seconds=4), ok=True),
+    ])
+    broken = selectors.data_freshness(now=now, group_name="g-broken")
+    fine = selectors.data_freshness(now=now, group_name="g-fine")
+    assert broken.sources[0].stale is True and broken.sources[0].error == "403 Forbidden"
+    assert fine.sources[0].stale is False and fine.sources[0].age_seconds == 4
