@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Count, Min, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from workers import latency
 from workers.models import Job, JobDaily, JobHourly, RollupScope, RunbookThreshold, WorkerGroup
@@ -223,7 +222,7 @@ def _empty(scope: str = RollupScope.FLEET.value, key: str = "fleet", label: str 
 # --- reading rollup rows --------------------------------------------------------------------------
 
 def _parse_hists(texts: list[str]) -> np.ndarray:
-    """Stack JSON arrays (stored text) into an (n, BUCKET_COUNT) int matrix with one C-level parse."""
+    """Stack stored JSON arrays into an (n, BUCKET_COUNT) int matrix with one C-level parse."""
     if not texts:
         return np.zeros((0, latency.BUCKET_COUNT), dtype=np.int64)
     flat = np.fromstring(",".join(t.strip()[1:-1] for t in texts), dtype=np.int64, sep=",")
@@ -233,7 +232,7 @@ def _parse_hists(texts: list[str]) -> np.ndarray:
 
 
 def _merge_rollup_rows(rows: list[dict], key_of) -> dict:
-    """Merge rollup rows (dicts with _COUNT/_SUM/_MAX fields and qh/dh JSON text) per key_of(row)."""
+    """Merge rollup rows (dicts with _COUNT/_SUM/_MAX fields and the JSON text histograms) per key_of(row)."""
     keys: dict = {}
     index = np.empty(len(rows), dtype=np.int64)
     for i, row in enumerate(rows):
@@ -248,8 +247,8 @@ def _merge_rollup_rows(rows: list[dict], key_of) -> dict:
         np.add.at(counts, index, np.array([[r[f] for f in _COUNT_FIELDS] for r in rows], dtype=np.int64))
         np.add.at(sums, index, np.array([[r[f] for f in _SUM_FIELDS] for r in rows], dtype=float))
         np.maximum.at(maxes, index, np.array([[-1.0 if r[f] is None else r[f] for f in _MAX_FIELDS] for r in rows]))
-        np.add.at(qh, index, _parse_hists([r["qh"] for r in rows]))
-        np.add.at(dh, index, _parse_hists([r["dh"] for r in rows]))
+        np.add.at(qh, index, _parse_hists([r["queue_hist"] for r in rows]))
+        np.add.at(dh, index, _parse_hists([r["duration_hist"] for r in rows]))
     first: dict = {}
     for row in rows:
         first.setdefault(key_of(row), row)
@@ -271,9 +270,8 @@ def _merge_rollup_rows(rows: list[dict], key_of) -> dict:
 
 def _rollup_rows(qs: QuerySet, *extra: str) -> list[dict]:
     return list(
-        qs.annotate(qh=Cast("queue_hist", TextField()), dh=Cast("duration_hist", TextField())).values(
-            "scope", "key", "group_id", "worker_id", "runbook", *_COUNT_FIELDS, *_SUM_FIELDS, *_MAX_FIELDS, "qh", "dh", *extra
-        )
+        qs.values("scope", "key", "group_id", "worker_id", "runbook", *_COUNT_FIELDS, *_SUM_FIELDS, *_MAX_FIELDS,
+                  "queue_hist", "duration_hist", *extra)
     )
 
 
@@ -496,18 +494,28 @@ def _over_past_q(tset: latency.ThresholdSet) -> Q:
     return q
 
 
-def _listed(qs: QuerySet, limit: int | None) -> JobList:
-    total = qs.count()
-    rows_qs = qs.order_by("-created_at").values(*_JOB_ROW_FIELDS)
+def _listed(qs: QuerySet, limit: int | None, *, total: int | None = None, rare: bool = False) -> JobList:
+    """Newest rows first. ``total`` from the rollups saves the count (and the list when it is 0).
+
+    ``rare``: the matches are few and found through their own indexes; ordering with NULLS LAST (a
+    no-op, created_at is NOT NULL) stops PostgreSQL from walking job_created backwards through
+    millions of rows to find them under a LIMIT.
+    """
+    if total is None:
+        total = qs.count()
+    order = F("created_at").desc(nulls_last=True) if rare else F("created_at").desc()
+    rows_qs = qs.order_by(order).values(*_JOB_ROW_FIELDS)
     if limit is not None:
         rows_qs = rows_qs[:limit]
-    return JobList(total=total, rows=[_job_row(r) for r in rows_qs] if total else [])
+    rows = [_job_row(r) for r in rows_qs] if total else []
+    # The rollup may lag the raw rows by one run: never claim fewer than we list.
+    return JobList(total=max(total, len(rows)), rows=rows)
 
 
 def over_threshold_in_window(span: WindowSpan, *, tset: latency.ThresholdSet, limit: int | None = DEFAULT_LIST_LIMIT) -> JobList:
     """Jobs created in the window whose recorded queue delay or duration exceeded their threshold."""
     qs = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end).filter(_over_past_q(tset))
-    listed = _listed(qs, limit)
+    listed = _listed(qs, limit, rare=True)
     rows = []
     for row in listed.rows:
         t = tset.for_runbook(row.runbook)
@@ -517,9 +525,27 @@ def over_threshold_in_window(span: WindowSpan, *, tset: latency.ThresholdSet, li
     return JobList(total=listed.total, rows=rows)
 
 
-def suspended_or_stopped(span: WindowSpan, *, limit: int | None = DEFAULT_LIST_LIMIT) -> JobList:
+def symptom_counts(span: WindowSpan) -> dict[str, int]:
+    """Suspended, Stopped and "not available" counts in the window: from the fleet rollup rows
+    (one small query) for 24h/7d/30d, from the raw rows for 1h."""
+    if span.exact:
+        in_window = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
+        agg = in_window.aggregate(
+            suspended=Count("id", filter=Q(status="Suspended")),
+            stopped=Count("id", filter=Q(status="Stopped")),
+            not_available=Count("id", filter=Q(status="Failed") & _not_available_q()),
+        )
+        return {k: int(v or 0) for k, v in agg.items()}
+    model, period = (JobDaily, "day") if span.source == "daily" else (JobHourly, "hour")
+    agg = model.objects.filter(key="fleet", **{f"{period}__gte": span.start, f"{period}__lte": span.end}).aggregate(
+        suspended=Sum("suspended"), stopped=Sum("stopped"), not_available=Sum("not_available")
+    )
+    return {k: int(v or 0) for k, v in agg.items()}
+
+
+def suspended_or_stopped(span: WindowSpan, *, limit: int | None = DEFAULT_LIST_LIMIT, total: int | None = None) -> JobList:
     qs = hybrid_jobs().filter(status__in=["Suspended", "Stopped"], created_at__gte=span.start, created_at__lte=span.end)
-    return _listed(qs, limit)
+    return _listed(qs, limit, total=total)
 
 
 def _not_available_q() -> Q:
@@ -529,39 +555,35 @@ def _not_available_q() -> Q:
     return q
 
 
-def not_available_failures(span: WindowSpan, *, limit: int | None = DEFAULT_LIST_LIMIT) -> JobList:
+def not_available_failures(span: WindowSpan, *, limit: int | None = DEFAULT_LIST_LIMIT, total: int | None = None) -> JobList:
     qs = hybrid_jobs().filter(status="Failed", created_at__gte=span.start, created_at__lte=span.end).filter(_not_available_q())
-    return _listed(qs, limit)
+    return _listed(qs, limit, total=total)
 
 
 def timeout_report(window: str, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> TimeoutReport:
-    """Everything the timeouts page shows. Eight queries for any window and fleet size."""
+    """Everything the timeouts page shows. At most seven queries for any window and fleet size."""
     span = resolve_window(window, now=now)
     tset, listed = thresholds()
+    counts = symptom_counts(span)
     return TimeoutReport(
         span=span, thresholds=tset, threshold_rows=listed,
         over_now=over_threshold_now(now=now, tset=tset, limit=list_limit),
         over_past=over_threshold_in_window(span, tset=tset, limit=list_limit),
-        suspended_stopped=suspended_or_stopped(span, limit=list_limit),
-        not_available=not_available_failures(span, limit=list_limit),
+        suspended_stopped=suspended_or_stopped(span, limit=list_limit, total=counts["suspended"] + counts["stopped"]),
+        not_available=not_available_failures(span, limit=list_limit, total=counts["not_available"]),
     )
 
 
 def timeout_counts(window: str = "24h", *, now: datetime) -> dict[str, int | str]:
     """Counts for the overview: open jobs over threshold now, finished over threshold in the window,
-    Suspended, Stopped and "hybrid worker was not available" failures in the window."""
+    Suspended, Stopped and "hybrid worker was not available" failures in the window. Four queries."""
     span = resolve_window(window, now=now)
     tset, _listed_rows = thresholds()
     over_now = over_threshold_now(now=now, tset=tset, limit=None)
     in_window = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
-    by_status = dict(
-        in_window.filter(status__in=["Suspended", "Stopped"]).values_list("status").annotate(n=Count("id")).values_list("status", "n")
-    )
     return {
         "window": span.key,
         "over_threshold_now": len(over_now),
         "over_threshold_in_window": in_window.filter(_over_past_q(tset)).count(),
-        "suspended": by_status.get("Suspended", 0),
-        "stopped": by_status.get("Stopped", 0),
-        "not_available": in_window.filter(status="Failed").filter(_not_available_q()).count(),
+        **symptom_counts(span),
     }

@@ -239,7 +239,8 @@ def _bigger_fleet(n_groups: int) -> None:
     ("/latency/", {"window": "24h"}, 2 + 4),
     ("/latency/", {"window": "30d"}, 2 + 4),
     ("/latency/", {"window": "1h"}, 2 + 3),
-    ("/timeouts/", {"window": "7d"}, 2 + 8),
+    ("/timeouts/", {"window": "7d"}, 2 + 7),
+    ("/timeouts/", {"window": "1h"}, 2 + 4),
     ("/api/v1/jobs/latency", {"window": "30d", "group": "g-1"}, 2 + 3),
 ])
 def test_it_pins_the_query_count_whatever_the_fleet_size(user_client, django_assert_num_queries, n_groups, url, query, expected):

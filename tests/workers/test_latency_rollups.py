@@ -7,7 +7,7 @@ import pytest
 
 from workers import latency
 from workers.models import Job, JobDaily, JobHourly
-from workers.services.job_rollups import rollup_jobs
+from workers.services.job_rollups import parse_hist, rollup_jobs
 
 from .latency_factory import job, make_account, make_group, make_worker
 
@@ -62,9 +62,9 @@ def test_it_puts_queue_delay_and_duration_in_the_shared_buckets(fleet):
     Job.objects.bulk_create([job(a, T0, queue=42.0, duration=3600.0)])
     rollup_jobs(T0, NOW, now=NOW)
     row = _row(f"g:{a.pk}")
-    assert row.queue_hist[latency.bucket_index(42.0)] == 1
-    assert row.duration_hist[latency.bucket_index(3600.0)] == 1
-    assert (sum(row.queue_hist), len(row.queue_hist), row.queue_max, row.duration_sum) == (1, latency.BUCKET_COUNT, 42.0, 3600.0)
+    assert parse_hist(row.queue_hist)[latency.bucket_index(42.0)] == 1
+    assert parse_hist(row.duration_hist)[latency.bucket_index(3600.0)] == 1
+    assert (sum(parse_hist(row.queue_hist)), len(parse_hist(row.queue_hist)), row.queue_max, row.duration_sum) == (1, latency.BUCKET_COUNT, 42.0, 3600.0)
 
 
 def test_it_writes_the_same_rows_when_run_twice(fleet):
@@ -87,7 +87,7 @@ def test_it_moves_a_job_to_its_new_bucket_when_its_status_changes(fleet):
     rollup_jobs(T0, T0 + timedelta(hours=1), now=T0 + timedelta(minutes=50))
     row = _row(f"g:{a.pk}")
     assert (row.other, row.completed, row.duration_count) == (0, 1, 1)
-    assert row.duration_hist[latency.bucket_index(600.0)] == 1
+    assert parse_hist(row.duration_hist)[latency.bucket_index(600.0)] == 1
 
 
 def test_it_recomputes_an_old_hour_when_a_long_job_ends_later(fleet):
@@ -153,5 +153,5 @@ def test_it_sums_the_days_hours_into_the_daily_row(fleet):
     daily = JobDaily.objects.get(key=f"g:{a.pk}", day=latency.floor_day(T0))
     hours = JobHourly.objects.filter(key=f"g:{a.pk}")
     assert daily.jobs == 4
-    assert daily.queue_hist == latency.merge_histograms(h.queue_hist for h in hours)
+    assert parse_hist(daily.queue_hist) == latency.merge_histograms(parse_hist(h.queue_hist) for h in hours)
     assert daily.queue_max == 8.0

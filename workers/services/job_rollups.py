@@ -11,6 +11,7 @@ never interleave their delete/insert.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -98,7 +99,8 @@ class Accumulator:
                 setattr(self, name, row[name] if mine is None else max(mine, row[name]))
         for name in ("queue_hist", "duration_hist"):
             hist = getattr(self, name)
-            for i, count in enumerate(row[name][: latency.BUCKET_COUNT]):
+            stored = row[name]
+            for i, count in enumerate(parse_hist(stored) if isinstance(stored, str) else stored):
                 if count:
                     hist[i] += count
 
@@ -111,9 +113,20 @@ class Accumulator:
             "runbook": self.runbook, "jobs": self.jobs, "completed": self.completed, "failed": self.failed,
             "stopped": self.stopped, "suspended": self.suspended, "other": self.other,
             "not_available": self.not_available, "queue_count": self.queue_count, "queue_sum": self.queue_sum,
-            "queue_max": self.queue_max, "queue_hist": self.queue_hist, "duration_count": self.duration_count,
-            "duration_sum": self.duration_sum, "duration_max": self.duration_max, "duration_hist": self.duration_hist,
+            "queue_max": self.queue_max, "queue_hist": dump_hist(self.queue_hist), "duration_count": self.duration_count,
+            "duration_sum": self.duration_sum, "duration_max": self.duration_max, "duration_hist": dump_hist(self.duration_hist),
         }
+
+
+def dump_hist(hist: Sequence[int]) -> str:
+    """A histogram as compact JSON text (what JobHourly/JobDaily store)."""
+    return json.dumps(list(hist), separators=(",", ":"))
+
+
+def parse_hist(text: str) -> list[int]:
+    """A stored histogram back as a list of BUCKET_COUNT counts (shorter arrays padded with zeros)."""
+    values = [int(v) for v in json.loads(text or "[]")][: latency.BUCKET_COUNT]
+    return values + [0] * (latency.BUCKET_COUNT - len(values))
 
 
 ROLLUP_VALUE_FIELDS: tuple[str, ...] = (
