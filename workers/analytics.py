@@ -61,34 +61,48 @@ class LinearFit:
         return self.intercept + self.slope * x
 
 
+def _as_float_array(values: Sequence[float | None]) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(float, copy=False)
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+
 def _clean_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length ({len(x)} != {len(y)})")
-    xa = np.asarray([np.nan if v is None else v for v in x], dtype=float)
-    ya = np.asarray([np.nan if v is None else v for v in y], dtype=float)
+    xa = _as_float_array(x)
+    ya = _as_float_array(y)
     keep = np.isfinite(xa) & np.isfinite(ya)
     return xa[keep], ya[keep]
+
+
+def _pearson(xa: np.ndarray, ya: np.ndarray) -> tuple[float, float]:
+    """r and its two-sided p-value (t distribution with n - 2 degrees of freedom), as scipy's pearsonr."""
+    n = xa.size
+    xd, yd = xa - xa.mean(), ya - ya.mean()
+    r = float(np.dot(xd, yd) / math.sqrt(float(np.dot(xd, xd)) * float(np.dot(yd, yd))))
+    r = max(-1.0, min(1.0, r))
+    if abs(r) == 1.0:
+        return r, 0.0
+    t = r * math.sqrt((n - 2) / (1.0 - r * r))
+    return r, float(2 * special.stdtr(n - 2, -abs(t)))
 
 
 def correlate(x: Sequence[float | None], y: Sequence[float | None]) -> Correlation | None:
     """Pearson and Spearman with p-values over the pairs where both values exist.
 
-    None when fewer than 3 pairs remain or either side is constant (a coefficient is undefined there,
-    and pretending it is 0 would hide that we know nothing).
+    Computed with numpy (the same formulas as scipy's pearsonr/spearmanr, which the tests compare
+    against) because a fleet-wide run assesses thousands of pairs. None when fewer than 3 pairs remain
+    or either side is constant (a coefficient is undefined there, and pretending it is 0 would hide
+    that we know nothing).
     """
     xa, ya = _clean_pairs(x, y)
     n = int(xa.size)
     if n < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:
         return None
-    pr = stats.pearsonr(xa, ya)
-    sr = stats.spearmanr(xa, ya)
-    return Correlation(
-        n=n,
-        pearson=float(pr.statistic),
-        pearson_p=float(pr.pvalue),
-        spearman=float(sr.statistic),
-        spearman_p=float(sr.pvalue),
-    )
+    pearson, pearson_p = _pearson(xa, ya)
+    spearman, spearman_p = _pearson(stats.rankdata(xa), stats.rankdata(ya))
+    return Correlation(n=n, pearson=pearson, pearson_p=pearson_p, spearman=spearman, spearman_p=spearman_p)
 
 
 def linear_fit(x: Sequence[float | None], y: Sequence[float | None]) -> LinearFit | None:
@@ -96,8 +110,11 @@ def linear_fit(x: Sequence[float | None], y: Sequence[float | None]) -> LinearFi
     xa, ya = _clean_pairs(x, y)
     if xa.size < 2 or np.ptp(xa) == 0:
         return None
-    res = stats.linregress(xa, ya)
-    return LinearFit(slope=float(res.slope), intercept=float(res.intercept), r2=float(res.rvalue**2), n=int(xa.size))
+    xd, yd = xa - xa.mean(), ya - ya.mean()
+    sxx, syy, sxy = float(np.dot(xd, xd)), float(np.dot(yd, yd)), float(np.dot(xd, yd))
+    slope = sxy / sxx
+    r2 = (sxy * sxy) / (sxx * syy) if syy > 0 else 1.0
+    return LinearFit(slope=slope, intercept=float(ya.mean() - slope * xa.mean()), r2=r2, n=int(xa.size))
 
 
 def percentile(values: Sequence[float | None], q: float) -> float | None:

@@ -22,14 +22,14 @@ from workers.services.correlation import WINDOWS, compute_findings
     time_limit=getattr(settings, "CAPACITY_TASK_TIME_LIMIT", 960),
 )
 def refresh_capacity(window: str | None = None) -> dict[str, Any]:
-    """Recompute correlation findings and group capacity for one window, or every window (24h, 7d, 30d).
+    """Recompute correlation findings and group capacity for one window.
 
-    Takes a window key, not objects; the clock is read here once so all windows end at the same instant.
+    Without a window (the beat entry), fan out one task per window (24h, 7d, 30d), so each gets its own
+    time limit and several Celery workers share the load. Takes a window key, not objects.
     """
-    now = timezone.now()
-    windows = [window] if window else list(WINDOWS)
-    done: dict[str, Any] = {}
-    for key in windows:
-        run = compute_findings(key, now)
-        done[key] = {"run": run.pk, "pairs": run.pairs_examined, "duration_ms": run.duration_ms}
-    return done
+    if window is None:
+        for key in WINDOWS:
+            refresh_capacity.delay(key)
+        return {"queued": list(WINDOWS)}
+    run = compute_findings(window, timezone.now())
+    return {window: {"run": run.pk, "pairs": run.pairs_examined, "duration_ms": run.duration_ms}}

@@ -274,3 +274,14 @@ def test_it_tests_a_large_group_in_chunks_and_still_finds_the_effect():
     large = analytics.tail_ratio_test(y, high, permutations=1999)
     assert 0 < large <= 1 and 0 < small <= 1
     assert large < 0.05
+
+
+def test_it_matches_scipy_with_tied_values_and_a_perfect_line():
+    x = [1, 2, 2, 3, 3, 3, 4, 5, 5, 6]
+    y = [2, 1, 4, 4, 3, 6, 5, 7, 7, 9]
+    got = analytics.correlate(x, y)
+    assert got is not None
+    assert got.spearman == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert got.spearman_p == pytest.approx(stats.spearmanr(x, y).pvalue)
+    line = analytics.correlate([1, 2, 3, 4], [3, 5, 7, 9])
+    assert line is not None and line.pearson == pytest.approx(1.0) and line.pearson_p == 0.0

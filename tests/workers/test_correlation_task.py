@@ -61,3 +61,11 @@ def test_the_beat_entry_expires_after_one_interval():
     assert entry["task"] == "workers.tasks_capacity.refresh_capacity"
     assert entry["task"] in app.tasks
     assert entry["options"]["expires"] == entry["schedule"] == float(settings.CAPACITY_REFRESH_SECONDS)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_task_fans_out_one_run_per_window_through_a_real_worker(celery_worker):
+    build_fleet(now=timezone.now(), hours=24, seed=5)
+    refresh_capacity.delay()
+    wait_for(lambda: set(CapacityRun.objects.values_list("window", flat=True)) == {"24h", "7d", "30d"}, "a run for every window")

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, F, Func, IntegerField
+from django.db.models import Avg, F, FloatField, Func, IntegerField
 
 from workers import analytics
 from workers.models import (
@@ -79,6 +79,20 @@ class EpochBucket(Func):
         return f"(CAST(ROUND((julianday({sql}) - 2440587.5) * 86400) AS INTEGER) / {self.size})", params
 
 
+class EpochSeconds(Func):
+    """A timestamp as float epoch seconds, on PostgreSQL and SQLite."""
+
+    output_field = FloatField()
+
+    def as_sql(self, compiler, connection, **extra):  # type: ignore[override]
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST(EXTRACT(EPOCH FROM {sql}) AS DOUBLE PRECISION)", params
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[override]
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"((julianday({sql}) - 2440587.5) * 86400.0)", params
+
+
 def pressure_rules() -> dict[str, analytics.FindingRules]:
     """Finding rules per metric; thresholds from settings (CPU 85 %, memory 90 % by default)."""
     cpu = float(getattr(settings, "CAPACITY_CPU_PRESSURE_PCT", 85))
@@ -93,7 +107,13 @@ class _Pair:
     metric: str
     target: str
     assessment: analytics.PairAssessment
-    points: list[list[float]]
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def points(self) -> list[list[float]]:
+        """Scatter points, built only for the pairs a run keeps."""
+        return _downsample(self.x, self.y)
 
 
 def _downsample(x: np.ndarray, y: np.ndarray) -> list[list[float]]:
@@ -106,14 +126,16 @@ def _downsample(x: np.ndarray, y: np.ndarray) -> list[list[float]]:
 
 
 def _jobs(group_id: int, start: datetime, end: datetime) -> np.ndarray:
-    """(created epoch s, started epoch s, queue s, duration s) of the group's jobs started in the window."""
-    rows = Job.objects.filter(group_id=group_id, started_at__gte=start, started_at__lt=end).values_list(
-        "created_at", "started_at", "queue_seconds", "duration_seconds"
+    """(created epoch s, started epoch s, queue s, duration s) of the group's jobs started in the window.
+
+    Timestamps come back as epoch seconds computed by the database: no datetime parsing per row.
+    """
+    rows = (
+        Job.objects.filter(group_id=group_id, started_at__gte=start, started_at__lt=end)
+        .annotate(c=EpochSeconds(F("created_at")), s=EpochSeconds(F("started_at")))
+        .values_list("c", "s", "queue_seconds", "duration_seconds")
     )
-    out = np.asarray(
-        [(c.timestamp(), s.timestamp(), np.nan if q is None else q, np.nan if d is None else d) for c, s, q, d in rows.iterator(chunk_size=5000)],
-        dtype=float,
-    )
+    out = np.asarray(list(rows.iterator(chunk_size=10000)), dtype=float)  # None -> nan
     return out.reshape(-1, 4)
 
 
@@ -176,7 +198,7 @@ def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: i
             dense[metric].append(values)
             for target, (y, idx) in targets.items():
                 x = values[idx]
-                pairs.append(_Pair(group.pk, wid, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), _downsample(x, y)))
+                pairs.append(_Pair(group.pk, wid, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), x, y))
     if len(util) > 1:  # group-level only adds something when there is more than one member
         for metric, arrays in dense.items():
             if not arrays:
@@ -186,7 +208,7 @@ def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: i
                 busiest = np.where(np.isfinite(stacked).any(axis=0), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0), np.nan)
             for target, (y, idx) in targets.items():
                 x = busiest[idx]
-                pairs.append(_Pair(group.pk, None, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), _downsample(x, y)))
+                pairs.append(_Pair(group.pk, None, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), x, y))
     return pairs
 
 
