@@ -65,22 +65,19 @@ class Command(BaseCommand):
             call_command("add_account", connection_file=str(conn_file), name="Demo fleet (local emulator)")
 
         self.stdout.write("First poll (groups and workers), so the fleet is on screen at once...")
-        try:
-            call_command("poll", once=True, kind="workers")
-        except (CommandError, TypeError) as exc:  # the full poll below still runs in the background
-            self.stdout.write(self.style.WARNING(f"First poll incomplete: {exc}"))
+        self._first_poll()
 
         celery = [sys.executable, "-m", "celery", "-A", "dashboard"]
-        self._spawn("celery-worker", celery + ["worker", "--loglevel", "INFO", "--concurrency", "2"], manage=False)
+        self._spawn("celery-worker", celery + ["worker", "--loglevel", "WARNING", "--concurrency", "2"], manage=False)
         self._spawn(
             "celery-beat",
-            celery + ["beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
+            celery + ["beat", "--loglevel", "WARNING", "--schedule", str(var / "celerybeat-schedule")],
             manage=False,
         )
         self._spawn(
             "web",
             [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{opts['port']}",
-             "--workers", "2", "--threads", "4", "--access-logfile", "-"],
+             "--workers", "2", "--threads", "4", "--access-logfile", str(var / "web-access.log")],
             manage=False,
         )
         # Jobs and Log Analytics history arrive through the worker; no need to wait for beat's first tick.
@@ -95,13 +92,31 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"\nHRW monitor is running: {url}"))
         self.stdout.write(f"Log in as {username!r} with password {password!r} (kept in var/demo-login.json)")
         self.stdout.write(f"Emails go to {getattr(settings, 'EMAIL_FILE_PATH', None) or settings.EMAIL_HOST}")
-        self.stdout.write("Emulator connection file: var/emulator.json; its request log: var/emulator-requests.log")
+        if not opts["no_emulator"]:
+            self.stdout.write(f"Emulator connection file: {var / 'emulator.json'}; request log: {var / 'emulator-requests.log'}")
         self.stdout.write("Press Ctrl-C to stop everything.\n")
         while True:
             for name, proc in self.procs:
                 if proc.poll() is not None:
                     raise CommandError(f"{name} exited with code {proc.returncode}; stopping the demo")
             time.sleep(1)
+
+    def _first_poll(self) -> None:
+        """Groups and workers of every account, in the foreground (seconds); the rest via Celery."""
+        from workers.models import AutomationAccount
+        from workers.records import AzureError
+        from workers.services.polling import poll_groups, poll_workers
+        from workers.services.status import refresh_statuses
+
+        for account in AutomationAccount.objects.filter(enabled=True):
+            try:
+                poll_groups(account.pk)
+                groups = list(account.groups.filter(removed_at__isnull=True))
+                workers = sum(poll_workers(account.pk, g.pk).rows for g in groups)
+                refresh_statuses(account.pk)
+                self.stdout.write(f"  {account.name}: {len(groups)} groups, {workers} workers")
+            except AzureError as exc:
+                self.stdout.write(self.style.WARNING(f"  {account.name}: first poll failed ({exc}); the pages say so"))
 
     def _ensure_login(self, var: Path) -> tuple[str, str]:
         from django.contrib.auth import get_user_model
