@@ -155,10 +155,10 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
         '<td><span class="badge health-{}">{}</span></td>'
         '<td class="num">{} / {}{}</td>'
         '<td>{}</td>'
-        '<td><span class="outcomes"><span class="o-completed" title="Completed">✓ {}</span> '
-        '<span class="o-failed" title="Failed">✕ {}</span> <span class="o-stopped" title="Stopped">■ {}</span> '
-        '<span class="o-suspended" title="Suspended">‖ {}</span> '
-        '<span class="o-other" title="Other statuses (queued, running, unknown…)">… {}</span></span></td>'
+        '<td><span class="outcomes"><span class="o-completed" title="Completed"><span aria-hidden="true">✓</span> {}<span class="sr-only"> completed</span></span> '
+        '<span class="o-failed" title="Failed"><span aria-hidden="true">✕</span> {}<span class="sr-only"> failed</span></span> <span class="o-stopped" title="Stopped"><span aria-hidden="true">■</span> {}<span class="sr-only"> stopped</span></span> '
+        '<span class="o-suspended" title="Suspended"><span aria-hidden="true">‖</span> {}<span class="sr-only"> suspended</span></span> '
+        '<span class="o-other" title="Other statuses (queued, running, unknown…)"><span aria-hidden="true">…</span> {}<span class="sr-only"> other</span></span></span></td>'
         '<td class="num">{}</td></tr>',
         (row(g) for g in groups),
     )
