@@ -155,3 +155,35 @@ def test_it_sums_the_days_hours_into_the_daily_row(fleet):
     assert daily.jobs == 4
     assert parse_hist(daily.queue_hist) == latency.merge_histograms(parse_hist(h.queue_hist) for h in hours)
     assert daily.queue_max == 8.0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_is_safe_to_run_concurrently_on_postgresql():
+    import threading
+
+    from django.db import connection
+
+    account = make_account("concurrent")
+    a = make_group(account, "grp-c")
+    Job.objects.bulk_create([job(a, T0 + timedelta(minutes=m), queue=m + 1, duration=m + 2) for m in range(0, 300, 3)])
+    rollup_jobs(T0, NOW, now=NOW)
+    expected = _snapshot(JobHourly), _snapshot(JobDaily)
+    barrier, errors = threading.Barrier(2), []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=30)
+            rollup_jobs(T0, NOW, now=NOW)
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert (_snapshot(JobHourly), _snapshot(JobDaily)) == expected

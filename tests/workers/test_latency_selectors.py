@@ -243,3 +243,14 @@ def test_it_reads_the_timeout_report_in_seven_queries_whatever_the_fleet_size(n_
     _fleet_of(n_groups)
     with django_assert_num_queries(7):
         sel.timeout_report("7d", now=NOW)
+
+
+def test_it_counts_the_1h_symptoms_from_raw_rows(fleet):
+    _account, a, _b = fleet
+    Job.objects.bulk_create([
+        job(a, NOW - timedelta(minutes=10), status="Stopped", queue=3, duration=3),
+        job(a, NOW - timedelta(minutes=20), status="Failed", exception="Hybrid worker wasn't available when scheduled"),
+        job(a, NOW - timedelta(minutes=90), status="Suspended", queue=3),
+    ])
+    counts = sel.timeout_counts("1h", now=NOW)
+    assert (counts["stopped"], counts["suspended"], counts["not_available"]) == (1, 0, 1)
