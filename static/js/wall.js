@@ -111,24 +111,37 @@
     return best || { cols: maxCols, rows: maxRows, perPage: capacity };
   }
 
+  function part(tag, cls, parent) {
+    // An element with exactly one Text node that lives as long as the element: updates change
+    // the node's data, so a tile's node count never changes, whatever it shows.
+    var node = document.createElement(tag);
+    node.className = cls;
+    var text = document.createTextNode("");
+    node.appendChild(text);
+    parent.appendChild(node);
+    return { node: node, text: text };
+  }
+
   function makeTile() {
     var tile = document.createElement("article");
     tile.className = "tile";
     var top = document.createElement("div"); top.className = "tile-top";
-    var icon = document.createElement("span"); icon.className = "tile-icon"; icon.setAttribute("aria-hidden", "true");
-    var name = document.createElement("span"); name.className = "tile-name";
-    top.appendChild(icon); top.appendChild(name);
+    var icon = part("span", "tile-icon", top); icon.node.setAttribute("aria-hidden", "true");
+    var name = part("span", "tile-name", top);
     var count = document.createElement("div"); count.className = "tile-count";
-    var online = document.createElement("span"); online.className = "tile-online";
-    var total = document.createElement("span"); total.className = "tile-total";
-    var unit = document.createElement("span"); unit.className = "tile-unit"; unit.textContent = " online";
-    count.appendChild(online); count.appendChild(total); count.appendChild(unit);
+    var online = part("span", "tile-online", count);
+    var total = part("span", "tile-total", count);
+    var unit = part("span", "tile-unit", count); unit.text.data = " online";
     var foot = document.createElement("div"); foot.className = "tile-foot";
-    var health = document.createElement("span"); health.className = "tile-health";
-    var extra = document.createElement("span"); extra.className = "tile-extra";
-    foot.appendChild(health); foot.appendChild(document.createTextNode(" ")); foot.appendChild(extra);
+    var health = part("span", "tile-health", foot);
+    foot.appendChild(document.createTextNode(" "));
+    var extra = part("span", "tile-extra", foot);
     tile.appendChild(top); tile.appendChild(count); tile.appendChild(foot);
-    return { node: tile, icon: icon, name: name, online: online, total: total, health: health, extra: extra };
+    return { node: tile, icon: icon.text, name: name.text, nameNode: name.node, online: online.text, total: total.text, health: health.text, extra: extra.text };
+  }
+
+  function setData(text, value) {
+    if (text.data !== value) { text.data = value; }
   }
 
   function ensurePool(layout) {
@@ -149,11 +162,12 @@
 
   function fillTile(slot, group) {
     if (!group) {
+      // A cell past the last group on the last page: hidden, its old text kept (invisible), so
+      // the page's node count stays the same from page to page.
       if (!slot.node.classList.contains("is-blank")) {
         slot.node.className = "tile is-blank";
         slot.node.removeAttribute("data-group-id");
         slot.node.removeAttribute("data-health");
-        setText(slot.name, ""); setText(slot.online, ""); setText(slot.total, ""); setText(slot.health, ""); setText(slot.extra, "");
       }
       return;
     }
@@ -162,13 +176,13 @@
     if (slot.node.className !== cls) { slot.node.className = cls; }
     setAttr(slot.node, "data-group-id", String(group.id));
     setAttr(slot.node, "data-health", health);
-    setText(slot.icon, ICONS[health]);
-    setText(slot.name, group.name);
-    setAttr(slot.name, "title", group.account + " / " + group.name);
-    setText(slot.online, String(group.workers_online));
-    setText(slot.total, "/" + group.workers_total);
-    setText(slot.health, health.toUpperCase());
-    setText(slot.extra, group.detail || "");
+    setData(slot.icon, ICONS[health]);
+    setData(slot.name, group.name);
+    setAttr(slot.nameNode, "title", group.account + " / " + group.name);
+    setData(slot.online, String(group.workers_online));
+    setData(slot.total, "/" + group.workers_total);
+    setData(slot.health, health.toUpperCase());
+    setData(slot.extra, group.detail || "");
   }
 
   function renderDots() {
@@ -349,8 +363,8 @@
     resizeTimer = setTimeout(renderTiles, 150);
   });
 
+  // The template arms the watchdog with a 120 s default; tie it to this wall's refresh instead.
   body.style.setProperty("--wd-delay", Math.round(contactLimitMs / 1000 + 15) + "s");
-  body.classList.add("wd-armed");
   render();
   setInterval(renderFreshness, 1000);
   setTimeout(refresh, refreshMs);

@@ -92,6 +92,25 @@ def test_it_recovers_from_stale_when_the_server_answers_again(login_cookie):
     assert not page.evaluate("document.body.classList.contains('is-stale')")
 
 
+def test_its_css_watchdog_greys_the_wall_when_the_script_stops(login_cookie):
+    build_fleet(now=timezone.now(), groups=4, poll_age_seconds=5)
+    page = _open(login_cookie)
+    assert page.is_hidden(".wall-watchdog")
+
+    # Kill every timer the script runs (as if it crashed or the tab froze) and shorten the
+    # watchdog's delay so the test does not wait the real 45 s.
+    page.evaluate(
+        """() => { const last = setTimeout(() => {}, 0);
+                   for (let id = 0; id <= last; id++) { clearTimeout(id); clearInterval(id); }
+                   document.body.style.setProperty('--wd-delay', '2s');
+                   for (const a of document.body.getAnimations({subtree: true})) a.currentTime = 0; }"""
+    )
+
+    page.wait_for_selector(".wall-watchdog", state="visible", timeout=10_000)
+    assert "grayscale(1)" in page.evaluate("getComputedStyle(document.getElementById('wall-tiles')).filter")
+    assert page.is_hidden("#wall-stale"), "the script is dead: only CSS can have said it"
+
+
 def test_it_goes_stale_on_its_own_when_no_newer_poll_arrives(login_cookie):
     # Automation data goes stale after 3 x 30 s; the last poll is 86 s old, so 4 s remain.
     now = timezone.now()
@@ -100,10 +119,10 @@ def test_it_goes_stale_on_its_own_when_no_newer_poll_arrives(login_cookie):
 
     page.wait_for_selector("#wall-stale:not([hidden])", timeout=ONE_REFRESH_MS)
 
-    last_ok = (now - timedelta(seconds=86)).astimezone(VIEWER_TZ)
+    last_ok = now - timedelta(seconds=86)
     head = page.locator("#wall-stale-head")
-    assert head.text_content() == f"DATA STALE since {last_ok:%H:%M}"
-    assert head.get_attribute("title").endswith(f"{(now - timedelta(seconds=86)).astimezone(ZoneInfo('UTC')):%H:%M}:{(now - timedelta(seconds=86)).second:02d} UTC")
+    assert head.text_content() == f"DATA STALE since {last_ok.astimezone(VIEWER_TZ):%H:%M}"
+    assert head.get_attribute("title") == f"last good poll {last_ok:%Y-%m-%d %H:%M:%S} UTC"
     login_cookie.assert_clean()
 
 

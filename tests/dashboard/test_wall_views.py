@@ -123,7 +123,7 @@ def test_it_states_units_on_the_totals(logged_in):
 def test_it_applies_the_requested_theme(logged_in, theme, body_class):
     response = logged_in.get(f"/wall/?theme={theme}")
 
-    assert re.search(rf'<body class="wall {body_class}', response.content.decode())
+    assert re.search(rf'<body class="wall wd-armed {body_class}', response.content.decode())
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_it_renders_the_stale_banner_when_the_latest_poll_failed(logged_in):
 
     html = logged_in.get("/wall/").content.decode()
 
-    assert 'class="wall theme-dark is-stale"' in html
+    assert 'class="wall wd-armed theme-dark is-stale"' in html
     assert "DATA STALE since 11:55 UTC" in html
     assert "Forbidden: firewall" in html
 
