@@ -11,7 +11,7 @@ Every function here issues a fixed number of queries, independent of the number 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,7 +19,7 @@ import numpy as np
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from workers import latency
-from workers.models import Job, JobDaily, JobHourly, RollupScope, RunbookThreshold, WorkerGroup
+from workers.models import JobDaily, JobHourly, RollupScope, RunbookThreshold, WorkerGroup
 from workers.services.job_rollups import JOB_FIELDS, Accumulator, accumulate_jobs, hybrid_jobs, scope_keys
 
 DEFAULT_LIST_LIMIT = 200
@@ -231,7 +231,7 @@ def _parse_hists(texts: list[str]) -> np.ndarray:
     return flat.reshape(len(texts), latency.BUCKET_COUNT)
 
 
-def _merge_rollup_rows(rows: list[dict], key_of) -> dict:
+def _merge_rollup_rows(rows: list[dict], key_of: Callable[[dict], Hashable]) -> dict[Hashable, tuple[Accumulator, dict]]:
     """Merge rollup rows (dicts with _COUNT/_SUM/_MAX fields and the JSON text histograms) per key_of(row)."""
     keys: dict = {}
     index = np.empty(len(rows), dtype=np.int64)
@@ -310,8 +310,10 @@ def _sorted_breakdown(stats: Iterable[LatencyStats]) -> list[LatencyStats]:
 _RAW_LABEL_FIELDS = ("group__name", "group__account__name", "worker__name")
 
 
-def _raw_report(span: WindowSpan, *, group_id: int | None = None, runbook: str | None = None):
-    """Exact stats from raw rows: (summary, {key: (stats)}, trend per 5 min). One query."""
+def _raw_report(
+    span: WindowSpan, *, group_id: int | None = None, runbook: str | None = None
+) -> tuple[dict[str, LatencyStats], list[TrendPoint]]:
+    """Exact stats per rollup key ("fleet", "g:<id>", ...) from raw rows, and the trend per 5 min. One query."""
     qs = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
     if group_id is not None:
         qs = qs.filter(group_id=group_id)

@@ -253,3 +253,9 @@ def test_it_links_every_table_to_its_csv(user_client, fleet):
     body = user_client.get(reverse("latency"), {"window": "7d"}).content.decode()
     for table in ("groups", "runbooks", "workers", "queued", "summary"):
         assert f"table={table}" in body
+
+
+def test_it_links_each_group_row_to_the_group_page(user_client, fleet):
+    _account, a, _b = fleet
+    body = user_client.get("/latency/", {"window": "24h"}).content.decode()
+    assert f'href="{reverse("group-detail", args=[a.pk])}"' in body
