@@ -227,7 +227,7 @@ def _parse_hists(texts: list[str]) -> np.ndarray:
         return np.zeros((0, latency.BUCKET_COUNT), dtype=np.int64)
     flat = np.fromstring(",".join(t.strip()[1:-1] for t in texts), dtype=np.int64, sep=",")
     if flat.size != len(texts) * latency.BUCKET_COUNT:
-        raise ValueError("a stored histogram does not match BUCKET_EDGES; rebuild with manage.py rollup_jobs")
+        raise ValueError("a stored histogram does not match BUCKET_EDGES; rebuild with manage.py rollup --hours 720")
     return flat.reshape(len(texts), latency.BUCKET_COUNT)
 
 
