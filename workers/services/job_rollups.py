@@ -1,7 +1,7 @@
 """Job rollups: JobHourly (from raw Job rows) and JobDaily (from that day's JobHourly rows).
 
-Called by the ``rollup_job_latency`` Celery task (every ROLLUP_SECONDS, a few hours of lookback), by
-the ``rollup_recent`` task and by ``manage.py rollup --hours N`` (backfill / rebuild).
+Called by the ``rollup_recent`` task (beat, every ROLLUP_SECONDS), the on-demand
+``rollup_job_latency`` task and ``manage.py rollup --hours N`` (backfill / rebuild).
 
 Safe to run twice, and concurrently: each touched hour is recomputed WHOLE from the raw rows and
 replaces the stored rows of that hour (delete + insert in one transaction), so a second run writes the
