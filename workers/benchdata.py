@@ -43,7 +43,7 @@ def _copy(table: str, columns: list[str], buf: io.StringIO) -> None:
 
 def _iso(ts: np.ndarray) -> np.ndarray:
     """epoch seconds (float) -> ISO strings with UTC offset."""
-    return np.datetime_as_string(ts.astype("datetime64[ms]"), unit="ms").astype(object) + "+00:00"
+    return np.datetime_as_string(np.round(ts * 1000).astype("int64").astype("datetime64[ms]"), unit="ms").astype(object) + "+00:00"
 
 
 def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print) -> AutomationAccount:
