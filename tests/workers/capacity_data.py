@@ -7,7 +7,6 @@ Azure, not stored on the job (except in single-member groups).
 """
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -119,7 +118,3 @@ def build_fleet(
             )
         Job.objects.bulk_create(jobs, batch_size=2000)
     return fleet
-
-
-def hours_between(a: datetime, b: datetime) -> int:
-    return math.ceil((b - a).total_seconds() / 3600)
