@@ -297,3 +297,13 @@ def test_it_says_the_day_window_is_too_short_for_a_trend(client_in, analysed):
     assert "a trend needs full days inside the window" in body
     assert "trend_cpu" not in figures(client_in.get("/capacity/?window=24h"))
 
+
+
+def test_its_query_count_does_not_grow_with_the_fleet(client_in, analysed, django_assert_num_queries):
+    build_fleet(now=NOW, hours=24, seed=8, layout={f"extra-{i}": 2 for i in range(6)}, under_spec_group="extra-0", hourly_rollup=True)
+    compute_findings("7d", NOW)
+    client_in.get("/capacity/?window=7d")
+    with django_assert_num_queries(5):
+        assert client_in.get("/capacity/?window=7d").status_code == 200
+    with django_assert_num_queries(5):
+        assert client_in.get("/correlation/?window=7d").status_code == 200
