@@ -11,6 +11,7 @@ from dashboard import charts
 from dashboard.auth import page_view
 from dashboard.forms import JobFilterForm, WorkerWindowForm
 from workers import selectors
+from workers.selectors_latency import timeout_counts
 
 
 def bad_request(request: HttpRequest, message: str) -> HttpResponse:
@@ -22,8 +23,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     freshness = selectors.data_freshness(now=now)
     fleet = selectors.fleet_overview(now=now)
+    timeouts = timeout_counts("24h", now=now)
     return render(request, "dashboard/overview.html", {
-        "nav_section": "overview", "now": now, "freshness": freshness, "fleet": fleet,
+        "nav_section": "overview", "now": now, "freshness": freshness, "fleet": fleet, "timeouts": timeouts,
     })
 
 

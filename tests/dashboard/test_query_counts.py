@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 # Each logged-in request also loads its session and user (2 queries), included below.
 FLEET_URLS = {
-    "/": 5,  # session, user, freshness, groups+member counts, job outcomes+queue p95
+    "/": 9,  # session, user, freshness, groups+member counts, job outcomes+queue p95, 4 for timeout counts
     "/api/v1/groups": 5,
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,
