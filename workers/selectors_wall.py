@@ -242,7 +242,7 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
     queued = _queued_by_group(group_ids) if group_ids else {}
     p95, p95_n = _queue_p95(group_ids, now=now) if group_ids else (None, 0)
     alerts = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
-    alerts_by_group = alerts[0] if alerts else {}
+    alerts_by_group = alerts[0] if alerts is not None else {}
 
     tiles: list[WallTile] = []
     for g in rows:
@@ -277,7 +277,7 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
         jobs_queued=sum(queued.values()),
         queue_p95_seconds_24h=p95,
         queue_jobs_24h=p95_n,
-        open_alerts=alerts[1] if alerts else None,
+        open_alerts=alerts[1] if alerts is not None else None,
     )
     # Freshness covers the accounts on screen. When the filter matched no group, a named account's
     # own polls still say whether "nothing here" is current; otherwise the whole fleet's do.

@@ -215,3 +215,17 @@ def test_it_costs_the_same_number_of_queries_for_any_fleet_size(groups, django_a
         snapshot = wall_snapshot(now=NOW)
 
     assert len(snapshot.tiles) == groups
+
+
+def test_it_reports_open_alerts_as_unknown_without_the_alerting_models(monkeypatch):
+    from workers import selectors_wall
+
+    def missing(app_label: str, model_name: str):
+        raise LookupError(f"{app_label}.{model_name} is not installed")
+
+    build_fleet(now=NOW, groups=1)
+    monkeypatch.setattr(selectors_wall.apps, "get_model", missing)
+
+    snapshot = wall_snapshot(now=NOW)
+
+    assert snapshot.totals.open_alerts is None and snapshot.tiles[0].open_alerts == 0
