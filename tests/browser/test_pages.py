@@ -102,8 +102,9 @@ def test_it_logs_in_through_the_login_form(page_watch, browser_user):
     page_watch.assert_clean()
 
 
-@pytest.mark.parametrize("path", ["/", "/wall/"])
-def test_it_shows_a_visible_focus_outline_when_tabbing_to_links(login_cookie, fleet, path):
+@pytest.mark.parametrize("name,path,owner", PAGES, ids=[p[0] for p in PAGES])
+def test_it_shows_a_visible_focus_outline_when_tabbing_to_links(login_cookie, fleet, name, path, owner):
+    _require_route(path, owner)
     page = login_cookie.page
     _visit(login_cookie, path)
 
