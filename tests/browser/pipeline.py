@@ -29,10 +29,15 @@ def poll_and_refresh(account: AutomationAccount, *, now: datetime) -> list:
 
 
 def roll_up(*, now: datetime, hours: int = 26) -> None:
-    """Hourly utilization and job rollups (what the pages' charts read), as the rollup task does."""
+    """What the beat's periodic tasks precompute for the pages: hourly utilization and job
+    rollups, the capacity/correlation runs, and the alert outbox."""
+    from workers.services.alerts import process_outbox
+    from workers.services.correlation import compute_all
     from workers.services.job_rollups import rollup_jobs
     from workers.services.rollups import rollup_utilization
 
     since = now - timedelta(hours=hours)
     rollup_utilization(since, now)
     rollup_jobs(since, now, now=now)
+    compute_all(now)
+    process_outbox(now=now)
