@@ -169,7 +169,10 @@ class Command(BaseCommand):
             thresholds = Thresholds.from_settings().with_grace(group.grace_seconds)
             victim.refresh_from_db()
             has_heartbeat = victim.last_heartbeat_at is not None
-            grace = max(thresholds.lastseen_offline, thresholds.heartbeat_offline) if has_heartbeat else thresholds.lastseen_offline
+            # The grace that decides "down": every signal silent, except for a blocked outbound 443,
+            # which is down once Automation alone is past its grace (heartbeats continue).
+            every_signal = has_heartbeat and options["scenario"] != "outbound_blocked"
+            grace = max(thresholds.lastseen_offline, thresholds.heartbeat_offline) if every_signal else thresholds.lastseen_offline
             target = grace + settings.POLL_WORKERS_SECONDS + 15
             target_name = group.name if options["scenario"] == "site_down" else victim.name
             handler.marker = target_name if options["scenario"] == "site_down" else victim.name
@@ -184,8 +187,9 @@ class Command(BaseCommand):
             verdict = "MET" if latency <= target else "MISSED"
             self.stdout.write(f"email received after {latency:.1f} s: {subject}")
             self.stdout.write(
-                f"target: grace {grace:.0f} s (every signal silent: Automation {thresholds.lastseen_offline:.0f} s"
-                + (f", Heartbeat {thresholds.heartbeat_offline:.0f} s" if has_heartbeat else "")
+                f"target: grace {grace:.0f} s ("
+                + (f"every signal silent: Automation {thresholds.lastseen_offline:.0f} s, Heartbeat {thresholds.heartbeat_offline:.0f} s"
+                   if every_signal else f"Automation {thresholds.lastseen_offline:.0f} s")
                 + f") + one poll interval {settings.POLL_WORKERS_SECONDS} s + 15 s = {target:.0f} s -> {verdict}"
             )
             self.stdout.write(f"Azure's own answer: {AZURE_HEARTBEAT_ALERT}.")
