@@ -402,3 +402,14 @@ def test_it_reports_failing_log_analytics_without_holding_worker_alerts(fleet, m
     assert sorted(s.split()[0] for s in mailbox.subjects()) == ["BLIND", "DOWN"]
     blind = next(s for s in mailbox.subjects() if s.startswith("BLIND"))
     assert "Log Analytics heartbeat query failing: HttpResponseError: 503" in blind
+
+
+def test_it_names_cpu_pressure_as_another_possible_cause(fleet, mailbox):
+    _, (w1, _, _) = fleet
+    HybridWorker.objects.filter(pk=w1.pk).update(cpu_pct=97.0, mem_pct=60.0, utilization_at=T0 - timedelta(minutes=5))
+    w1.refresh_from_db()
+    go(w1, "offline", T0)
+    tick(T0)
+    text = text_part(mailbox.messages[0])
+    assert "Probable cause: Monitoring agent stopped." in text
+    assert "Also possible: CPU/memory pressure. CPU 97 % (latest sample)" in text

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from workers.health import AUTOMATION, Thresholds, diagnose, format_age, summarize_group, worker_status
+from workers.health import AUTOMATION, Thresholds, diagnoses, format_age, summarize_group, worker_status
 from workers.models import Alert, AlertMember, HybridWorker, Job, WorkerGroup, WorkerStatus
 
 SIGNAL_LABELS = {AUTOMATION: "Automation lastSeenDateTime", "heartbeat": "Log Analytics Heartbeat"}
@@ -86,7 +86,7 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
                 "fresh": signal.state == "fresh",
             }
         )
-    cause = diagnose(
+    found = diagnoses(
         verdict=verdict,
         now=now,
         event_4502_count=worker.event_4502_count,
@@ -95,6 +95,8 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
         utilization_at=worker.utilization_at,
         os_type=worker.os_type,
     )
+    # Most specific first (health.diagnose returns found[0]); the others are listed after it.
+    cause = found[0] if found else None
     last_job = Job.objects.filter(worker=worker).order_by("-created_at").first()
     return {
         "worker_id": worker.pk,
@@ -105,6 +107,7 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
         "stale": [s["label"] for s in signals if s["state"] in {"late", "offline"}],
         "fresh": [s["label"] for s in signals if s["state"] == "fresh"],
         "cause": asdict(cause) if cause else None,
+        "other_causes": [asdict(d) for d in found if cause is None or d.code != cause.code],
         "event_4502_count": worker.event_4502_count,
         "cpu_pct": worker.cpu_pct,
         "mem_pct": worker.mem_pct,
