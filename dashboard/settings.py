@@ -247,8 +247,11 @@ JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 # (every 30 s); Heartbeat rows come every 60 s plus 20 s - 3 min of ingestion latency.
 LASTSEEN_LATE_SECONDS = env_int("LASTSEEN_LATE_SECONDS", 90, minimum=10)
 LASTSEEN_OFFLINE_SECONDS = env_int("LASTSEEN_OFFLINE_SECONDS", 180, minimum=10)
-HEARTBEAT_LATE_SECONDS = env_int("HEARTBEAT_LATE_SECONDS", 300, minimum=30)
-HEARTBEAT_OFFLINE_SECONDS = env_int("HEARTBEAT_OFFLINE_SECONDS", 600, minimum=30)
+# A heartbeat is normally at most 60 s + 3 min old when read, hence late at 240 s. Offline (the alert
+# grace) at 300 s: a worker is down only when Automation is silent too, so this need not cover the
+# worst ingestion delay, and a stopped agent is reported in about 5 min, not Azure's 6-9.
+HEARTBEAT_LATE_SECONDS = env_int("HEARTBEAT_LATE_SECONDS", 240, minimum=30)
+HEARTBEAT_OFFLINE_SECONDS = env_int("HEARTBEAT_OFFLINE_SECONDS", 300, minimum=30)
 # A poll older than this many intervals makes the pages say the data is stale.
 STALE_AFTER_INTERVALS = env_int("STALE_AFTER_INTERVALS", 3, minimum=1)
 

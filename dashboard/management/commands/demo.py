@@ -44,6 +44,8 @@ class Command(BaseCommand):
 
     # --- steps -------------------------------------------------------------------------------
     def _run(self, var: Path, opts) -> None:
+        # Alert emails need somebody to go to; in the demo they land in var/mail/ (or EMAIL_HOST).
+        os.environ.setdefault("ALERT_RECIPIENTS", "oncall@example.com")
         self.stdout.write("Migrating the database...")
         call_command("migrate", interactive=False, verbosity=0)
         username, password = self._ensure_login(var)
