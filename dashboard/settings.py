@@ -254,6 +254,10 @@ HEARTBEAT_LATE_SECONDS = env_int("HEARTBEAT_LATE_SECONDS", 240, minimum=30)
 HEARTBEAT_OFFLINE_SECONDS = env_int("HEARTBEAT_OFFLINE_SECONDS", 300, minimum=30)
 # A poll older than this many intervals makes the pages say the data is stale.
 STALE_AFTER_INTERVALS = env_int("STALE_AFTER_INTERVALS", 3, minimum=1)
+# /healthz: 503 when the newest successful poll is older than this (0 = STALE_AFTER_INTERVALS x the
+# slowest poll interval), or when the broker does not answer within the timeout.
+HEALTHZ_MAX_POLL_AGE_SECONDS = env_int("HEALTHZ_MAX_POLL_AGE_SECONDS", 0, minimum=0)
+HEALTHZ_BROKER_TIMEOUT_SECONDS = env_int("HEALTHZ_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
 
 # --- Azure. azure-identity reads AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and
 # AZURE_AUTHORITY_HOST itself; these are ours (an account can also be added in the admin).
