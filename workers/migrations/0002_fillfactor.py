@@ -18,6 +18,6 @@ def reset_fillfactor(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("workers", "0006_capacity_effect_p")]
+    dependencies = [("workers", "0001_initial")]
 
     operations = [migrations.RunPython(set_fillfactor, reset_fillfactor)]
