@@ -9,4 +9,5 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.emulator",
+    "tests.fixtures.celery",
 ]

@@ -2,57 +2,21 @@
 SMTP. Completion is awaited by polling the broker and the database with a deadline (no sleeps)."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import close_old_connections
+import redis
 from django.utils import timezone
 
-from dashboard.celery import app
+from tests.fixtures.celery import wait_for
 from tests.workers.alert_factories import go, mailbox, make_account, make_group, smtp_port, smtp_settings  # noqa: F401
 from workers.models import Notification, NotificationStatus, StatusChange
 from workers.tasks_alerts import process_alert_outbox, send_alert_reminders, send_pending_notifications
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-DEADLINE_SECONDS = 60
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    end = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < end:
-        close_old_connections()
-        if condition():
-            return
-        time.sleep(0.05)  # polling interval; the condition decides
-    raise AssertionError(f"timed out after {DEADLINE_SECONDS} s waiting for {what}")
-
-
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[object]:
-    """The project's Celery app on Redis, with one real worker thread; yields a Redis client."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    saved = {k: app.conf.get(k) for k in ("broker_url", "result_backend", "broker_transport_options", "task_always_eager")}
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, broker_transport_options={}, task_always_eager=False)
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
-            yield client
-    finally:
-        app.conf.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
-        client.flushdb()
-        client.close()
-
-
-def drained(client) -> bool:
+def drained(client: redis.Redis) -> bool:
     """No message waiting and none delivered-but-unacknowledged (tasks ack late: after they ran)."""
     return client.llen("celery") == 0 and client.hlen("unacked") == 0
 
@@ -67,18 +31,18 @@ def down_worker(db):
     return group
 
 
-def test_it_sends_one_email_when_the_outbox_task_runs_twice(broker, mailbox, down_worker):
+def test_it_sends_one_email_when_the_outbox_task_runs_twice(celery_worker, mailbox, down_worker):
     process_alert_outbox.delay()
     process_alert_outbox.delay()
-    wait_for(lambda: mailbox.count() >= 1 and drained(broker), "the alert email and an idle queue")
+    wait_for(lambda: mailbox.count() >= 1 and drained(celery_worker), "the alert email and an idle queue")
     send_pending_notifications.delay()
-    wait_for(lambda: drained(broker), "an idle queue")
+    wait_for(lambda: drained(celery_worker), "an idle queue")
     assert mailbox.count() == 1
     assert StatusChange.objects.filter(processed_at__isnull=True).count() == 0
     assert Notification.objects.get().status == NotificationStatus.SENT
 
 
-def test_it_sends_a_queued_email_from_the_send_task(broker, mailbox, down_worker):
+def test_it_sends_a_queued_email_from_the_send_task(celery_worker, mailbox, down_worker):
     from workers.services.alerts import process_outbox
 
     process_outbox(now=timezone.now())
@@ -87,7 +51,7 @@ def test_it_sends_a_queued_email_from_the_send_task(broker, mailbox, down_worker
     assert mailbox.subjects()[0].startswith("DOWN hrw-win-01")
 
 
-def test_it_runs_the_reminder_task_without_duplicates(broker, mailbox, down_worker):
+def test_it_runs_the_reminder_task_without_duplicates(celery_worker, mailbox, down_worker):
     from workers.models import Alert
     from workers.services.alerts import process_outbox
 
@@ -95,5 +59,5 @@ def test_it_runs_the_reminder_task_without_duplicates(broker, mailbox, down_work
     Alert.objects.update(next_reminder_at=timezone.now() - timedelta(seconds=1), notified_at=timezone.now())
     send_alert_reminders.delay()
     send_alert_reminders.delay()
-    wait_for(lambda: mailbox.count() >= 2 and drained(broker), "the alert and its reminder")
+    wait_for(lambda: mailbox.count() >= 2 and drained(celery_worker), "the alert and its reminder")
     assert sorted(s.split()[0] for s in mailbox.subjects()) == ["DOWN", "STILL"]

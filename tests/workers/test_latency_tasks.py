@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import close_old_connections
 from django.utils import timezone
 
-from dashboard.celery import app
+from tests.fixtures.celery import wait_for
 from workers import latency
 from workers import selectors_latency as sel
 from workers.models import Job, JobHourly
@@ -22,35 +18,6 @@ from workers.services.job_rollups import rollup_jobs
 from workers.tasks_latency import rollup_job_latency
 
 from .latency_factory import job, make_account, make_group
-
-DEADLINE_SECONDS = 60
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (no fixed sleeps)."""
-    end = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < end:
-        close_old_connections()
-        if condition():
-            return
-        time.sleep(0.1)  # polling interval; the condition decides
-    raise AssertionError(f"timed out after {DEADLINE_SECONDS} s waiting for {what}")
-
-
-@pytest.fixture
-def celery_worker(redis_url: str) -> Iterator[None]:
-    """The project's Celery app on Redis with one real worker thread."""
-    saved = {k: app.conf.get(k) for k in ("broker_url", "result_backend", "broker_transport_options", "task_always_eager")}
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, broker_transport_options={}, task_always_eager=False)
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
-            yield
-    finally:
-        app.conf.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
 
 
 @pytest.mark.redis

@@ -5,54 +5,15 @@ simulated fleet. DB effects are awaited by polling with a deadline, never by sle
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import close_old_connections
 from django.utils import timezone
 
-from dashboard.celery import app
+from tests.fixtures.celery import DEADLINE_SECONDS, wait_for
 from workers import tasks
 from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationHourly, UtilizationSample, WorkerGroup
 from workers.services.accounts import add_account_from_connection_file
-
-DEADLINE_SECONDS = 60
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (no fixed sleeps)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        close_old_connections()
-        if condition():
-            return
-        time.sleep(0.1)  # polling interval, not synchronisation: the condition decides
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture
-def celery_worker(redis_url: str) -> Iterator[None]:
-    """Point the project's Celery app at Redis and run one real worker thread on it."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    saved = {k: app.conf.get(k) for k in ("broker_url", "result_backend", "broker_transport_options", "task_always_eager")}
-    app.conf.update(broker_url=redis_url, result_backend=redis_url, broker_transport_options={}, task_always_eager=False)
-    app._pool = None  # drop any connection pool made for another broker
-    app.amqp._producer_pool = None
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
-            yield
-    finally:
-        app.conf.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
-        client.flushdb()
-        client.close()
 
 
 @pytest.fixture
