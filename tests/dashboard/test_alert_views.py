@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.workers.alert_factories import T0, go, make_account, make_group, ok_poll
+from tests.workers.alert_factories import T0, go, make_account, make_fleet, make_group, ok_poll
 from workers.models import Alert, MaintenanceWindow, Notification, NotificationStatus
 from workers.services.alert_content import RenderedEmail
 from workers.services.alerts import process_outbox, queue_email
@@ -27,11 +27,9 @@ def ops(client, django_user_model):
 
 @pytest.fixture
 def down_alert():
-    account = make_account()
-    group = make_group(account, "hrw-win", 3)
-    make_group(account, "hrw-linux", 2)
+    account, _, (w1, _, _) = make_fleet()
     ok_poll(account, T0)
-    go(group.workers.order_by("name").first(), "offline", T0)
+    go(w1, "offline", T0)
     process_outbox(now=T0)
     ok_poll(account, T0 + timedelta(seconds=30))
     process_outbox(now=T0 + timedelta(seconds=30))

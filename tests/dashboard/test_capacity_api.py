@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard.conftest import NOW
-from tests.workers.capacity_data import build_fleet
-from workers.services.correlation import compute_findings
+from tests.workers.capacity_data import build_analysed_fleet
 
 pytestmark = pytest.mark.django_db
 
@@ -14,10 +13,7 @@ REQUIRED = {"group", "worker", "metric", "target", "pearson", "spearman", "n", "
 
 @pytest.fixture
 def analysed(now):
-    fleet = build_fleet(now=NOW, hours=30, seed=2, hourly_rollup=True, jobs_per_hour=30)
-    compute_findings("24h", NOW)
-    compute_findings("7d", NOW)
-    return fleet
+    return build_analysed_fleet(now=NOW, hours=30)
 
 
 def test_it_returns_ranked_findings_with_the_documented_fields(client_in, analysed):

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.dashboard.conftest import NOW
-from tests.workers.capacity_data import build_fleet
+from tests.workers.capacity_data import build_analysed_fleet, build_fleet
 from workers.services.correlation import compute_findings
 
 pytestmark = pytest.mark.django_db
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def analysed(now):
     """A 48-hour fleet (one under_spec machine) analysed for 24 h and 7 d."""
-    fleet = build_fleet(now=NOW, hours=48, seed=2, hourly_rollup=True, jobs_per_hour=30)
-    compute_findings("24h", NOW)
-    compute_findings("7d", NOW)
-    return fleet
+    return build_analysed_fleet(now=NOW, hours=48)
 
 
 def text(response) -> str:

@@ -16,8 +16,11 @@ from aiosmtpd.controller import Controller
 from django.test import override_settings
 
 from workers.models import AutomationAccount, HybridWorker, PollRun, StatusChange, WorkerGroup
+from workers.services.alert_sending import send_pending
+from workers.services.alerts import OutboxResult, process_outbox
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+WAIT = timedelta(seconds=60)  # the default group wait (ALERT_GROUP_WAIT_SECONDS): held alerts go out a WAIT later
 
 
 def make_account(name: str = "aa-ops") -> AutomationAccount:
@@ -66,6 +69,27 @@ def go(worker: HybridWorker, new: str, at: datetime, *, silent_since: datetime |
     for name, value in fields.items():
         setattr(worker, name, value)
     return StatusChange.objects.create(worker=worker, old_status=old, new_status=new, reason=f"test {new}", created_at=at)
+
+
+
+def make_fleet(now: datetime = T0) -> tuple[AutomationAccount, WorkerGroup, list[HybridWorker]]:
+    """The usual alert fleet: account aa-ops with hrw-win (3 workers, returned in name order) and
+    hrw-linux (2 workers), so one Windows worker going down is a lone failure, not the whole account."""
+    account = make_account()
+    group = make_group(account, "hrw-win", 3, now=now)
+    make_group(account, "hrw-linux", 2, now=now)
+    return account, group, list(group.workers.order_by("name"))
+
+
+def tick(now: datetime, *, poll: bool = True) -> OutboxResult:
+    """One beat: a successful worker poll for every account (unless ``poll=False``), the outbox, then
+    the sender, all at ``now``."""
+    if poll:
+        for account in AutomationAccount.objects.all():
+            ok_poll(account, now)
+    result = process_outbox(now=now)
+    send_pending(now=now)
+    return result
 
 
 @dataclass

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from workers.models import AutomationAccount, HybridWorker, Job, UtilizationHourly, UtilizationSample, WorkerGroup, WorkerStatus
+from workers.services.correlation import compute_findings
 
 
 @dataclass
@@ -117,4 +118,13 @@ def build_fleet(
                 )
             )
         Job.objects.bulk_create(jobs, batch_size=2000)
+    return fleet
+
+
+def build_analysed_fleet(*, now: datetime, hours: int) -> Fleet:
+    """A fleet (seed 2, hourly rollups, 30 jobs/h, one under_spec member) with findings computed for
+    24 h and 7 d at ``now``: what the capacity pages and the correlations API read."""
+    fleet = build_fleet(now=now, hours=hours, seed=2, hourly_rollup=True, jobs_per_hour=30)
+    compute_findings("24h", now)
+    compute_findings("7d", now)
     return fleet

@@ -7,17 +7,19 @@ import pytest
 
 from tests.workers.alert_factories import (  # noqa: F401 - fixtures
     T0,
+    WAIT,
     go,
     mailbox,
     make_account,
+    make_fleet,
     make_group,
     ok_poll,
     smtp_port,
     smtp_settings,
+    tick,
 )
-from workers.models import Alert, AlertState, AutomationAccount
+from workers.models import Alert, AlertState
 from workers.services.alert_sending import send_pending
-from workers.services.alerts import process_outbox
 from workers.services.maintenance import (
     WindowSpec,
     create_maintenance_window,
@@ -27,9 +29,6 @@ from workers.services.maintenance import (
     parse_weekdays,
     window_active,
 )
-
-WAIT = timedelta(seconds=60)
-
 
 def test_it_covers_a_one_off_window_with_an_exclusive_end():
     spec = WindowSpec(starts_at=T0, ends_at=T0 + timedelta(hours=1))
@@ -79,19 +78,10 @@ def test_it_deletes_a_window_once():
 # --- Held and released emails ---------------------------------------------------------------------
 
 
-def tick(now):
-    for account in AutomationAccount.objects.all():
-        ok_poll(account, now)
-    process_outbox(now=now)
-    send_pending(now=now)
-
-
 @pytest.fixture
 def fleet(db):
-    account = make_account()
-    group = make_group(account, "hrw-win", 3)
-    make_group(account, "hrw-linux", 2)
-    return group, list(group.workers.order_by("name"))
+    _, group, workers = make_fleet()
+    return group, workers
 
 
 def test_it_sends_nothing_for_a_worker_that_goes_down_and_back_inside_a_window(fleet, mailbox):

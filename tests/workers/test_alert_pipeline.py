@@ -2,48 +2,54 @@
 a real SMTP conversation (aiosmtpd on loopback). Times are explicit (``now=``)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import override_settings
 
 from tests.workers.alert_factories import (  # noqa: F401 - fixtures
     T0,
+    WAIT,
     go,
     html_part,
     mailbox,
     make_account,
+    make_fleet,
     make_group,
     ok_poll,
     smtp_port,
     smtp_settings,
     text_part,
+    tick,
 )
 from workers.models import AutomationAccount, Alert, AlertKind, AlertState, HybridWorker, Notification, StatusChange
 from workers.services.alert_sending import send_pending
-from workers.services.alerts import acknowledge, process_outbox, send_reminders
+from workers.services.alerts import acknowledge, send_reminders
 
-WAIT = timedelta(seconds=60)
 pytestmark = pytest.mark.django_db
-
-
-def tick(now, *, poll=True):
-    """One beat: a successful worker poll (unless ``poll=False``), the outbox, then the sender."""
-    if poll:
-        for account in AutomationAccount.objects.all():
-            ok_poll(account, now)
-    result = process_outbox(now=now)
-    send_pending(now=now)
-    return result
 
 
 @pytest.fixture
 def fleet():
-    account = make_account()
-    windows = make_group(account, "hrw-win", 3)
-    make_group(account, "hrw-linux", 2)
+    account, _, workers = make_fleet()
     ok_poll(account, T0)
-    return account, list(windows.workers.order_by("name"))
+    return account, workers
+
+
+def flap(worker: HybridWorker, start: datetime, *, cycles: int, tick_after_wait: bool = False) -> datetime:
+    """``cycles`` times: offline, tick, (optionally tick again a group wait later), online 2 min later,
+    tick. Changes are 2 min apart; returns the time 2 min after the last "online"."""
+    at = start
+    for _cycle in range(cycles):
+        go(worker, "offline", at)
+        tick(at)
+        if tick_after_wait:
+            tick(at + WAIT)
+        at += timedelta(minutes=2)
+        go(worker, "online", at)
+        tick(at)
+        at += timedelta(minutes=2)
+    return at
 
 
 def test_it_sends_a_lone_failure_at_once(fleet, mailbox):
@@ -271,15 +277,7 @@ def test_it_alerts_after_restore_for_a_worker_that_stays_down(fleet, mailbox):
 @override_settings(FLAP_TRANSITIONS=4, FLAP_WINDOW_MINUTES=30, FLAP_STABLE_MINUTES=15)
 def test_it_sends_one_flapping_alert_and_holds_the_rest(fleet, mailbox):
     _, (w1, _, _) = fleet
-    at = T0
-    for _cycle in range(5):
-        go(w1, "offline", at)
-        tick(at)
-        tick(at + WAIT)
-        at += timedelta(minutes=2)
-        go(w1, "online", at)
-        tick(at)
-        at += timedelta(minutes=2)
+    flap(w1, T0, cycles=5, tick_after_wait=True)
     kinds = [s.split()[0] for s in mailbox.subjects()]
     assert kinds == ["DOWN", "RECOVERED", "DOWN", "FLAPPING"]
     assert Alert.objects.filter(kind=AlertKind.FLAPPING).count() == 1
@@ -288,14 +286,7 @@ def test_it_sends_one_flapping_alert_and_holds_the_rest(fleet, mailbox):
 @override_settings(FLAP_TRANSITIONS=4, FLAP_WINDOW_MINUTES=30, FLAP_STABLE_MINUTES=15)
 def test_it_says_stable_once_the_worker_stops_flapping(fleet, mailbox):
     _, (w1, _, _) = fleet
-    at = T0
-    for _cycle in range(3):
-        go(w1, "offline", at)
-        tick(at)
-        at += timedelta(minutes=2)
-        go(w1, "online", at)
-        tick(at)
-        at += timedelta(minutes=2)
+    at = flap(w1, T0, cycles=3)
     last_change = at - timedelta(minutes=2)
     tick(last_change + timedelta(minutes=14))
     assert mailbox.subjects()[-1].startswith("FLAPPING")
@@ -306,14 +297,7 @@ def test_it_says_stable_once_the_worker_stops_flapping(fleet, mailbox):
 @override_settings(FLAP_TRANSITIONS=4, FLAP_WINDOW_MINUTES=30, FLAP_STABLE_MINUTES=15)
 def test_it_opens_a_down_alert_when_a_flapping_worker_settles_down(fleet, mailbox):
     _, (w1, _, _) = fleet
-    at = T0
-    for _cycle in range(2):
-        go(w1, "offline", at)
-        tick(at)
-        at += timedelta(minutes=2)
-        go(w1, "online", at)
-        tick(at)
-        at += timedelta(minutes=2)
+    at = flap(w1, T0, cycles=2)
     go(w1, "offline", at)
     tick(at)
     tick(at + timedelta(minutes=16))

@@ -11,10 +11,12 @@ from django.test import override_settings
 
 from tests.workers.alert_factories import (  # noqa: F401 - fixtures
     T0,
+    WAIT,
     Mailbox,
     go,
     mailbox,
     make_account,
+    make_fleet,
     make_group,
     ok_poll,
     smtp_port,
@@ -25,8 +27,6 @@ from workers.models import Notification, NotificationStatus
 from workers.services.alert_content import RenderedEmail
 from workers.services.alert_sending import backoff, send_pending
 from workers.services.alerts import process_outbox, queue_email
-
-WAIT = timedelta(seconds=60)
 
 
 def queue_one(key: str = "k1", recipients: list[str] | None = None) -> Notification:
@@ -165,11 +165,9 @@ def run_in_threads(target, n: int = 2) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_it_sends_one_email_when_two_beat_ticks_overlap(mailbox):
-    account = make_account()
-    group = make_group(account, "hrw-win", 3)
-    make_group(account, "hrw-linux", 2)
+    account, _, (w1, _, _) = make_fleet()
     ok_poll(account, T0 + WAIT)
-    go(group.workers.first(), "offline", T0)
+    go(w1, "offline", T0)
 
     def beat() -> None:
         process_outbox(now=T0 + WAIT)

@@ -9,7 +9,7 @@ import redis
 from django.utils import timezone
 
 from tests.fixtures.celery import wait_for
-from tests.workers.alert_factories import go, mailbox, make_account, make_group, smtp_port, smtp_settings  # noqa: F401
+from tests.workers.alert_factories import go, mailbox, make_fleet, smtp_port, smtp_settings  # noqa: F401
 from workers.models import Notification, NotificationStatus, StatusChange
 from workers.tasks_alerts import process_alert_outbox, send_alert_reminders, send_pending_notifications
 
@@ -23,11 +23,8 @@ def drained(client: redis.Redis) -> bool:
 
 @pytest.fixture
 def down_worker(db):
-    account = make_account()
-    group = make_group(account, "hrw-win", 3)
-    make_group(account, "hrw-linux", 2)
-    now = timezone.now()
-    go(group.workers.order_by("name").first(), "offline", now - timedelta(seconds=1))
+    _, group, (w1, _, _) = make_fleet()
+    go(w1, "offline", timezone.now() - timedelta(seconds=1))
     return group
 
 
