@@ -19,9 +19,7 @@ which accept ``datetime`` objects, never text.
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,6 +47,7 @@ from workers.records import (
     AgentEventRecord,
     AzureError,
     AzureTransientError,
+    ConnectionFileError,
     ConnectionSettings,
     GroupRecord,
     HeartbeatRecord,
@@ -56,6 +55,9 @@ from workers.records import (
     LogsResult,
     UtilizationRecord,
     WorkerRecord,
+    finite_float,
+    read_connection_file,
+    resolve_ca_path,
 )
 
 __all__ = [
@@ -145,23 +147,11 @@ def _timeouts_from_settings() -> dict[str, Any]:
 
 
 def _read_json_file(path: Path) -> dict[str, Any]:
+    """The connection file's JSON object; a bad file is an AzureError like any other bad input here."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AzureError(f"cannot read connection file {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise AzureError(f"connection file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise AzureError(f"connection file {path} must hold a JSON object")
-    return data
-
-
-def _resolve_ca(value: str, base: Path) -> str:
-    """A relative CA path in a connection file is relative to the file, not to the cwd."""
-    if not value:
-        return ""
-    p = Path(value)
-    return str(p if p.is_absolute() else (base / p).resolve())
+        return read_connection_file(path)
+    except ConnectionFileError as exc:
+        raise AzureError(str(exc)) from exc
 
 
 def connection_from_file(path: str | Path) -> ConnectionSettings:
@@ -177,7 +167,7 @@ def connection_from_file(path: str | Path) -> ConnectionSettings:
     if missing:
         raise AzureError(f"connection file {path} lacks {', '.join(missing)}")
     values: dict[str, Any] = {k: str(data[k]) for k in _CONNECTION_KEYS if data.get(k) not in (None, "")}
-    values["ca_bundle"] = _resolve_ca(values.get("ca_bundle", ""), path.parent)
+    values["ca_bundle"] = resolve_ca_path(values.get("ca_bundle", ""), path.parent)
     values.update(_timeouts_from_settings())
     return ConnectionSettings(**values)
 
@@ -437,17 +427,6 @@ def parse_datetime(value: Any) -> datetime | None:
     return _utc(parsed)
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, or None for null/'None'/NaN/infinite/non-numeric text."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _get(mapping: Any, *path: str) -> Any:
     """``mapping[path[0]][path[1]]...`` tolerating missing keys and non-mapping values."""
     current = mapping
@@ -575,18 +554,18 @@ def parse_utilization_row(row: _Row) -> UtilizationRecord:
     ts = parse_datetime(row["TimeGenerated"])
     if not computer or ts is None:
         raise _BadRow("Perf row without Computer or TimeGenerated")
-    mem = _number(row["MemUsedPct"])
+    mem = finite_float(row["MemUsedPct"])
     if mem is None:
-        available = _number(row["MemAvailablePct"])
+        available = finite_float(row["MemAvailablePct"])
         mem = None if available is None else 100.0 - available
-    return UtilizationRecord(computer=computer, ts=ts, cpu_pct=_number(row["CpuPct"]), mem_pct=mem)
+    return UtilizationRecord(computer=computer, ts=ts, cpu_pct=finite_float(row["CpuPct"]), mem_pct=mem)
 
 
 def parse_agent_event_row(row: _Row) -> AgentEventRecord:
     computer = _text(row["Computer"])
     first_at = parse_datetime(row["FirstAt"])
     last_at = parse_datetime(row["LastAt"])
-    count = _number(row["EventCount"])
+    count = finite_float(row["EventCount"])
     if not computer or first_at is None or last_at is None or count is None:
         raise _BadRow("event row without Computer, EventCount, FirstAt or LastAt")
     return AgentEventRecord(

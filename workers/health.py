@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from workers.models import WorkerStatus
 
@@ -337,6 +337,16 @@ class Diagnosis:
     fix: str
 
 
+class DiagnosisSignals(TypedDict, total=False):
+    """The optional signals of :func:`diagnoses`, so :func:`diagnose` can pass them on unchanged."""
+
+    event_4502_count: int
+    cpu_pct: float | None
+    mem_pct: float | None
+    utilization_at: datetime | None
+    os_type: str
+
+
 def diagnoses(
     *,
     verdict: StatusVerdict,
@@ -419,28 +429,11 @@ def diagnoses(
     return found
 
 
-def diagnose(
-    *,
-    verdict: StatusVerdict,
-    now: datetime,
-    event_4502_count: int = 0,
-    cpu_pct: float | None = None,
-    mem_pct: float | None = None,
-    utilization_at: datetime | None = None,
-    os_type: str = "",
-) -> Diagnosis | None:
+def diagnose(*, verdict: StatusVerdict, now: datetime, **signals: Unpack[DiagnosisSignals]) -> Diagnosis | None:
     """The most specific probable cause, or None when the signals name none.
 
     Order: TLS interception (event 4502 is conclusive) > outbound 443 blocked (heartbeat fresh,
     lastSeen stale) > agent stopped (every signal offline) > CPU/memory pressure > never reported.
     """
-    found = diagnoses(
-        verdict=verdict,
-        now=now,
-        event_4502_count=event_4502_count,
-        cpu_pct=cpu_pct,
-        mem_pct=mem_pct,
-        utilization_at=utilization_at,
-        os_type=os_type,
-    )
+    found = diagnoses(verdict=verdict, now=now, **signals)
     return found[0] if found else None

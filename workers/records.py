@@ -5,8 +5,12 @@ emulator's tests consume them. Nothing here imports an Azure SDK.
 """
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 
 class AzureError(Exception):
@@ -19,6 +23,51 @@ class AzureTransientError(AzureError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def finite_float(value: Any) -> float | None:
+    """A finite float, or None for null/'None'/NaN/infinite/booleans/non-numeric text.
+
+    Azure's Perf columns can carry any of those; the adapter parses with it and ingest re-checks
+    with it before writing, so a bad number becomes "no sample" rather than a failed batch.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class ConnectionFileError(ValueError):
+    """An emulator connection file cannot be read or does not hold a JSON object."""
+
+
+def read_connection_file(path: Path) -> dict[str, Any]:
+    """The JSON object in an emulator connection file (``--connection-file``).
+
+    Shared by ``workers.azure`` (endpoints and credentials at poll time) and
+    ``workers.services.accounts`` (registering the account) so both judge a file alike. It only
+    reads, so it is safe to call any number of times. Raises ConnectionFileError with the reason.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConnectionFileError(f"cannot read connection file {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ConnectionFileError(f"connection file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConnectionFileError(f"connection file {path} must hold a JSON object")
+    return data
+
+
+def resolve_ca_path(value: str, base: Path) -> str:
+    """A relative CA path in a connection file is relative to the file's folder ``base``, not to the cwd."""
+    if not value:
+        return ""
+    p = Path(value)
+    return str(p if p.is_absolute() else (base / p).resolve())
 
 
 @dataclass(frozen=True)

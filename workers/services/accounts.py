@@ -6,13 +6,13 @@ stored (``credential_file``) and the adapter reads the secret from it at poll ti
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from django.conf import settings
 
 from workers.models import AutomationAccount
+from workers.records import ConnectionFileError, read_connection_file, resolve_ca_path
 
 
 class AccountConfigError(ValueError):
@@ -52,19 +52,13 @@ def add_account_from_connection_file(path: str | Path, name: str | None = None) 
     """
     path = Path(path).expanduser().resolve()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AccountConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise AccountConfigError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise AccountConfigError(f"{path} must hold a JSON object")
+        data = read_connection_file(path)
+    except ConnectionFileError as exc:
+        raise AccountConfigError(str(exc)) from exc
     missing = [k for k in ("subscription_id", "resource_group", "automation_account", "arm_endpoint") if not data.get(k)]
     if missing:
         raise AccountConfigError(f"{path} lacks {', '.join(missing)}")
-    ca = str(data.get("ca_bundle") or "")
-    if ca and not Path(ca).is_absolute():
-        ca = str((path.parent / ca).resolve())
+    ca = resolve_ca_path(str(data.get("ca_bundle") or ""), path.parent)
     label = (name or str(data["automation_account"])).strip()
     if not label:
         raise AccountConfigError("the account name must not be empty")

@@ -26,7 +26,7 @@ from workers.models import (
     UtilizationSample,
     WorkerGroup,
 )
-from workers.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord
+from workers.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord, finite_float
 from workers.services.locking import update_workers_in_pk_order
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,6 @@ def _clip(value: str | None, field_name: str, model: type) -> str:
     text = value or ""
     limit = model._meta.get_field(field_name).max_length
     return text[:limit] if limit else text
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 # --- groups and workers ---------------------------------------------------------------------------
@@ -328,7 +318,7 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
     samples: dict[tuple[int, datetime], tuple[float | None, float | None]] = {}
     skipped = 0
     for rec in records:
-        cpu, mem = _finite(rec.cpu_pct), _finite(rec.mem_pct)
+        cpu, mem = finite_float(rec.cpu_pct), finite_float(rec.mem_pct)
         pks = index.find(rec.computer)
         if not pks or rec.ts is None or (cpu is None and mem is None):
             skipped += 1
