@@ -1,14 +1,13 @@
 """Sending: a real SMTP conversation, failures stored and retried with backoff, never twice."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import override_settings
 
+from tests.fixtures.concurrency import run_in_threads
 from tests.workers.alert_factories import (  # noqa: F401 - fixtures
     T0,
     WAIT,
@@ -139,27 +138,6 @@ def test_it_rejects_a_malformed_address_in_the_test_command(smtp_settings):
 
 
 # --- Concurrency on PostgreSQL: two overlapping beat ticks ---------------------------------------------
-
-
-def run_in_threads(target, n: int = 2) -> None:
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=body) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
 
 
 @pytest.mark.postgres

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.fixtures.concurrency import run_in_threads
 from workers import latency
 from workers.models import Job, JobDaily, JobHourly
 from workers.services.job_rollups import parse_hist, rollup_jobs
@@ -160,30 +161,10 @@ def test_it_sums_the_days_hours_into_the_daily_row(fleet):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_it_is_safe_to_run_concurrently_on_postgresql():
-    import threading
-
-    from django.db import connection
-
     account = make_account("concurrent")
     a = make_group(account, "grp-c")
     Job.objects.bulk_create([job(a, T0 + timedelta(minutes=m), queue=m + 1, duration=m + 2) for m in range(0, 300, 3)])
     rollup_jobs(T0, NOW, now=NOW)
     expected = _snapshot(JobHourly), _snapshot(JobDaily)
-    barrier, errors = threading.Barrier(2), []
-
-    def run() -> None:
-        try:
-            barrier.wait(timeout=30)
-            rollup_jobs(T0, NOW, now=NOW)
-        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    run_in_threads(lambda: rollup_jobs(T0, NOW, now=NOW))
     assert (_snapshot(JobHourly), _snapshot(JobDaily)) == expected

@@ -1,12 +1,11 @@
 """refresh_statuses: status through a conditional UPDATE, one StatusChange per real change."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.db import connection
 
+from tests.fixtures.concurrency import run_in_threads
 from workers.health import Thresholds
 from workers.models import AutomationAccount, HybridWorker, StatusChange, WorkerGroup
 from workers.services.status import refresh_statuses
@@ -132,23 +131,6 @@ def test_a_change_lost_to_another_refresh_writes_nothing():
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_refreshes_write_one_change():
     workers = [make_worker(f"hrw-{i:02}", seen=1000, hb=1000, status="online") for i in range(20)]
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            refresh_statuses(now=NOW, thresholds=T)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_in_threads(lambda: refresh_statuses(now=NOW, thresholds=T))
     assert StatusChange.objects.count() == len(workers)
     assert set(StatusChange.objects.values_list("new_status", flat=True)) == {"offline"}
