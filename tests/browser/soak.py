@@ -37,6 +37,8 @@ from tests.browser.chromium import launch_chromium
 # trend up, and the heap after GC drifts less than this per minute (V8 caches settle early).
 HEAP_SLOPE_LIMIT = 64 * 1024  # bytes per minute
 NODE_SLOPE_LIMIT = 5.0  # nodes per minute
+# Slopes ignore the first minutes (V8 warm-up) when the run is long enough to have 3 samples after.
+WARMUP_MINUTES = 3.0
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,19 @@ class SoakResult:
     failed_refreshes: int = 0
     console_errors: list[str] = field(default_factory=list)
 
+    def steady(self) -> list[Sample]:
+        """The samples after V8's warm-up (compiled code, inline caches, Intl data settle in the
+        first minutes), when enough remain; otherwise all of them."""
+        later = [s for s in self.samples if s.minute >= WARMUP_MINUTES]
+        return later if len(later) >= 3 else self.samples
+
     def slope(self, attr: str) -> float:
-        """Least-squares slope of ``attr`` per minute (0 with fewer than two samples)."""
-        if len(self.samples) < 2:
+        """Least-squares slope of ``attr`` per minute over the steady samples (0 with fewer than two)."""
+        samples = self.steady()
+        if len(samples) < 2:
             return 0.0
-        xs = [s.minute for s in self.samples]
-        ys = [float(getattr(s, attr)) for s in self.samples]
+        xs = [s.minute for s in samples]
+        ys = [float(getattr(s, attr)) for s in samples]
         mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
         var = sum((x - mean_x) ** 2 for x in xs)
         return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var if var else 0.0
@@ -91,8 +100,9 @@ class SoakResult:
                 f"{s.minute:6.1f} {s.heap_bytes / 1024:14.1f} {s.elements:9d} {s.nodes:10d} {s.listeners:10d} {s.documents:5d}  {s.page_label}"
             )
         lines.append(
-            "slope per minute: JS heap {:+.1f} KiB/min, elements {:+.2f}/min, DOM nodes {:+.2f}/min, listeners {:+.2f}/min".format(
-                self.slope("heap_bytes") / 1024, self.slope("elements"), self.slope("nodes"), self.slope("listeners")
+            "slope per minute (from minute {:.0f}): JS heap {:+.1f} KiB/min, elements {:+.2f}/min, DOM nodes {:+.2f}/min, listeners {:+.2f}/min".format(
+                self.steady()[0].minute if self.samples else 0.0,
+                self.slope("heap_bytes") / 1024, self.slope("elements"), self.slope("nodes"), self.slope("listeners"),
             )
         )
         lines.append(
