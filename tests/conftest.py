@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.emulator",
     "tests.fixtures.celery",
+    "tests.fixtures.smtp",
 ]

@@ -1,19 +1,7 @@
-"""Builders and a real SMTP server for the alerting tests (imported by tests/*/test_alert*.py)."""
+"""Builders for the alerting tests (imported by tests/*/test_alert*.py); the SMTP server is tests/fixtures/smtp.py."""
 from __future__ import annotations
 
-import email
-import logging
-import email.policy
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-
-import pytest
-from aiosmtpd.controller import Controller
-from django.test import override_settings
 
 from workers.models import AutomationAccount, HybridWorker, PollRun, StatusChange, WorkerGroup
 from workers.services.alert_sending import send_pending
@@ -90,86 +78,3 @@ def tick(now: datetime, *, poll: bool = True) -> OutboxResult:
     result = process_outbox(now=now)
     send_pending(now=now)
     return result
-
-
-@dataclass
-class Mailbox:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def subjects(self) -> list[str]:
-        with self.lock:
-            # Long non-ASCII subjects are folded onto a continuation line; the reader sees one line.
-            return [str(m["Subject"]).strip() for m in self.messages]
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.messages)
-
-
-class _Handler:
-    def __init__(self, box: Mailbox) -> None:
-        self.box = box
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self.box.lock:
-            self.box.messages.append(message)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_smtp(port: int, box: Mailbox) -> Controller:
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
-    controller = Controller(_Handler(box), hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def smtp_settings(smtp_port: int) -> Iterator[None]:
-    """Django's SMTP backend pointed at 127.0.0.1:<ephemeral port> (server may or may not be up)."""
-    with override_settings(
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=smtp_port,
-        EMAIL_TIMEOUT=5,
-        ALERT_RECIPIENTS=["oncall@example.com"],
-        SITE_URL="https://hrw.example.com",
-    ):
-        yield
-
-
-@pytest.fixture
-def mailbox(smtp_port: int, smtp_settings: None) -> Iterator[Mailbox]:
-    """A real aiosmtpd server on loopback collecting every message it accepts."""
-    box = Mailbox("127.0.0.1", smtp_port)
-    controller = start_smtp(smtp_port, box)
-    try:
-        yield box
-    finally:
-        controller.stop()
-
-
-def html_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("html",))
-    assert part is not None
-    return part.get_content()
-
-
-def text_part(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.workers.alert_factories import html_part, mailbox, smtp_port, smtp_settings, text_part  # noqa: F401
+from tests.fixtures.smtp import text_part
 from workers.models import Alert, AlertKind, AutomationAccount, HybridWorker, WorkerGroup
 from workers.services import polling
 from workers.services.accounts import add_account_from_connection_file

@@ -5,19 +5,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from tests.workers.alert_factories import (  # noqa: F401 - fixtures
-    T0,
-    WAIT,
-    go,
-    mailbox,
-    make_account,
-    make_fleet,
-    make_group,
-    ok_poll,
-    smtp_port,
-    smtp_settings,
-    tick,
-)
+from tests.workers.alert_factories import T0, WAIT, go, make_account, make_fleet, make_group, tick
 from workers.models import Alert, AlertState
 from workers.services.alert_sending import send_pending
 from workers.services.maintenance import (

@@ -7,21 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 from django.test import override_settings
 
-from tests.workers.alert_factories import (  # noqa: F401 - fixtures
-    T0,
-    WAIT,
-    go,
-    html_part,
-    mailbox,
-    make_account,
-    make_fleet,
-    make_group,
-    ok_poll,
-    smtp_port,
-    smtp_settings,
-    text_part,
-    tick,
-)
+from tests.fixtures.smtp import html_part, text_part
+from tests.workers.alert_factories import T0, WAIT, go, make_account, make_fleet, make_group, ok_poll, tick
 from workers.models import AutomationAccount, Alert, AlertKind, AlertState, HybridWorker, Notification, StatusChange
 from workers.services.alert_sending import send_pending
 from workers.services.alerts import acknowledge, send_reminders

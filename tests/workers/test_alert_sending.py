@@ -8,20 +8,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from tests.fixtures.concurrency import run_in_threads
-from tests.workers.alert_factories import (  # noqa: F401 - fixtures
-    T0,
-    WAIT,
-    Mailbox,
-    go,
-    mailbox,
-    make_account,
-    make_fleet,
-    make_group,
-    ok_poll,
-    smtp_port,
-    smtp_settings,
-    start_smtp,
-)
+from tests.fixtures.smtp import Mailbox, start_smtp
+from tests.workers.alert_factories import T0, WAIT, go, make_fleet, ok_poll
 from workers.models import Notification, NotificationStatus
 from workers.services.alert_content import RenderedEmail
 from workers.services.alert_sending import backoff, send_pending

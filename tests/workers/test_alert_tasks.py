@@ -9,7 +9,7 @@ import redis
 from django.utils import timezone
 
 from tests.fixtures.celery import wait_for
-from tests.workers.alert_factories import go, mailbox, make_fleet, smtp_port, smtp_settings  # noqa: F401
+from tests.workers.alert_factories import go, make_fleet
 from workers.models import Notification, NotificationStatus, StatusChange
 from workers.tasks_alerts import process_alert_outbox, send_alert_reminders, send_pending_notifications
 
