@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 
 # Each logged-in request also loads its session and user (2 queries), included below.
 FLEET_URLS = {
-    "/": 9,  # session, user, freshness, groups+member counts, job outcomes+queue p95, 4 for timeout counts
-    "/api/v1/groups": 5,
+    "/": 10,  # session, user, freshness, groups+member counts, jobs watermarks (cache key), job outcomes+queue p95 (on a cache miss), 4 for timeout counts
+    "/api/v1/groups": 6,
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,
     "/metrics": 4,

@@ -194,3 +194,27 @@ def test_it_judges_a_group_by_its_own_worker_poll(now):
     fine = selectors.data_freshness(now=now, group_name="g-fine")
     assert broken.sources[0].stale is True and broken.sources[0].error == "403 Forbidden"
     assert fine.sources[0].stale is False and fine.sources[0].age_seconds == 4
+
+
+def _overview_jobs(now) -> int:
+    return sum(sum(g.jobs_24h.values()) for g in selectors.fleet_overview(now=now).groups)
+
+
+def test_it_serves_the_fleet_job_aggregate_from_cache_until_the_next_jobs_poll(now):
+    account = make_account()
+    group = WorkerGroup.objects.create(account=account, azure_id="/g/cache", name="g-cache", group_type="User")
+    _jobs(group, [1.0], now=now)
+    assert _overview_jobs(now) == 1
+    _jobs(group, [2.0], now=now)  # written without a poll: the cached aggregate still stands
+    assert _overview_jobs(now) == 1
+    AutomationAccount.objects.filter(pk=account.pk).update(jobs_watermark=now)  # what a successful poll does
+    assert _overview_jobs(now) == 2
+
+
+def test_it_recomputes_the_fleet_job_aggregate_after_five_minutes(now):
+    account = make_account()
+    group = WorkerGroup.objects.create(account=account, azure_id="/g/cache5", name="g-cache5", group_type="User")
+    _jobs(group, [1.0], now=now)
+    assert _overview_jobs(now) == 1
+    _jobs(group, [2.0], now=now)
+    assert _overview_jobs(now + timedelta(minutes=5)) == 2
