@@ -48,6 +48,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -306,6 +319,13 @@ ALERT_PROCESS_SECONDS = env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)
 ALERT_SEND_SECONDS = env_int("ALERT_SEND_SECONDS", 10, minimum=1)
 ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 8, minimum=1)
 ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
+# Pressure alerts: CPU >= CAPACITY_CPU_PRESSURE_PCT or memory >= CAPACITY_MEM_PRESSURE_PCT in at least
+# ALERT_PRESSURE_SHARE of the one-minute samples of the last ALERT_PRESSURE_MINUTES (and at least
+# ALERT_PRESSURE_MIN_SAMPLES of them); it resolves below ALERT_PRESSURE_CLEAR_SHARE (default: half).
+ALERT_PRESSURE_MINUTES = env_int("ALERT_PRESSURE_MINUTES", 15, minimum=2, maximum=240)
+ALERT_PRESSURE_MIN_SAMPLES = env_int("ALERT_PRESSURE_MIN_SAMPLES", 10, minimum=1)
+ALERT_PRESSURE_SHARE = env_float("ALERT_PRESSURE_SHARE", 0.8, minimum=0.05, maximum=1.0)
+ALERT_PRESSURE_CLEAR_SHARE = env_float("ALERT_PRESSURE_CLEAR_SHARE", ALERT_PRESSURE_SHARE / 2, minimum=0.0, maximum=ALERT_PRESSURE_SHARE)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Auth, i18n, static.

@@ -437,3 +437,20 @@ def diagnose(*, verdict: StatusVerdict, now: datetime, **signals: Unpack[Diagnos
     """
     found = diagnoses(verdict=verdict, now=now, **signals)
     return found[0] if found else None
+
+
+# --- Sustained pressure (alerting) --------------------------------------------------------------
+
+
+def pressure_alert_open(*, samples: int, high: int, is_open: bool, share: float, clear_share: float, min_samples: int) -> bool:
+    """Whether a worker's pressure alert should be open after one evaluation of its window.
+
+    ``high`` of ``samples`` one-minute readings crossed a threshold. Opens at ``share`` or more;
+    once open it stays open until the share falls below ``clear_share`` (hysteresis, so a worker
+    hovering at the threshold gives one alert, not one per minute). Too few samples decide nothing:
+    the current state is kept (a gap in Log Analytics data is not a recovery).
+    """
+    if samples < max(1, min_samples):
+        return is_open
+    ratio = high / samples
+    return ratio >= clear_share if is_open else ratio >= share

@@ -244,6 +244,7 @@ class AlertKind(models.TextChoices):
     GROUP_ROLLUP = "group_rollup", "Several workers of a group down"
     BLIND = "blind", "Monitoring is blind"
     FLAPPING = "flapping", "Worker flapping"
+    PRESSURE = "pressure", "Worker under CPU/memory pressure"
 
 
 class AlertState(models.TextChoices):

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from workers.health import AUTOMATION, Thresholds, diagnoses, format_age, summarize_group, worker_status
-from workers.models import Alert, AlertMember, HybridWorker, Job, WorkerGroup, WorkerStatus
+from workers.models import Alert, AlertMember, AlertState, HybridWorker, Job, WorkerGroup, WorkerStatus
+from workers.services.pressure_alerts import group_queue_delay, pressure_stats
 
 SIGNAL_LABELS = {AUTOMATION: "Automation lastSeenDateTime", "heartbeat": "Log Analytics Heartbeat"}
 
@@ -268,3 +269,68 @@ def render_flapping(alert: Alert, *, now: datetime, transitions: int, stable: bo
 
 def render_test(*, now: datetime) -> RenderedEmail:
     return render("test", {"now": now}, "TEST hrw-monitor alert email: SMTP settings work")
+
+
+def _pressure_context(alert: Alert, *, now: datetime) -> dict[str, Any]:
+    """The worker, its CPU/memory over the window, the pressure diagnosis and the group's queue delay."""
+    member = AlertMember.objects.filter(alert=alert).select_related("worker__group").first()
+    worker = member.worker if member else None
+    end = alert.resolved_at or now
+    stats = pressure_stats(worker.pk, now=end) if worker else None
+    cause = None
+    if worker is not None and stats is not None:
+        # The sustained values (p50), else the peaks, through the same rule the worker pages use.
+        for cpu, mem in ((stats.cpu_p50, stats.mem_p50), (stats.cpu_max, stats.mem_max)):
+            found = diagnoses(verdict=worker_verdict(worker, now=now), now=end, cpu_pct=cpu, mem_pct=mem, utilization_at=end)
+            cause = next((d for d in found if d.code == "resource_pressure"), None)
+            if cause is not None:
+                break
+    under = (
+        AlertMember.objects.filter(alert__kind=alert.kind, alert__state=AlertState.OPEN, alert__group=alert.group)
+        .values("worker_id")
+        .distinct()
+        .count()
+        if alert.group_id
+        else 0
+    )
+    group = group_snapshot(alert.group)
+    return {
+        "alert": alert,
+        "worker": worker,
+        "name": worker.name if worker else "a worker",
+        "stats": stats,
+        "cause": asdict(cause) if cause else None,
+        "delay": group_queue_delay(alert.group_id, now=end),
+        "group": group,
+        "under_pressure": under,
+        "cpu_limit": settings.CAPACITY_CPU_PRESSURE_PCT,
+        "mem_limit": settings.CAPACITY_MEM_PRESSURE_PCT,
+        "url": site_url(f"/workers/{worker.pk}/") if worker else site_url("/alerts/"),
+        "duration": format_age((end - alert.opened_at).total_seconds()),
+        "now": now,
+    }
+
+
+def _headline_metric(stats: Any) -> str:
+    """The metric that is sustained ("CPU 97 %" or "memory 93 %"), from the window's p50."""
+    if stats is None or not stats.samples:
+        return "CPU/memory pressure"
+    if stats.cpu_p50 is not None and (stats.cpu_high >= stats.mem_high or stats.mem_p50 is None):
+        return f"CPU {stats.cpu_p50:.0f} %"
+    return f"memory {stats.mem_p50:.0f} %"
+
+
+def render_pressure(alert: Alert, *, now: datetime, recovered: bool = False) -> RenderedEmail:
+    """The opening email of a pressure alert, or its recovery (``recovered``) with the duration."""
+    context = _pressure_context(alert, now=now)
+    group = context["group"]
+    where = f" (group {group['name']})" if group else ""
+    if recovered:
+        subject = f"RECOVERED {context['name']} from CPU/memory pressure after {context['duration']}{where}"
+    else:
+        delay = context["delay"]
+        effect = "jobs are being delayed" if delay.worse else "jobs may be delayed or time out"
+        minutes = context["stats"].minutes if context["stats"] else settings.ALERT_PRESSURE_MINUTES
+        subject = f"PRESSURE {context['name']}{where} — {_headline_metric(context['stats'])} for {minutes} min: {effect}"
+    context["recovered"] = recovered
+    return render("pressure", context, subject)

@@ -62,6 +62,7 @@ from workers.models import (
 from workers.services import alert_content
 from workers.services.alert_content import RenderedEmail
 from workers.services.maintenance import covered_worker_ids
+from workers.services.pressure_alerts import pressure_decisions
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def process_outbox(*, now: datetime) -> OutboxResult:
             _apply_change(change, now=now, blind_accounts=blind_accounts, result=result)
         _sweep_automation_unreachable(now=now, blind_accounts=blind_accounts, result=result)
         _settle_flapping(now=now, result=result)
+        _update_pressure(now=now, blind_accounts=blind_accounts, result=result)
         _release_maintenance(now=now)
         _dispatch_due(now=now, result=result)
     return result
@@ -420,6 +422,8 @@ def _resolve(alert: Alert, *, now: datetime, result: OutboxResult) -> None:
         email = alert_content.render_blind(alert, now=now, restored=True)
     elif alert.kind == AlertKind.FLAPPING:
         email = alert_content.render_flapping(alert, now=now, transitions=0, stable=True)
+    elif alert.kind == AlertKind.PRESSURE:
+        email = alert_content.render_pressure(alert, now=now, recovered=True)
     else:
         email = alert_content.render_recovery(alert, now=now)
     note = queue_email(alert, NotificationKind.RECOVERY, f"alert:{alert.pk}:recovery", email, now=now)
@@ -522,6 +526,39 @@ def _sweep_automation_unreachable(*, now: datetime, blind_accounts: set[int], re
             _worker_recovered(worker, at=now, now=now, result=result)
 
 
+# --- Sustained CPU/memory pressure ---------------------------------------------------------------
+
+
+def _update_pressure(*, now: datetime, blind_accounts: set[int], result: OutboxResult) -> None:
+    """Open one pressure alert per worker under sustained pressure and resolve the ones that cleared.
+
+    The rule and its bounded queries are in ``workers.services.pressure_alerts``; this runs under the
+    alerting lock, and a worker with an open pressure alert is never a candidate again, so two calls
+    open it once. Maintenance holds the email like a down alert's (``_release_maintenance`` sends it
+    if the pressure outlasts the window); a recovery email goes only if the opening email went out.
+    """
+    decisions = pressure_decisions(now=now, skip_accounts=blind_accounts)
+    covered = covered_worker_ids([w.pk for w in decisions.to_open], now=now) if decisions.to_open else set()
+    for worker in decisions.to_open:
+        alert = Alert.objects.create(
+            kind=AlertKind.PRESSURE,
+            account_id=worker.group.account_id,
+            group=worker.group,
+            title=f"{worker.name} under CPU/memory pressure",
+            detail=f"CPU >= {settings.CAPACITY_CPU_PRESSURE_PCT} % or memory >= {settings.CAPACITY_MEM_PRESSURE_PCT} % "
+            f"in at least {settings.ALERT_PRESSURE_SHARE:.0%} of the samples of {settings.ALERT_PRESSURE_MINUTES} min",
+            opened_at=now,
+            notify_at=now,
+            suppressed="maintenance" if worker.pk in covered else "",
+        )
+        AlertMember.objects.create(alert=alert, worker=worker, down_at=now, reason="CPU/memory pressure")
+        result.opened.append(alert.pk)
+    for alert in decisions.to_resolve:
+        AlertMember.objects.filter(alert=alert, recovered_at__isnull=True).update(recovered_at=now)
+        alert.resolved_at = now
+        _resolve(alert, now=now, result=result)
+
+
 # --- Maintenance and dispatch -------------------------------------------------------------------
 
 
@@ -574,6 +611,8 @@ def _dispatch_due(*, now: datetime, result: OutboxResult) -> None:
             member = alert.members.select_related("worker").first()
             count = _transitions(member.worker, since=now - window, until=now) if member else 0
             email = alert_content.render_flapping(alert, now=now, transitions=count)
+        elif alert.kind == AlertKind.PRESSURE:
+            email = alert_content.render_pressure(alert, now=now)
         else:
             email = alert_content.render_down(alert, now=now)
         snapshot = {
@@ -585,7 +624,7 @@ def _dispatch_due(*, now: datetime, result: OutboxResult) -> None:
             last_notified_at=now,
             title=email.subject[:400],
             diagnosis=snapshot,
-            next_reminder_at=None if alert.kind == AlertKind.FLAPPING else now + timedelta(hours=settings.ALERT_REMINDER_HOURS),
+            next_reminder_at=None if alert.kind in (AlertKind.FLAPPING, AlertKind.PRESSURE) else now + timedelta(hours=settings.ALERT_REMINDER_HOURS),
         )
         note = queue_email(alert, NotificationKind.ALERT, f"alert:{alert.pk}:open", email, now=now)
         if note is not None:
