@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -140,7 +140,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
     def row(g: Any) -> tuple[Any, ...]:
         o = g.jobs_24h
         late = format_html(' <span class="muted">({} late)</span>', g.workers_late) if g.workers_late else ""
-        p95 = (format_html('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
+        p95 = (mark_safe('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
                else f"{g.queue_p95_seconds_24h:.1f} s")
         return (
             reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.health, g.health.capitalize(),
