@@ -200,47 +200,25 @@ POLL_BACKFILL_HOURS = env_int("POLL_BACKFILL_HOURS", 24, minimum=1)
 POLL_RUN_RETENTION_HOURS = env_int("POLL_RUN_RETENTION_HOURS", 48, minimum=1)
 UTILIZATION_RETENTION_DAYS = env_int("UTILIZATION_RETENTION_DAYS", 31, minimum=1)
 
+# Alert outbox and sender periods (s); the outbox task also sends at once when it queued an email.
+ALERT_PROCESS_SECONDS = env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)
+ALERT_SEND_SECONDS = env_int("ALERT_SEND_SECONDS", 10, minimum=1)
+
+
+def _every(task: str, seconds: float) -> dict:
+    """A beat entry that expires after one period, so a backlog of stale runs is dropped."""
+    return {"task": task, "schedule": float(seconds), "options": {"expires": float(seconds)}}
+
+
 CELERY_BEAT_SCHEDULE = {
-    "poll-workers": {
-        "task": "workers.tasks.poll_all_workers",
-        "schedule": float(POLL_WORKERS_SECONDS),
-        "options": {"expires": float(POLL_WORKERS_SECONDS)},
-    },
-    "poll-jobs": {
-        "task": "workers.tasks.poll_all_jobs",
-        "schedule": float(POLL_JOBS_SECONDS),
-        "options": {"expires": float(POLL_JOBS_SECONDS)},
-    },
-    "poll-logs": {
-        "task": "workers.tasks.poll_all_logs",
-        "schedule": float(POLL_LOGS_SECONDS),
-        "options": {"expires": float(POLL_LOGS_SECONDS)},
-    },
-    "refresh-statuses": {
-        "task": "workers.tasks.refresh_statuses",
-        "schedule": float(STATUS_REFRESH_SECONDS),
-        "options": {"expires": float(STATUS_REFRESH_SECONDS)},
-    },
-    "rollup": {
-        "task": "workers.tasks.rollup_recent",
-        "schedule": float(ROLLUP_SECONDS),
-        "options": {"expires": float(ROLLUP_SECONDS)},
-    },
-    "alerts-process-outbox": {
-        "task": "workers.tasks_alerts.process_alert_outbox",
-        "schedule": float(env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)),
-        "options": {"expires": float(env_int("ALERT_PROCESS_SECONDS", 5, minimum=1))},
-    },
-    "alerts-send-pending": {
-        "task": "workers.tasks_alerts.send_pending_notifications",
-        "schedule": float(env_int("ALERT_SEND_SECONDS", 10, minimum=1)),
-        "options": {"expires": float(env_int("ALERT_SEND_SECONDS", 10, minimum=1))},
-    },
-    "alerts-reminders": {
-        "task": "workers.tasks_alerts.send_alert_reminders",
-        "schedule": 60.0,
-        "options": {"expires": 60.0},
-    },
+    "poll-workers": _every("workers.tasks.poll_all_workers", POLL_WORKERS_SECONDS),
+    "poll-jobs": _every("workers.tasks.poll_all_jobs", POLL_JOBS_SECONDS),
+    "poll-logs": _every("workers.tasks.poll_all_logs", POLL_LOGS_SECONDS),
+    "refresh-statuses": _every("workers.tasks.refresh_statuses", STATUS_REFRESH_SECONDS),
+    "rollup": _every("workers.tasks.rollup_recent", ROLLUP_SECONDS),
+    "alerts-process-outbox": _every("workers.tasks_alerts.process_alert_outbox", ALERT_PROCESS_SECONDS),
+    "alerts-send-pending": _every("workers.tasks_alerts.send_pending_notifications", ALERT_SEND_SECONDS),
+    "alerts-reminders": _every("workers.tasks_alerts.send_alert_reminders", 60),
 }
 # Capacity analysis (workers.tasks_capacity): precomputed correlation findings and group capacity.
 CAPACITY_REFRESH_SECONDS = env_int("CAPACITY_REFRESH_SECONDS", 600, minimum=60)
@@ -249,11 +227,7 @@ CAPACITY_TASK_TIME_LIMIT = env_int("CAPACITY_TASK_TIME_LIMIT", 960, minimum=60)
 # Pressure thresholds (percent): a finding needs the metric's p95 above these.
 CAPACITY_CPU_PRESSURE_PCT = env_int("CAPACITY_CPU_PRESSURE_PCT", 85, minimum=1, maximum=100)
 CAPACITY_MEM_PRESSURE_PCT = env_int("CAPACITY_MEM_PRESSURE_PCT", 90, minimum=1, maximum=100)
-CELERY_BEAT_SCHEDULE["capacity-refresh"] = {
-    "task": "workers.tasks_capacity.refresh_capacity",
-    "schedule": float(CAPACITY_REFRESH_SECONDS),
-    "options": {"expires": float(CAPACITY_REFRESH_SECONDS)},
-}
+CELERY_BEAT_SCHEDULE["capacity-refresh"] = _every("workers.tasks_capacity.refresh_capacity", CAPACITY_REFRESH_SECONDS)
 # workers.tasks_latency.rollup_job_latency (on demand; the "rollup" beat entry's rollup_recent already
 # calls rollup_jobs every ROLLUP_SECONDS) recomputes this many hours back, plus older hours whose jobs changed.
 JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
@@ -315,8 +289,6 @@ FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 30, minimum=1)
 FLAP_STABLE_MINUTES = env_int("FLAP_STABLE_MINUTES", 15, minimum=1)
 # Every worker of an account (spread over at least this many groups) offline at once = blind.
 ALERT_BLIND_MIN_GROUPS = env_int("ALERT_BLIND_MIN_GROUPS", 2, minimum=1)
-ALERT_PROCESS_SECONDS = env_int("ALERT_PROCESS_SECONDS", 5, minimum=1)
-ALERT_SEND_SECONDS = env_int("ALERT_SEND_SECONDS", 10, minimum=1)
 ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 8, minimum=1)
 ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
 # Pressure alerts: CPU >= CAPACITY_CPU_PRESSURE_PCT or memory >= CAPACITY_MEM_PRESSURE_PCT in at least
