@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from workers import latency
 from workers.models import JobDaily, JobHourly, RollupScope, RunbookThreshold, WorkerGroup
+from workers.selectors import per_jobs_poll
 from workers.services.job_rollups import JOB_FIELDS, Accumulator, accumulate_jobs, hybrid_jobs, scope_keys
 
 DEFAULT_LIST_LIMIT = 200
@@ -576,16 +579,28 @@ def timeout_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
     )
 
 
-def timeout_counts(window: str = "24h", *, now: datetime) -> dict[str, int | str]:
+def timeout_counts(window: str = "24h", *, now: datetime, version: tuple[tuple[int, Any], ...] | None = None) -> dict[str, int | str]:
     """Counts for the overview: open jobs over threshold now, finished over threshold in the window,
-    Suspended, Stopped and "hybrid worker was not available" failures in the window. Four queries."""
-    span = resolve_window(window, now=now)
-    tset, _listed_rows = thresholds()
-    over_now = over_threshold_now(now=now, tset=tset, limit=None)
-    in_window = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
-    return {
-        "window": span.key,
-        "over_threshold_now": len(over_now),
-        "over_threshold_in_window": in_window.filter(_over_past_q(tset)).count(),
-        **symptom_counts(span),
-    }
+    Suspended, Stopped and "hybrid worker was not available" failures in the window.
+
+    One query for the thresholds, then (at most once per jobs poll and per jobs-poll interval, see
+    ``selectors.per_jobs_poll``; the thresholds are part of the key) four more: job rows only change
+    when a jobs poll lands, so "over its threshold now" is as current as the data it is computed from.
+    """
+    tset, listed = thresholds()
+
+    def compute() -> dict[str, int | str]:
+        span = resolve_window(window, now=now)
+        over_now = over_threshold_now(now=now, tset=tset, limit=None)
+        in_window = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
+        return {
+            "window": span.key,
+            "over_threshold_now": len(over_now),
+            "over_threshold_in_window": in_window.filter(_over_past_q(tset)).count(),
+            **symptom_counts(span),
+        }
+
+    return per_jobs_poll(
+        f"timeout-counts-{window}", compute, now=now, max_age_seconds=settings.POLL_JOBS_SECONDS,
+        version=version, extra=tuple(listed),
+    )

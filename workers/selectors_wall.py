@@ -3,9 +3,10 @@ fleet totals and how old the data is.
 
 A wall polls this every few seconds from several screens, so the whole snapshot costs a fixed
 number of queries whatever the fleet size (tests pin it): one for the groups with their member
-counts, one for jobs queued now, one for the 24 h queue-delay p95, one for open alerts, and the
-freshness query shared with the other pages. Nothing here writes, so running it any number of
-times is harmless.
+counts, one for the job data version, one for open alerts, and the freshness query shared with the
+other pages; once per jobs poll (``selectors.per_jobs_poll``) two more for the jobs queued now and
+the 24 h queue-delay p95, which every screen then shares. Nothing here writes, so running it any
+number of times is harmless.
 """
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from datetime import datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from workers.health import GROUP_HEALTH_RANK, summarize_group
 from workers.latency import exact_percentile
 from workers.models import AutomationAccount, Job, WorkerGroup, WorkerStatus
-from workers.selectors import data_freshness
+from workers.selectors import FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, per_jobs_poll
 
 # Azure job statuses that mean "created, not picked up by a worker yet". "Queued" is not in the
 # SDK's enum but real accounts (and the emulator) report it; unknown strings are simply not counted.
@@ -29,14 +30,6 @@ QUEUED_STATUSES: tuple[str, ...] = ("New", "Activating", "Queued", "Resuming")
 P95_WINDOW = timedelta(hours=24)
 # Hard cap on ?groups= names: a wall lists tens of groups by name, never thousands.
 MAX_GROUP_FILTER = 500
-
-
-class _Percentile95(Aggregate):
-    """PERCENTILE_CONT(0.95) on PostgreSQL; other engines use ``exact_percentile`` (same definition)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(0.95) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,7 @@ def _queued_by_group(group_ids: Sequence[int]) -> dict[int, int]:
 def _queue_p95(group_ids: Sequence[int], *, now: datetime) -> tuple[float | None, int]:
     jobs = Job.objects.filter(group_id__in=group_ids, created_at__gte=now - P95_WINDOW, queue_seconds__isnull=False)
     if connection.vendor == "postgresql":
-        row = jobs.aggregate(p95=_Percentile95("queue_seconds"), n=Count("id"))
+        row = jobs.aggregate(p95=Percentile95("queue_seconds"), n=Count("id"))
         return row["p95"], row["n"]
     values = list(jobs.values_list("queue_seconds", flat=True))
     return exact_percentile(values, 95), len(values)
@@ -239,8 +232,17 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
     rows = list(_groups_query(filters))
     group_ids = [g.pk for g in rows]
     account_ids = sorted({g.account_id for g in rows})
-    queued = _queued_by_group(group_ids) if group_ids else {}
-    p95, p95_n = _queue_p95(group_ids, now=now) if group_ids else (None, 0)
+    # Job rows change only when a jobs poll lands: screens refreshing every few seconds share one
+    # computation per poll (the 24 h p95 window slides by at most FLEET_JOB_STATS_MAX_AGE).
+    version = jobs_data_version()
+    queued = per_jobs_poll(
+        "wall-queued", lambda: _queued_by_group(group_ids) if group_ids else {}, now=now,
+        max_age_seconds=settings.POLL_JOBS_SECONDS, version=version, extra=tuple(group_ids),
+    )
+    p95, p95_n = per_jobs_poll(
+        "wall-p95", lambda: _queue_p95(group_ids, now=now) if group_ids else (None, 0), now=now,
+        max_age_seconds=FLEET_JOB_STATS_MAX_AGE, version=version, extra=tuple(group_ids),
+    )
     alerts = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
     alerts_by_group = alerts[0] if alerts is not None else {}
 

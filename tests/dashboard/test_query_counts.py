@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 
 # Each logged-in request also loads its session and user (2 queries), included below.
 FLEET_URLS = {
-    "/": 10,  # session, user, freshness, groups+member counts, jobs watermarks (cache key), job outcomes+queue p95 (on a cache miss), 4 for timeout counts
+    # session, user, freshness, job data version (cache key), groups+member counts, thresholds; then once
+    # per jobs poll (a cache miss, as here): job outcomes+queue p95 and 3 for the timeout counts
+    "/": 10,
     "/api/v1/groups": 6,
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,
@@ -43,6 +45,20 @@ def test_it_makes_no_more_queries_for_an_empty_fleet(client_in, django_assert_nu
         assert client_in.get(url).status_code == 200
 
 
+# Until the next jobs poll, every later view reuses the job aggregates (selectors.per_jobs_poll).
+WARM_URLS = {"/": 6, "/api/v1/groups": 5}
+
+
+@pytest.mark.parametrize(("url", "queries"), WARM_URLS.items())
+def test_it_reuses_the_job_aggregates_until_the_next_jobs_poll(client_in, fleet, django_assert_num_queries, url, queries):
+    first = client_in.get(url)
+    with django_assert_num_queries(queries):
+        again = client_in.get(url)
+    assert first.status_code == again.status_code == 200
+    if url.startswith("/api/"):
+        assert [g["jobs_24h"] for g in first.json()["groups"]] == [g["jobs_24h"] for g in again.json()["groups"]]
+
+
 def test_it_makes_a_fixed_number_of_queries_on_the_group_page(client_in, fleet, django_assert_num_queries):
     # session, user, group+counts, job outcomes+p95, members, hourly utilization, jobs, freshness
     with django_assert_num_queries(8):
@@ -50,8 +66,9 @@ def test_it_makes_a_fixed_number_of_queries_on_the_group_page(client_in, fleet, 
 
 
 def test_it_makes_a_fixed_number_of_queries_on_the_worker_page(client_in, fleet, django_assert_num_queries):
-    # session, user, worker, samples, status changes, group size, group jobs, freshness
-    with django_assert_num_queries(8):
+    # session, user, worker, samples, status changes, signal spans (the timeline's Automation and
+    # Heartbeat lanes, one query for both), group size, group jobs, freshness
+    with django_assert_num_queries(9):
         assert client_in.get(f"/workers/{fleet.workers[0].pk}/").status_code == 200
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.browser.fleet import add_jobs, build_fleet, record_polls
-from workers.models import Alert, AlertState, Job, WorkerStatus
+from workers.models import Alert, AlertState, AutomationAccount, Job, WorkerStatus
 from workers.selectors_wall import WallFilters, wall_snapshot
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
@@ -211,10 +211,26 @@ def test_it_costs_the_same_number_of_queries_for_any_fleet_size(groups, django_a
     fleet = build_fleet(now=NOW, groups=groups, workers_per_group=2)
     add_jobs(fleet.groups[0], now=NOW, queue_seconds=[1.0, None])
 
-    with django_assert_num_queries(5):
+    # First snapshot after a jobs poll: groups, job data version, queued, p95, alerts, freshness.
+    with django_assert_num_queries(6):
         snapshot = wall_snapshot(now=NOW)
+    # Every later refresh until the next jobs poll shares the queued counts and the p95.
+    with django_assert_num_queries(4):
+        again = wall_snapshot(now=NOW + timedelta(seconds=15))
 
     assert len(snapshot.tiles) == groups
+    assert again.totals == snapshot.totals
+
+
+def test_it_shares_the_job_figures_until_the_next_jobs_poll():
+    fleet = build_fleet(now=NOW, groups=2, workers_per_group=2)
+    add_jobs(fleet.groups[0], now=NOW, queue_seconds=[1.0])
+    first = wall_snapshot(now=NOW)
+    add_jobs(fleet.groups[0], now=NOW, queue_seconds=[50.0, 60.0])  # rows written without a poll
+    assert wall_snapshot(now=NOW + timedelta(seconds=15)).totals.queue_jobs_24h == first.totals.queue_jobs_24h == 1
+
+    AutomationAccount.objects.update(jobs_watermark=NOW)  # what a successful jobs poll does
+    assert wall_snapshot(now=NOW + timedelta(seconds=20)).totals.queue_jobs_24h == 3
 
 
 def test_it_reports_open_alerts_as_unknown_without_the_alerting_models(monkeypatch):

@@ -218,3 +218,52 @@ def test_it_recomputes_the_fleet_job_aggregate_after_five_minutes(now):
     assert _overview_jobs(now) == 1
     _jobs(group, [2.0], now=now)
     assert _overview_jobs(now + timedelta(minutes=5)) == 2
+
+
+def test_it_recomputes_a_shared_aggregate_when_the_clock_is_earlier_than_the_stored_one(now):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert selectors.per_jobs_poll("probe", compute, now=now, max_age_seconds=60) == 1
+    assert selectors.per_jobs_poll("probe", compute, now=now + timedelta(seconds=59), max_age_seconds=60) == 1
+    assert selectors.per_jobs_poll("probe", compute, now=now - timedelta(seconds=1), max_age_seconds=60) == 2
+    # A different ``extra`` (what else the result depends on) is a different entry.
+    assert selectors.per_jobs_poll("probe", compute, now=now, max_age_seconds=60, extra=("other",)) == 3
+
+
+def _over_threshold_in_window(now) -> int:
+    from workers.selectors_latency import timeout_counts
+
+    return timeout_counts("24h", now=now)["over_threshold_in_window"]
+
+
+def test_it_recounts_timeouts_after_a_jobs_poll_or_a_threshold_change(now):
+    from workers.models import RunbookThreshold
+
+    account = make_account()
+    group = WorkerGroup.objects.create(account=account, azure_id="/g/to", name="g-to", group_type="User")
+    _jobs(group, [5000.0], now=now)  # queued 83 min: over the default queue threshold
+    assert _over_threshold_in_window(now) == 1
+    _jobs(group, [6000.0], now=now)  # written without a poll: the shared count stands
+    assert _over_threshold_in_window(now + timedelta(seconds=30)) == 1
+    AutomationAccount.objects.filter(pk=account.pk).update(jobs_watermark=now)
+    assert _over_threshold_in_window(now + timedelta(seconds=30)) == 2
+    # A new threshold changes what "over" means: counted again at once.
+    RunbookThreshold.objects.create(runbook="r", max_queue_seconds=5500, max_run_seconds=3600)
+    assert _over_threshold_in_window(now + timedelta(seconds=31)) == 1
+
+
+def test_warming_after_a_jobs_poll_spares_the_overview_its_job_queries(now, django_assert_num_queries):
+    from workers.selectors_latency import timeout_counts
+    from workers.tasks import warm_job_caches
+
+    fleet = build_fleet(groups=3, workers_per_group=2, now=now, jobs_per_group=4)
+    warm_job_caches(force=True)  # the frozen clock: the task computes as of ``now``
+    with django_assert_num_queries(3):  # job data version, groups, thresholds
+        version = selectors.jobs_data_version()
+        overview = selectors.fleet_overview(now=now, version=version)
+        timeout_counts("24h", now=now, version=version)
+    assert sum(g.jobs_24h_total for g in overview.groups) == 4 * len(fleet.groups)
