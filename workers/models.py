@@ -206,6 +206,33 @@ class StatusChange(models.Model):
         ]
 
 
+class SignalSource(models.TextChoices):
+    AUTOMATION = "automation", "Automation lastSeenDateTime"
+    HEARTBEAT = "heartbeat", "Log Analytics Heartbeat"
+
+
+class SignalSpan(models.Model):
+    """A stretch of time in which one liveness signal of a worker was observed without a gap longer
+    than the tolerance (that signal's "late" threshold), so a gap between two spans means exactly
+    "this signal was late". Written by ``services.signal_spans.record_signal`` on every poll (one
+    span extended per worker and source, a new one after a gap); pruned after
+    UTILIZATION_RETENTION_DAYS. A single observation is a span of zero length."""
+
+    worker = models.ForeignKey(HybridWorker, on_delete=models.CASCADE, related_name="signal_spans")
+    source = models.CharField(max_length=16, choices=SignalSource.choices)
+    start_at = models.DateTimeField()
+    end_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # record_signal: the latest span per worker and source; worker_detail: spans in a window.
+            models.Index(fields=["worker", "source", "end_at"], name="signalspan_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} {self.source} {self.start_at:%Y-%m-%d %H:%M:%S}-{self.end_at:%H:%M:%S}"
+
+
 class PollKind(models.TextChoices):
     GROUPS = "groups", "Groups"
     WORKERS = "workers", "Workers"

@@ -435,12 +435,17 @@ class WorkerDetail:
     group_jobs: list[Job]
     group_size: int
     jobs_attributed: bool
+    # Signal source ("automation", "heartbeat") -> observed spans (start, end) in the window, oldest
+    # first, clipped to [since, now]; a source with nothing in the window maps to [].
+    spans: dict[str, list[tuple[datetime, datetime]]]
 
 
 def worker_detail(*, worker_id: int, now: datetime, window: str = "24h", jobs_limit: int = 50) -> WorkerDetail | None:
-    """One worker: CPU/memory over the window, signal presence, status history, its group's jobs. Five queries.
+    """One worker: CPU/memory over the window, signal presence, its Automation/Heartbeat signal spans,
+    status history, its group's jobs. Six queries.
 
     24 h reads one-minute samples; 7 d reads the hourly rollup (what a page can afford at fleet scale).
+    Signal spans come from the ``(worker, source, end_at)`` index: those still open at ``since``.
     """
     worker = HybridWorker.objects.select_related("group", "group__account").filter(pk=worker_id).first()
     if worker is None:
@@ -458,11 +463,19 @@ def worker_detail(*, worker_id: int, now: datetime, window: str = "24h", jobs_li
         resolution = "hourly averages"
     sample_times = [p.ts for p in util]
     changes = list(StatusChange.objects.filter(worker_id=worker_id, created_at__gte=since).order_by("created_at"))
+    spans: dict[str, list[tuple[datetime, datetime]]] = {health.AUTOMATION: [], health.HEARTBEAT: []}
+    span_rows = (
+        worker.signal_spans.filter(end_at__gte=since, start_at__lte=now)
+        .order_by("source", "start_at")
+        .values_list("source", "start_at", "end_at")
+    )
+    for source, start, end in span_rows:
+        spans.setdefault(source, []).append((max(start, since), min(end, now)))
     group_size = HybridWorker.objects.filter(group_id=worker.group_id, removed_at__isnull=True).count()
     jobs = list(Job.objects.filter(group_id=worker.group_id).order_by("-created_at")[:jobs_limit])
     return WorkerDetail(
         worker=worker, window=window, utilization=util, utilization_resolution=resolution, sample_times=sample_times,
-        changes=changes, group_jobs=jobs, group_size=group_size, jobs_attributed=group_size == 1,
+        changes=changes, group_jobs=jobs, group_size=group_size, jobs_attributed=group_size == 1, spans=spans,
     )
 
 

@@ -190,7 +190,7 @@ def rollup_recent(hours: int = 2) -> dict[str, int]:
     since = until - timedelta(hours=hours)
     done = {"utilization_rows": rollups.rollup_utilization(since, until)}
     pruned = rollups.prune_raw(now=until)
-    done.update(pruned_poll_runs=pruned.poll_runs, pruned_samples=pruned.samples)
+    done.update(pruned_poll_runs=pruned.poll_runs, pruned_samples=pruned.samples, pruned_signal_spans=pruned.signal_spans)
     try:
         job_rollups = import_module("workers.services.job_rollups")
     except ModuleNotFoundError:

@@ -15,18 +15,21 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 
 from workers.models import (
     AutomationAccount,
     HybridWorker,
     Job,
+    SignalSource,
     UtilizationSample,
     WorkerGroup,
 )
 from workers.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord, finite_float
+from workers.services import signal_spans
 from workers.services.locking import update_workers_in_pk_order
 
 log = logging.getLogger(__name__)
@@ -106,7 +109,9 @@ def ingest_workers(group: WorkerGroup, records: Sequence[WorkerRecord], *, now: 
 
     Workers missing from the listing get ``removed_at = now``; a returning worker is revived.
     Existing rows are locked in primary-key order first, the same order every other multi-row
-    writer uses, so concurrent polls cannot deadlock. Safe to run twice.
+    writer uses, so concurrent polls cannot deadlock. Each listed ``lastSeenDateTime`` is also
+    recorded as an Automation signal span (``signal_spans.record_signal``), in the same
+    transaction. Safe to run twice.
     """
     objs: dict[str, HybridWorker] = {}
     skipped = 0
@@ -150,8 +155,28 @@ def ingest_workers(group: WorkerGroup, records: Sequence[WorkerRecord], *, now: 
         )
         gone = [pk for azure_id, (pk, removed_at) in existing.items() if azure_id not in objs and removed_at is None]
         removed = HybridWorker.objects.filter(pk__in=gone).update(removed_at=now) if gone else 0
+        _record_last_seen(group, ordered, now=now)
     revived = sum(1 for azure_id in objs if azure_id in existing and existing[azure_id][1] is not None)
     return IngestResult(rows=len(objs), skipped=skipped, removed=removed, revived=revived)
+
+
+def _record_last_seen(group: WorkerGroup, workers: Sequence[HybridWorker], *, now: datetime) -> None:
+    """The listing's lastSeen values as Automation signal spans. ``bulk_create`` set the pks (it
+    returns them on PostgreSQL and SQLite); if a backend did not, one query maps ARM ids to pks."""
+    seen = [w for w in workers if w.last_seen_at is not None]
+    if not seen:
+        return
+    if any(w.pk is None for w in seen):
+        pks = dict(HybridWorker.objects.filter(azure_id__in=[w.azure_id for w in seen]).values_list("azure_id", "pk"))
+        observations = {pks[w.azure_id]: w.last_seen_at for w in seen if w.azure_id in pks}
+    else:
+        observations = {w.pk: w.last_seen_at for w in seen}
+    signal_spans.record_signal(
+        SignalSource.AUTOMATION,
+        observations,
+        signal_spans.tolerance(SignalSource.AUTOMATION, group.grace_seconds),
+        not_before=now - timedelta(days=settings.UTILIZATION_RETENTION_DAYS),
+    )
 
 
 # --- jobs -------------------------------------------------------------------------------------------
@@ -277,7 +302,8 @@ class _ComputerIndex:
 
 
 def ingest_heartbeats(account: AutomationAccount, records: Iterable[HeartbeatRecord]) -> IngestResult:
-    """Set each matched worker's latest heartbeat and agent facts.
+    """Set each matched worker's latest heartbeat and agent facts, and record it as a Heartbeat
+    signal span (``signal_spans.record_signal``, in each batch's transaction, under its row locks).
 
     ``last_heartbeat_at`` never moves backwards: the comparison runs under a row lock, so an
     overlapping or late poll cannot undo a newer one. Unmatched computers are counted as skipped.
@@ -303,8 +329,26 @@ def ingest_heartbeats(account: AutomationAccount, records: Iterable[HeartbeatRec
         }
         for pk, rec in latest.items()
     }
+    # Workers whose group overrides the grace period get their own (capped) tolerance: usually none.
+    graces: dict[int, int] = {}
+    if latest:
+        graces = dict(
+            HybridWorker.objects.filter(group__account=account, group__grace_seconds__isnull=False, removed_at__isnull=True)
+            .values_list("pk", "group__grace_seconds")
+        )
+
+    def record_spans(batch: list[int]) -> None:
+        by_grace: dict[int | None, dict[int, datetime]] = {}
+        for pk in batch:
+            by_grace.setdefault(graces.get(pk), {})[pk] = latest[pk].time_generated
+        for grace, observations in by_grace.items():
+            signal_spans.record_signal(
+                SignalSource.HEARTBEAT, observations, signal_spans.tolerance(SignalSource.HEARTBEAT, grace)
+            )
+
     written = update_workers_in_pk_order(
-        values, ["last_heartbeat_at", "agent_version", "agent_category", "os_type", "computer_ip"], keep_newer="last_heartbeat_at"
+        values, ["last_heartbeat_at", "agent_version", "agent_category", "os_type", "computer_ip"], keep_newer="last_heartbeat_at",
+        after_batch=record_spans,
     )
     return IngestResult(rows=written, skipped=skipped)
 

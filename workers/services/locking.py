@@ -17,26 +17,25 @@ the write conditional: "only if newer" (a late, older answer never moves a worke
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from workers.models import HybridWorker
 
 BATCH = 2000
-_TABLE = HybridWorker._meta.db_table
 
 
 def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _column_sql(index: int, name: str, field_name: str) -> str:
+def _column_sql(index: int, name: str, field_name: str, model: type[models.Model] = HybridWorker) -> str:
     """``columnN AS name``, cast to the column's type on PostgreSQL (a VALUES column of NULLs is text)."""
     source = f"column{index}"
     if connection.vendor == "postgresql":
-        field = HybridWorker._meta.get_field(field_name)
+        field = model._meta.get_field(field_name)
         source = f"CAST({source} AS {field.db_type(connection)})"
     return f"{source} AS {_qn(name)}"
 
@@ -48,48 +47,53 @@ def update_from_values(
     keep_newer: str | None = None,
     expect: Mapping[str, str] | None = None,
     returning: bool = False,
+    model: type[models.Model] = HybridWorker,
 ) -> list[int]:
     """One UPDATE for ``rows`` (pk -> field values); returns the pks written when ``returning``.
 
     ``keep_newer``: a datetime field in ``fields``; a row is written only when its new value is
     later than the stored one (or nothing is stored). ``expect``: {column: key in the row values}; a
     row is written only when the stored column still equals that value (e.g. the status we read).
-    The caller holds the transaction and the row locks.
+    ``model``: the table to write (hybrid workers unless told; ``SignalSpan`` uses it too, under
+    its workers' locks). The caller holds the transaction and the row locks.
     """
     if not rows:
         return []
+    meta = model._meta
+    table = meta.db_table
     expect = dict(expect or {})
     value_names = list(fields) + list(expect.values())
     value_fields = list(fields) + list(expect.keys())
     params: list[Any] = []
     tuples: list[str] = []
-    pk_field = HybridWorker._meta.pk
+    pk_field = meta.pk
     for pk, values in rows.items():
         params.append(pk_field.get_db_prep_value(pk, connection))
         for name, field_name in zip(value_names, value_fields, strict=True):
-            field = HybridWorker._meta.get_field(field_name)
+            field = meta.get_field(field_name)
             params.append(field.get_db_prep_value(values[name], connection, prepared=False))
         tuples.append("(" + ", ".join(["%s"] * (len(value_names) + 1)) + ")")
-    columns = [_column_sql(1, "id", "id")] + [
-        _column_sql(i + 2, f"v_{name}", field_name) for i, (name, field_name) in enumerate(zip(value_names, value_fields, strict=True))
+    columns = [_column_sql(1, "id", "id", model)] + [
+        _column_sql(i + 2, f"v_{name}", field_name, model)
+        for i, (name, field_name) in enumerate(zip(value_names, value_fields, strict=True))
     ]
-    where = [f"{_qn(_TABLE)}.{_qn('id')} = v.{_qn('id')}"]
+    where = [f"{_qn(table)}.{_qn('id')} = v.{_qn('id')}"]
     if keep_newer:
-        col = HybridWorker._meta.get_field(keep_newer).column
-        where.append(f"({_qn(_TABLE)}.{_qn(col)} IS NULL OR {_qn(_TABLE)}.{_qn(col)} < v.{_qn('v_' + keep_newer)})")
+        col = meta.get_field(keep_newer).column
+        where.append(f"({_qn(table)}.{_qn(col)} IS NULL OR {_qn(table)}.{_qn(col)} < v.{_qn('v_' + keep_newer)})")
     for field_name, name in expect.items():
-        col = HybridWorker._meta.get_field(field_name).column
-        where.append(f"{_qn(_TABLE)}.{_qn(col)} = v.{_qn('v_' + name)}")
+        col = meta.get_field(field_name).column
+        where.append(f"{_qn(table)}.{_qn(col)} = v.{_qn('v_' + name)}")
     assignments = ", ".join(
-        f"{_qn(HybridWorker._meta.get_field(name).column)} = v.{_qn('v_' + name)}" for name in fields
+        f"{_qn(meta.get_field(name).column)} = v.{_qn('v_' + name)}" for name in fields
     )
     sql = (
-        f"UPDATE {_qn(_TABLE)} SET {assignments} "
+        f"UPDATE {_qn(table)} SET {assignments} "
         f"FROM (SELECT {', '.join(columns)} FROM (VALUES {', '.join(tuples)}) AS vals) AS v "
         f"WHERE {' AND '.join(where)}"
     )
     if returning:
-        sql += f" RETURNING {_qn(_TABLE)}.{_qn('id')}"
+        sql += f" RETURNING {_qn(table)}.{_qn('id')}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:
@@ -109,10 +113,13 @@ def update_workers_in_pk_order(
     fields: Sequence[str],
     *,
     keep_newer: str | None = None,
+    after_batch: Callable[[list[int]], None] | None = None,
 ) -> int:
     """Write ``values[pk][field]`` for every pk, in batches, each locked in primary-key order first.
 
-    With ``keep_newer`` only rows whose new value is later are written. Returns the number of
+    With ``keep_newer`` only rows whose new value is later are written. ``after_batch(pks)`` runs
+    inside each batch's transaction, after its UPDATE and while its rows are still locked (rows
+    that depend on these workers, e.g. signal spans, are written there). Returns the number of
     rows written. Safe to run twice: the second run writes the same values (or nothing).
     """
     written = 0
@@ -124,4 +131,6 @@ def update_workers_in_pk_order(
             written += len(
                 update_from_values({pk: values[pk] for pk in batch}, fields, keep_newer=keep_newer, returning=True)
             )
+            if after_batch is not None:
+                after_batch(batch)
     return written

@@ -1,5 +1,5 @@
 """Hourly utilization rollups, so pages spanning days read one row per worker-hour, not 60, and the
-retention of raw rows (poll runs, one-minute samples).
+retention of raw rows (poll runs, one-minute samples, signal spans).
 
 ``rollup_utilization`` recomputes every hour touched by ``[since, until)`` from the raw samples and
 upserts it by ``(worker, hour)``: a re-run, an overlapping window or late samples simply rewrite
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Max, QuerySet
 from django.db.models.functions import TruncHour
 
-from workers.models import PollRun, UtilizationHourly, UtilizationSample
+from workers.models import PollRun, SignalSpan, UtilizationHourly, UtilizationSample
 
 BATCH = 2000
 
@@ -69,12 +69,14 @@ PRUNE_BATCH = 10_000
 class PruneResult:
     poll_runs: int
     samples: int
+    signal_spans: int = 0
 
 
 def prune_raw(*, now: datetime) -> PruneResult:
-    """Delete poll runs and raw utilization samples past their retention, in batches.
+    """Delete poll runs, raw utilization samples and signal spans past their retention, in batches.
 
-    POLL_RUN_RETENTION_HOURS / UTILIZATION_RETENTION_DAYS. The latest successful run of each kind
+    POLL_RUN_RETENTION_HOURS / UTILIZATION_RETENTION_DAYS (a signal span goes once it *ended*
+    before the horizon: a span still being extended is never cut). The latest successful run of each kind
     per account is always kept, so a poller that stopped long ago still shows *when* data was last
     fresh. Hourly rollups are kept. Safe to run twice or concurrently: deleting deleted rows is a no-op.
     """
@@ -87,8 +89,12 @@ def prune_raw(*, now: datetime) -> PruneResult:
             )
         )
     runs = PollRun.objects.filter(started_at__lt=now - timedelta(hours=settings.POLL_RUN_RETENTION_HOURS)).exclude(pk__in=keep)
-    samples = UtilizationSample.objects.filter(ts__lt=now - timedelta(days=settings.UTILIZATION_RETENTION_DAYS))
-    return PruneResult(poll_runs=_delete_in_batches(runs), samples=_delete_in_batches(samples))
+    horizon = now - timedelta(days=settings.UTILIZATION_RETENTION_DAYS)
+    samples = UtilizationSample.objects.filter(ts__lt=horizon)
+    spans = SignalSpan.objects.filter(end_at__lt=horizon)
+    return PruneResult(
+        poll_runs=_delete_in_batches(runs), samples=_delete_in_batches(samples), signal_spans=_delete_in_batches(spans)
+    )
 
 
 def _delete_in_batches(qs: QuerySet) -> int:
