@@ -11,6 +11,8 @@ from dashboard import charts
 from dashboard.auth import page_view
 from dashboard.forms import JobFilterForm, WorkerWindowForm
 from workers import selectors
+from workers.models import SignalSource
+from workers.services import signal_spans
 from workers.selectors_latency import timeout_counts
 
 
@@ -60,11 +62,14 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
     since = now - selectors.WORKER_WINDOWS[window]
     label = "last 24 h" if window == "24h" else "last 7 days"
     util_figure = charts.utilization_chart(detail.utilization, window_label=label, resolution=detail.utilization_resolution)
+    grace = detail.worker.group.grace_seconds
     timeline = charts.signal_timeline(
+        spans=detail.spans,
         sample_times=detail.sample_times,
         changes=[(c.created_at, c.old_status, c.new_status, c.reason) for c in detail.changes],
         since=since, now=now, step=timedelta(minutes=1) if window == "24h" else timedelta(hours=1),
-        last_seen_at=detail.worker.last_seen_at, last_heartbeat_at=detail.worker.last_heartbeat_at, window_label=label,
+        tolerances={source: signal_spans.tolerance(source, grace).total_seconds() for source in SignalSource.values},
+        window_label=label,
     )
     return render(request, "dashboard/worker_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,

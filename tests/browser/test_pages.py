@@ -82,6 +82,11 @@ def test_it_renders_a_worker_page_cleanly_at_hd_and_4k(login_cookie, fleet):
     _require_route(path, "helper D")
 
     _visit(login_cookie, path)
+    # The signal timeline drew its lanes (one poll recorded a span per signal; the 6 h of Perf history).
+    timeline = login_cookie.page.locator('[data-key="timeline"]')
+    timeline.locator(".main-svg").first.wait_for()
+    labels = timeline.locator(".ytick text").all_text_contents()
+    assert {"Automation lastSeen", "Log Analytics Heartbeat", "Perf samples"} <= set(labels), labels
     login_cookie.screenshots("worker")
 
     login_cookie.assert_clean()

@@ -144,6 +144,53 @@ def test_it_never_puts_raw_angle_brackets_from_azure_into_json_script(client_in,
     assert "<" not in script and "\\u003Cscript\\u003E" in script
 
 
+def _figures(body: str) -> dict:
+    return json.loads(re.search(r'<script id="figures" type="application/json">(.*?)</script>', body, re.S).group(1))
+
+
+def test_it_draws_the_signal_lanes_from_recorded_spans(client_in, small_fleet, now):
+    from workers.models import SignalSource, SignalSpan
+
+    w = small_fleet.workers[0]
+    SignalSpan.objects.bulk_create([
+        SignalSpan(worker=w, source=SignalSource.AUTOMATION, start_at=now - timedelta(hours=30), end_at=now - timedelta(hours=3)),
+        SignalSpan(worker=w, source=SignalSource.AUTOMATION, start_at=now - timedelta(hours=1), end_at=now - timedelta(seconds=40)),
+        SignalSpan(worker=w, source=SignalSource.HEARTBEAT, start_at=now - timedelta(minutes=2), end_at=now - timedelta(minutes=2)),
+    ])
+    body = text(client_in.get(f"/workers/{w.pk}/"))
+    timeline = _figures(body)["timeline"]
+    lanes = {t["name"]: t for t in timeline["data"]}
+    automation = lanes["Automation lastSeen"]["x"]
+    assert automation[:2] == ["2026-11-19T12:00:00Z", "2026-11-20T09:00:00Z"]  # clipped to the 24 h window
+    assert automation[2] is None  # the 2 h gap stays empty
+    assert lanes["Log Analytics Heartbeat"]["x"][:2] == ["2026-11-20T11:58:00Z", "2026-11-20T11:59:00Z"]  # one observation, one minute wide
+    assert lanes["Perf samples"]["x"][:2] == ["2026-11-20T11:31:00Z", "2026-11-20T12:00:00Z"]
+    assert "gap tolerance: Automation lastSeen 90 s, Heartbeat 240 s" in timeline["layout"]["title"]["text"]
+    assert "a gap means the signal was late" in body
+    assert "no status change in this window" not in [a["text"] for a in timeline["layout"]["annotations"]]
+
+
+def test_it_says_which_lanes_have_nothing_when_no_span_was_recorded(client_in, small_fleet):
+    body = text(client_in.get(f"/workers/{small_fleet.workers[1].pk}/"))
+    notes = [a["text"] for a in _figures(body)["timeline"]["layout"]["annotations"]]
+    assert notes == [
+        "no Automation lastSeen in this window", "no Heartbeat in this window", "no Perf samples in this window",
+        "no status change in this window",
+    ]
+
+
+def test_it_draws_the_signal_lanes_over_7_days(client_in, small_fleet, now):
+    from workers.models import SignalSource, SignalSpan
+
+    w = small_fleet.workers[0]
+    SignalSpan.objects.create(worker=w, source=SignalSource.HEARTBEAT, start_at=now - timedelta(days=3), end_at=now)
+    timeline = _figures(text(client_in.get(f"/workers/{w.pk}/?window=7d")))["timeline"]
+    assert timeline["layout"]["xaxis"]["range"] == ["2026-11-13T12:00:00Z", "2026-11-20T12:00:00Z"]
+    assert next(t for t in timeline["data"] if t["name"] == "Log Analytics Heartbeat")["x"][:2] == [
+        "2026-11-17T12:00:00Z", "2026-11-20T12:00:00Z",
+    ]
+
+
 def test_it_shows_member_freshness_on_the_group_page(client_in, small_fleet):
     body = text(client_in.get(f"/groups/{small_fleet.groups[0].pk}/"))
     assert "Automation last seen 40 s ago" in body

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import models
 
 from workers import health
 from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationSample, WorkerGroup
@@ -190,6 +191,30 @@ def test_a_stopped_agent_goes_offline_with_one_status_change(emu):
     change = StatusChange.objects.get(worker=victim, new_status="offline")
     assert change.old_status == "online"
     assert not StatusChange.objects.exclude(worker=victim).filter(new_status="offline").exists()
+
+
+def test_polls_record_each_signal_as_spans_and_a_stopped_agent_as_a_gap(emu):
+    from workers.models import SignalSource, SignalSpan
+
+    account = account_for(emu)
+    for _ in range(5):  # 2 minutes of healthy polling, every 30 s
+        poll_all(account, emu)
+        emu.clock.advance(30)
+    victim = HybridWorker.objects.order_by("name").first()
+    for source in (SignalSource.AUTOMATION, SignalSource.HEARTBEAT):
+        per_worker = sorted(SignalSpan.objects.filter(source=source).values_list("worker_id", flat=True))
+        assert per_worker == sorted(HybridWorker.objects.values_list("pk", flat=True)), source  # one span each
+    assert SignalSpan.objects.filter(source=SignalSource.AUTOMATION, end_at__gt=models.F("start_at")).count() == 8
+    stopped_at = emu.clock.now()
+    emu.start_scenario("agent_stopped", victim.name, 60)
+    for _ in range(10):
+        emu.clock.advance(60)
+        poll_all(account, emu)
+    now = emu.clock.now()
+    victim_spans = list(SignalSpan.objects.filter(worker=victim).values_list("source", "end_at"))
+    assert len(victim_spans) == 2 and all(end <= stopped_at for _source, end in victim_spans)
+    others = SignalSpan.objects.exclude(worker=victim).filter(source=SignalSource.AUTOMATION)
+    assert others.count() == 7 and all(now - end < timedelta(seconds=90) for end in others.values_list("end_at", flat=True))
 
 
 def test_blocked_outbound_443_is_late_and_diagnosed(emu):
