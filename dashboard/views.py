@@ -24,8 +24,9 @@ def bad_request(request: HttpRequest, message: str) -> HttpResponse:
 def overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     freshness = selectors.data_freshness(now=now)
-    fleet = selectors.fleet_overview(now=now)
-    timeouts = timeout_counts("24h", now=now)
+    version = selectors.jobs_data_version()
+    fleet = selectors.fleet_overview(now=now, version=version)
+    timeouts = timeout_counts("24h", now=now, version=version)
     return render(request, "dashboard/overview.html", {
         "nav_section": "overview", "now": now, "freshness": freshness, "fleet": fleet, "timeouts": timeouts,
     })

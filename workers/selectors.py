@@ -11,7 +11,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +31,8 @@ from workers.models import (
     WorkerGroup,
     WorkerStatus,
 )
+
+T = TypeVar("T")
 
 # --- job outcomes ----------------------------------------------------------------------------------
 # Azure's job status is an open set; pages group it into these buckets (anything else is "other").
@@ -113,23 +115,54 @@ def job_stats_by_group(*, since: datetime, group_ids: Iterable[int] | None = Non
     return {gid: JobStats(outcomes=o, queue_p95_seconds=_p95(delays.get(gid, []))) for gid, o in outcome_counts.items()}
 
 
-def fleet_job_stats(*, since: datetime, now: datetime) -> dict[int, JobStats]:
-    """``job_stats_by_group`` for every group, computed once per jobs poll rather than per page view.
+def jobs_data_version() -> tuple[tuple[int, Any], ...]:
+    """What identifies the stored job rows: each account's ``jobs_watermark``. One tiny query.
 
     Job rows change only when a jobs poll succeeds, and every successful poll advances its account's
-    ``jobs_watermark``; the cache key holds those watermarks (one tiny query), so a new poll means a
-    fresh aggregate. The key also turns over every 5 minutes, so the 24 h window keeps sliding when
-    polling has stopped (the pages then say the data is stale anyway). The aggregate is the costly
-    part of the overview at fleet scale (a 24 h scan with PERCENTILE_CONT per group).
+    watermark, so an unchanged version means unchanged job rows.
     """
-    marks = list(AutomationAccount.objects.order_by("pk").values_list("pk", "jobs_watermark"))
-    digest = hashlib.sha256(repr((marks, int(now.timestamp() // 300))).encode()).hexdigest()[:32]
-    key = f"fleet-job-stats:{digest}"
-    stats = cache.get(key)
-    if stats is None:
-        stats = job_stats_by_group(since=since)
-        cache.set(key, stats, timeout=300)
-    return stats
+    return tuple(AutomationAccount.objects.order_by("pk").values_list("pk", "jobs_watermark"))
+
+
+def per_jobs_poll(
+    name: str, compute: Callable[[], T], *, now: datetime, max_age_seconds: float,
+    version: tuple[tuple[int, Any], ...] | None = None, extra: Any = (),
+) -> T:
+    """``compute()`` at most once per jobs poll (and per ``max_age_seconds``), shared by every view.
+
+    The cache key holds the job data version (see ``jobs_data_version``) plus ``extra`` (whatever
+    else the result depends on, e.g. the thresholds), so a new poll means a fresh result. The value
+    is stored with the time it was computed and reused only while it is less than ``max_age_seconds``
+    old: windows relative to "now" (the last 24 h, "open for longer than its threshold") keep
+    sliding when polling has stopped. A cached result therefore describes the job rows of the latest
+    poll as of less than ``max_age_seconds`` ago. A clock earlier than the stored time (a test's frozen
+    clock) recomputes.
+    """
+    if version is None:
+        version = jobs_data_version()
+    digest = hashlib.sha256(repr((version, extra)).encode()).hexdigest()[:32]
+    key = f"per-jobs-poll:{name}:{digest}"
+    hit = cache.get(key)
+    if hit is not None and 0 <= (now - hit[0]).total_seconds() < max_age_seconds:
+        return hit[1]
+    value = compute()
+    cache.set(key, (now, value), timeout=max(1, int(max_age_seconds)))
+    return value
+
+
+# The 24 h job aggregate may be this old when a view reuses it (the window slides by at most this).
+FLEET_JOB_STATS_MAX_AGE = 300
+
+
+def fleet_job_stats(*, since: datetime, now: datetime, version: tuple[tuple[int, Any], ...] | None = None) -> dict[int, JobStats]:
+    """``job_stats_by_group`` for every group, computed once per jobs poll rather than per page view
+    (see ``per_jobs_poll``). The aggregate is the costly part of the overview at fleet scale (a 24 h
+    scan with PERCENTILE_CONT per group); ``warm_job_caches`` computes it right after each jobs poll.
+    """
+    return per_jobs_poll(
+        "fleet-job-stats", lambda: job_stats_by_group(since=since), now=now,
+        max_age_seconds=FLEET_JOB_STATS_MAX_AGE, version=version,
+    )
 
 
 # --- freshness -------------------------------------------------------------------------------------
@@ -328,15 +361,18 @@ def _live_groups() -> QuerySet[WorkerGroup]:
     )
 
 
-def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -> list[GroupSummary]:
+def group_summaries(
+    *, now: datetime, groups: list[WorkerGroup] | None = None, version: tuple[tuple[int, Any], ...] | None = None,
+) -> list[GroupSummary]:
     """Groups (default: every live group) with member counts, 24 h job outcomes and queue p95, worst
-    first. Two queries (one when ``groups`` rows from ``_live_groups`` are passed in)."""
+    first. For every live group: the groups query, the job data version and, once per jobs poll, the
+    job aggregate (``fleet_job_stats``). For ``groups`` rows from ``_live_groups``: one query."""
     since = now - timedelta(hours=24)
     rows = groups if groups is not None else list(_live_groups())
     if groups is not None:
         stats = job_stats_by_group(since=since, group_ids=[g.pk for g in rows])
     else:
-        stats = fleet_job_stats(since=since, now=now)
+        stats = fleet_job_stats(since=since, now=now, version=version)
     none = JobStats(outcomes=empty_outcomes(), queue_p95_seconds=None)
     summaries = []
     for g in rows:
@@ -354,9 +390,10 @@ def group_summaries(*, now: datetime, groups: list[WorkerGroup] | None = None) -
     return summaries
 
 
-def fleet_overview(*, now: datetime) -> Overview:
-    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Two queries."""
-    groups = group_summaries(now=now)
+def fleet_overview(*, now: datetime, version: tuple[tuple[int, Any], ...] | None = None) -> Overview:
+    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Two queries
+    (the groups, the job data version unless passed in), plus the job aggregate once per jobs poll."""
+    groups = group_summaries(now=now, version=version)
     jobs: dict[str, int] = empty_outcomes()
     for g in groups:
         for k, v in g.jobs_24h.items():

@@ -147,12 +147,39 @@ def poll_group_workers(self: Task, account_id: int, group_id: int) -> int:
 def poll_jobs(self: Task, account_id: int) -> int:
     """Jobs since the account's watermark (minus the overlap). Safe twice: upserts by job id."""
     try:
-        return polling.poll_jobs(account_id).rows
+        outcome = polling.poll_jobs(account_id)
     except AutomationAccount.DoesNotExist:
         return 0
     except AzureTransientError as exc:
         _retry(self, exc)
-    return 0  # pragma: no cover - _retry always raises
+        return 0  # pragma: no cover - _retry always raises
+    if outcome.ok:
+        warm_job_caches()
+    return outcome.rows
+
+
+def _shared_cache() -> bool:
+    """True when the cache is shared between processes (Redis): warming from a Celery worker then
+    serves the web processes. A local-memory cache lives in this process only."""
+    return "locmem" not in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def warm_job_caches(*, force: bool = False) -> None:
+    """After a jobs poll: compute the aggregates the pages share once per jobs poll (the overview's
+    24 h job stats and timeout counts, the wall's queued jobs and queue p95), so no page view pays for
+    them. Best effort: a failure here is logged and never fails the poll."""
+    if not (force or _shared_cache()):
+        return
+    from workers import selectors, selectors_latency, selectors_wall
+
+    now = timezone.now()
+    try:
+        version = selectors.jobs_data_version()
+        selectors.fleet_job_stats(since=now - timedelta(hours=24), now=now, version=version)
+        selectors_latency.timeout_counts("24h", now=now, version=version)
+        selectors_wall.wall_snapshot(now=now)
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the pages compute on a miss
+        log.exception("warming the job caches after a jobs poll failed")
 
 
 @shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)

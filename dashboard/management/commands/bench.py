@@ -40,6 +40,11 @@ PAGES = [
     ("overview", "/"),
     ("api groups", "/api/v1/groups"),
     ("api workers (1 group)", None),  # filled in with a real group name
+    ("group page", None),  # filled in with a real group id
+    ("worker page 24h", None),  # filled in with a real worker id
+    ("worker page 7d", None),
+    ("jobs", "/jobs/"),
+    ("api jobs", "/api/v1/jobs"),
     ("latency 30d", "/latency/?window=30d"),
     ("timeouts", "/timeouts/"),
     ("api latency 30d", "/api/v1/jobs/latency?window=30d"),
@@ -94,7 +99,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30, help="days of jobs")
         parser.add_argument("--jobs", type=int, default=None, help="default: 300 per worker (3 M at 10,000)")
         parser.add_argument("--util-days", type=int, default=7, help="days of one-minute utilization")
-        parser.add_argument("--requests", type=int, default=20, help="timed requests per page")
+        parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
         parser.add_argument("--skip-rss", action="store_true", help="skip the gunicorn/Celery RSS probes")
         parser.add_argument("--keep", action="store_true", help="keep the bench database")
         parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -310,17 +315,24 @@ class Command(BaseCommand):
     def _pages(self, n: int) -> None:
         from django.contrib.auth import get_user_model
 
-        from workers.models import WorkerGroup
+        from workers.models import HybridWorker, WorkerGroup
 
         user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
         client = Client()
         client.force_login(user)
         group = WorkerGroup.objects.order_by("pk").first()
+        worker = HybridWorker.objects.order_by("pk").first()
+        filled = {
+            "api workers (1 group)": f"/api/v1/workers?group={group.name}" if group else "/api/v1/workers",
+            "group page": f"/groups/{group.pk}/" if group else "/groups/0/",
+            "worker page 24h": f"/workers/{worker.pk}/" if worker else "/workers/0/",
+            "worker page 7d": f"/workers/{worker.pk}/?window=7d" if worker else "/workers/0/",
+        }
         results = {}
         since = datetime.now(UTC) - timedelta(hours=24)
         for label, url in PAGES:
             if url is None:
-                url = f"/api/v1/workers?group={group.name}" if group else "/api/v1/workers"
+                url = filled[label]
             status = client.get(url).status_code  # warm-up
             if status != 200:
                 results[label] = {"url": url, "status": status}
