@@ -105,7 +105,7 @@ def jobs(request: HttpRequest) -> JsonResponse:
         next_url = f"{request.path}?{urlencode(query)}"
     return JsonResponse({
         "jobs": [_job_json(j) for j in page.jobs], "page": page.page, "page_size": page.page_size,
-        "total": page.total, "next": next_url,
+        "total": page.total, "total_capped": page.total_capped, "next": next_url,
     })
 
 

@@ -236,16 +236,8 @@ def summarize_group(statuses: Iterable[str]) -> GroupSummary:
         total += 1
         counts[status if status in counts else WorkerStatus.UNKNOWN.value] += 1
     online = counts[WorkerStatus.ONLINE.value]
-    if total == 0:
-        health = GroupHealth.EMPTY
-    elif online == total:
-        health = GroupHealth.HEALTHY
-    elif online + counts[WorkerStatus.LATE.value] == 0:
-        health = GroupHealth.DOWN
-    else:
-        health = GroupHealth.DEGRADED
     return GroupSummary(
-        health=health,
+        health=health_from_counts(total=total, online=online, late=counts[WorkerStatus.LATE.value]),
         online=online,
         total=total,
         late=counts[WorkerStatus.LATE.value],
@@ -253,6 +245,17 @@ def summarize_group(statuses: Iterable[str]) -> GroupSummary:
         never=counts[WorkerStatus.NEVER.value],
         unknown=counts[WorkerStatus.UNKNOWN.value],
     )
+
+
+def health_from_counts(*, total: int, online: int, late: int) -> str:
+    """The group health rule (see ``summarize_group``) from member counts, for callers that count in SQL."""
+    if total == 0:
+        return GroupHealth.EMPTY
+    if online == total:
+        return GroupHealth.HEALTHY
+    if online + late == 0:
+        return GroupHealth.DOWN
+    return GroupHealth.DEGRADED
 
 
 def group_health(statuses: Iterable[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
 
 from workers import health
 from workers.models import (
@@ -48,17 +48,6 @@ def empty_outcomes() -> dict[str, int]:
     return {name: 0 for name in OUTCOMES}
 
 
-# --- group health ----------------------------------------------------------------------------------
-def _group_health(online: int, late: int, offline: int, never: int, unknown: int) -> str:
-    """Health from member status counts; the rule itself lives in workers.health."""
-    statuses = (
-        [WorkerStatus.ONLINE.value] * online + [WorkerStatus.LATE.value] * late + [WorkerStatus.OFFLINE.value] * offline
-        + [WorkerStatus.NEVER.value] * never + [WorkerStatus.UNKNOWN.value] * unknown
-    )
-    return health.group_health(statuses)
-
-
-# --- percentiles in SQL (PostgreSQL) or Python (SQLite) ---------------------------------------------
 class Percentile95(Aggregate):
     """95th percentile (continuous). PostgreSQL computes it; elsewhere see ``_p95``."""
 
@@ -345,20 +334,44 @@ class Overview:
     window_hours: int = 24
 
 
-def _live_groups() -> QuerySet[WorkerGroup]:
+def _member_counts() -> dict[str, Count]:
     live = Q(workers__removed_at__isnull=True)
+    return {
+        "n_total": Count("workers", filter=live),
+        "n_online": Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
+        "n_late": Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
+        "n_offline": Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
+        "n_never": Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),
+        "n_v1": Count("workers", filter=live & Q(workers__worker_type__iexact="HybridV1")),
+    }
+
+
+def _live_groups() -> QuerySet[WorkerGroup]:
     return (
         WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
         .select_related("account")
-        .annotate(
-            n_total=Count("workers", filter=live),
-            n_online=Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
-            n_late=Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
-            n_offline=Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
-            n_never=Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),
-            n_v1=Count("workers", filter=live & Q(workers__worker_type__iexact="HybridV1")),
-        )
+        .annotate(**_member_counts())
     )
+
+
+# What a group row of the overview needs; plain values, no model instances (hundreds of rows).
+_ROW_FIELDS = ("id", "name", "group_type", "account_id", *_member_counts())
+
+
+def _live_group_rows() -> list[dict[str, Any]]:
+    """Every live group as a plain dict with its member counts. One query."""
+    return list(
+        WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
+        .values("id", "name", "group_type", "account_id", account_name=F("account__name"))
+        .annotate(**_member_counts())
+        .order_by()
+    )
+
+
+def _row_of(group: WorkerGroup) -> dict[str, Any]:
+    row = {name: getattr(group, name) for name in _ROW_FIELDS}
+    row["account_name"] = group.account.name
+    return row
 
 
 def group_summaries(
@@ -368,25 +381,28 @@ def group_summaries(
     first. For every live group: the groups query, the job data version and, once per jobs poll, the
     job aggregate (``fleet_job_stats``). For ``groups`` rows from ``_live_groups``: one query."""
     since = now - timedelta(hours=24)
-    rows = groups if groups is not None else list(_live_groups())
     if groups is not None:
-        stats = job_stats_by_group(since=since, group_ids=[g.pk for g in rows])
+        rows = [_row_of(g) for g in groups]
+        stats = job_stats_by_group(since=since, group_ids=[g.pk for g in groups])
     else:
+        rows = _live_group_rows()
         stats = fleet_job_stats(since=since, now=now, version=version)
-    none = JobStats(outcomes=empty_outcomes(), queue_p95_seconds=None)
     summaries = []
-    for g in rows:
-        unknown = g.n_total - g.n_online - g.n_late - g.n_offline - g.n_never
+    for r in rows:
+        total, online, late = r["n_total"], r["n_online"], r["n_late"]
+        found = stats.get(r["id"])
         summaries.append(
             GroupSummary(
-                id=g.pk, name=g.name, account=g.account.name, account_id=g.account_id, group_type=g.group_type,
-                health=_group_health(g.n_online, g.n_late, g.n_offline, g.n_never, unknown),
-                workers_total=g.n_total, workers_online=g.n_online, workers_late=g.n_late,
-                workers_offline=g.n_offline, workers_never=g.n_never, v1_workers=g.n_v1,
-                jobs_24h=dict(stats.get(g.pk, none).outcomes), queue_p95_seconds_24h=stats.get(g.pk, none).queue_p95_seconds,
+                id=r["id"], name=r["name"], account=r["account_name"], account_id=r["account_id"], group_type=r["group_type"],
+                health=health.health_from_counts(total=total, online=online, late=late),
+                workers_total=total, workers_online=online, workers_late=late,
+                workers_offline=r["n_offline"], workers_never=r["n_never"], v1_workers=r["n_v1"],
+                jobs_24h=dict(found.outcomes) if found else empty_outcomes(),
+                queue_p95_seconds_24h=found.queue_p95_seconds if found else None,
             )
         )
-    summaries.sort(key=lambda s: (health.GROUP_HEALTH_RANK.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
+    rank = health.GROUP_HEALTH_RANK
+    summaries.sort(key=lambda s: (rank.get(s.health, 9), -s.workers_offline, -(s.workers_total - s.workers_online), s.name.lower(), s.account))
     return summaries
 
 
@@ -530,24 +546,32 @@ def workers_in_groups(group_ids: list[int]) -> list[HybridWorker]:
 @dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
-    total: int
+    total: int  # exact when ``total_capped`` is False, else JOBS_COUNT_CAP ("at least")
     page: int
     page_size: int
+    total_capped: bool = False
+    more: bool = False  # a row exists after this page (known without counting every match)
 
     @property
     def has_next(self) -> bool:
-        return self.page * self.page_size < self.total
+        return self.more
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
 
 
+# Counting every job of a 30-day fleet (millions of rows) costs more than the page itself; the
+# count stops here and the pages say "more than 10,000".
+JOBS_COUNT_CAP = 10_000
+
+
 def jobs_page(
     *, group_ids: list[int] | None = None, status: str | None = None, since: datetime | None = None,
     page: int = 1, page_size: int = 50,
 ) -> JobPage:
-    """Jobs newest first, filtered and paginated. Two queries (count + page)."""
+    """Jobs newest first, filtered and paginated. Two queries (a count that stops after
+    JOBS_COUNT_CAP matches, then the page plus one row to know whether another page follows)."""
     jobs = Job.objects.select_related("group", "account")
     if group_ids is not None:
         jobs = jobs.filter(group_id__in=group_ids)
@@ -555,10 +579,15 @@ def jobs_page(
         jobs = jobs.filter(status__iexact=status)
     if since is not None:
         jobs = jobs.filter(created_at__gte=since)
-    total = jobs.count()
+    counted = jobs.order_by()[: JOBS_COUNT_CAP + 1].count()
+    capped = counted > JOBS_COUNT_CAP
+    total = min(counted, JOBS_COUNT_CAP)
     offset = (page - 1) * page_size
-    rows = list(jobs.order_by("-created_at", "-pk")[offset : offset + page_size]) if offset < total else []
-    return JobPage(jobs=rows, total=total, page=page, page_size=page_size)
+    rows: list[Job] = []
+    if offset < counted or capped:
+        rows = list(jobs.order_by("-created_at", "-pk")[offset : offset + page_size + 1])
+    more = len(rows) > page_size
+    return JobPage(jobs=rows[:page_size], total=total, page=page, page_size=page_size, total_capped=capped, more=more)
 
 
 def group_choices() -> list[tuple[int, str, str]]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
-from workers.health import GROUP_HEALTH_RANK, summarize_group
+from workers.health import GROUP_HEALTH_RANK, health_from_counts
 from workers.latency import exact_percentile
 from workers.models import AutomationAccount, Job, WorkerGroup, WorkerStatus
 from workers.selectors import FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, per_jobs_poll
@@ -127,7 +128,7 @@ class WallSnapshot:
     account_found: bool = True
 
 
-def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup]:
+def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup, dict[str, Any]]:
     live = Q(workers__removed_at__isnull=True)
     groups = WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
     if filters.account:
@@ -138,7 +139,8 @@ def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup]:
         for name in filters.groups:
             by_name |= Q(name__iexact=name)
         groups = groups.filter(by_name)
-    return groups.select_related("account").annotate(
+    # Plain values, not model instances: a wall shows hundreds of groups every few seconds.
+    return groups.values("id", "name", "group_type", "account_id", account_name=F("account__name")).order_by().annotate(
         n_total=Count("workers", filter=live),
         n_online=Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
         n_late=Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
@@ -230,8 +232,8 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
     alerts, jobs queued now, queue-delay p95 over 24 h, and the data's freshness. Fixed query count."""
     filters = filters or WallFilters()
     rows = list(_groups_query(filters))
-    group_ids = [g.pk for g in rows]
-    account_ids = sorted({g.account_id for g in rows})
+    group_ids = [g["id"] for g in rows]
+    account_ids = sorted({g["account_id"] for g in rows})
     # Job rows change only when a jobs poll lands: screens refreshing every few seconds share one
     # computation per poll (the 24 h p95 window slides by at most FLEET_JOB_STATS_MAX_AGE).
     version = jobs_data_version()
@@ -248,19 +250,12 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
 
     tiles: list[WallTile] = []
     for g in rows:
-        unknown = g.n_total - g.n_online - g.n_late - g.n_offline - g.n_never
-        summary = summarize_group(
-            [WorkerStatus.ONLINE.value] * g.n_online
-            + [WorkerStatus.LATE.value] * g.n_late
-            + [WorkerStatus.OFFLINE.value] * g.n_offline
-            + [WorkerStatus.NEVER.value] * g.n_never
-            + [WorkerStatus.UNKNOWN.value] * max(unknown, 0)
-        )
         tiles.append(
             WallTile(
-                id=g.pk, name=g.name, account=g.account.name, group_type=g.group_type, health=summary.health,
-                online=summary.online, total=summary.total, late=summary.late, offline=summary.offline,
-                never=summary.never, queued=queued.get(g.pk, 0), open_alerts=alerts_by_group.get(g.pk, 0),
+                id=g["id"], name=g["name"], account=g["account_name"], group_type=g["group_type"],
+                health=health_from_counts(total=g["n_total"], online=g["n_online"], late=g["n_late"]),
+                online=g["n_online"], total=g["n_total"], late=g["n_late"], offline=g["n_offline"],
+                never=g["n_never"], queued=queued.get(g["id"], 0), open_alerts=alerts_by_group.get(g["id"], 0),
             )
         )
     tiles.sort(key=lambda t: (GROUP_HEALTH_RANK.get(t.health, 9), -t.offline, -t.not_online, -t.open_alerts, t.name.lower(), t.account))

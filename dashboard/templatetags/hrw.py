@@ -164,6 +164,30 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
     )
 
 
+_TILE_ICONS = {"down": "✕", "degraded": "▲", "healthy": "✓"}
+
+
+@register.simple_tag
+def wall_tiles(tiles: list[Any]) -> SafeString:
+    """The wall's server-rendered tiles (the first paint; static/js/wall.js takes over from the JSON
+    feed), built with format_html (every value escaped). Up to hundreds of tiles: rendered in Python
+    like ``group_rows``. The markup matches the node pool wall.js builds."""
+    return format_html_join(
+        "\n",
+        '<article class="tile health-{}" data-group-id="{}" data-health="{}">'
+        '<div class="tile-top"><span class="tile-icon" aria-hidden="true">{}</span>'
+        '<span class="tile-name" title="{} / {}">{}</span></div>'
+        '<div class="tile-count"><span class="tile-online">{}</span><span class="tile-total">/{}</span> '
+        '<span class="tile-unit">online</span></div>'
+        '<div class="tile-foot"><span class="tile-health">{}</span> <span class="tile-extra">{}</span></div></article>',
+        (
+            (t.health, t.id, t.health, _TILE_ICONS.get(t.health, "○"), t.account, t.name, t.name,
+             t.online, t.total, t.health.upper(), t.detail)
+            for t in tiles
+        ),
+    )
+
+
 @register.simple_tag
 def select_options(field: Any) -> SafeString:
     """``<option>``s of a ChoiceField bound field, escaped, without Django's per-option widget templates

@@ -172,6 +172,21 @@ def test_it_pages_jobs_newest_first(now):
     assert fleet.groups[0].pk == first.jobs[0].group_id
 
 
+def test_it_stops_counting_jobs_at_the_cap_and_still_pages(now, monkeypatch, django_assert_num_queries):
+    build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=7)
+    monkeypatch.setattr(selectors, "JOBS_COUNT_CAP", 4)
+    with django_assert_num_queries(2):
+        first = selectors.jobs_page(page=1, page_size=3)
+    assert (first.total, first.total_capped, first.has_next, len(first.jobs)) == (4, True, True, 3)
+    third = selectors.jobs_page(page=3, page_size=3)  # past the cap: rows are still there
+    assert (len(third.jobs), third.has_next) == (1, False)
+    last_exact = selectors.jobs_page(page=1, page_size=10, since=now - timedelta(days=400))
+    assert last_exact.total_capped is True
+    monkeypatch.setattr(selectors, "JOBS_COUNT_CAP", 7)
+    exact = selectors.jobs_page(page=3, page_size=3)
+    assert (exact.total, exact.total_capped, exact.pages, exact.has_next) == (7, False, 3, False)
+
+
 def test_it_ignores_a_poll_still_in_progress(now):
     account = make_account()
     record_polls(account, at=now - timedelta(seconds=10))
