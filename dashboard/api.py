@@ -45,7 +45,8 @@ def groups(request: HttpRequest) -> JsonResponse:
             "workers_offline": g.workers_offline, "single_member": g.single_member, "flags": g.flags,
             "jobs_24h": g.jobs_24h, "queue_p95_seconds_24h": _round(g.queue_p95_seconds_24h),
             "data_age_seconds": round(fresh.age_seconds) if fresh and fresh.age_seconds is not None else None,
-            "stale": fresh.stale if fresh else True,
+            "stale": (fresh.stale if fresh else True) or bool(g.poll_problem),
+            "poll_problem": g.poll_problem or None,
         })
     return JsonResponse({"groups": items, "generated_at": _iso(now)})
 

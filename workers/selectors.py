@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Aggregate, Count, F, FloatField, Max, OuterRef, Q, QuerySet, Subquery
 
 from workers import health
 from workers.models import (
@@ -288,6 +288,10 @@ class GroupSummary:
     v1_workers: int
     jobs_24h: dict[str, int]
     queue_p95_seconds_24h: float | None
+    # Why this group's own worker poll is failing or overdue ("" when it is fine): its member
+    # counts are then the last known state, not live, even if the account's other polls are fine.
+    poll_problem: str = ""
+    first_seen_at: datetime | None = None  # when a groups poll first listed it
 
     @property
     def single_member(self) -> bool:
@@ -308,6 +312,8 @@ class GroupSummary:
             flags.append("v1_worker")
         if self.workers_never:
             flags.append("never_reported")
+        if self.poll_problem:
+            flags.append("worker_poll_failing")
         return flags
 
     @property
@@ -355,14 +361,14 @@ def _live_groups() -> QuerySet[WorkerGroup]:
 
 
 # What a group row of the overview needs; plain values, no model instances (hundreds of rows).
-_ROW_FIELDS = ("id", "name", "group_type", "account_id", *_member_counts())
+_ROW_FIELDS = ("id", "name", "group_type", "account_id", "first_seen_at", *_member_counts())
 
 
 def _live_group_rows() -> list[dict[str, Any]]:
     """Every live group as a plain dict with its member counts. One query."""
     return list(
         WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
-        .values("id", "name", "group_type", "account_id", account_name=F("account__name"))
+        .values("id", "name", "group_type", "account_id", "first_seen_at", account_name=F("account__name"))
         .annotate(**_member_counts())
         .order_by()
     )
@@ -399,6 +405,7 @@ def group_summaries(
                 workers_offline=r["n_offline"], workers_never=r["n_never"], v1_workers=r["n_v1"],
                 jobs_24h=dict(found.outcomes) if found else empty_outcomes(),
                 queue_p95_seconds_24h=found.queue_p95_seconds if found else None,
+                first_seen_at=r["first_seen_at"],
             )
         )
     rank = health.GROUP_HEALTH_RANK
@@ -406,10 +413,54 @@ def group_summaries(
     return summaries
 
 
+def worker_poll_problems(*, now: datetime, groups: Iterable[GroupSummary]) -> dict[tuple[int, str], str]:
+    """(account id, group name) -> why that group's own worker poll is failing or overdue.
+
+    Worker polls run per group, so one group's poll can fail (its name was renamed, a permission,
+    a throttled call) while the account's other polls carry on and the account looks fresh. Looks at
+    the finished worker polls of the last STALE_AFTER_INTERVALS intervals (the stale window): a group
+    whose latest one failed is reported with the error; a group with none in the window, in an
+    account whose other groups were polled in it, is reported as overdue (``groups``: the live
+    groups, as ``group_summaries`` gives them). One query over that
+    window's PollRuns (the ``pollrun_latest`` index), plus one for the error texts when a poll failed.
+    """
+    window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+    since = now - timedelta(seconds=window)
+    recent = PollRun.objects.filter(
+        kind=PollKind.WORKERS, started_at__gte=since, finished_at__isnull=False, account__enabled=True,
+    )
+    latest = {
+        (r["account_id"], r["scope"]): r
+        for r in recent.values("account_id", "scope").annotate(last=Max("started_at"), last_ok=Max("started_at", filter=Q(ok=True))).order_by()
+    }
+    problems: dict[tuple[int, str], str] = {}
+    failing = [key for key, r in latest.items() if r["last_ok"] is None or r["last_ok"] < r["last"]]
+    if failing:
+        errors: dict[tuple[int, str], str] = {}
+        for account_id, scope, error in (
+            recent.filter(ok=False, scope__in={scope for _a, scope in failing}).order_by("-started_at").values_list("account_id", "scope", "error")
+        ):
+            errors.setdefault((account_id, scope), error)
+        for key in failing:
+            problems[key] = f"worker poll failing: {errors.get(key) or 'poll failed'}"[:300]
+    polled_accounts = {account_id for account_id, _scope in latest}
+    for g in groups:
+        key = (g.account_id, g.name)
+        # A group first listed inside the window may simply not have been polled yet.
+        if g.account_id in polled_accounts and key not in latest and g.first_seen_at is not None and g.first_seen_at < since:
+            problems[key] = f"no worker poll of this group for over {window} s"
+    return problems
+
+
 def fleet_overview(*, now: datetime, version: tuple[tuple[int, Any], ...] | None = None) -> Overview:
-    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals. Two queries
-    (the groups, the job data version unless passed in), plus the job aggregate once per jobs poll."""
+    """The overview page and /api/v1/groups: all groups worst first, plus fleet totals, and which
+    groups' own worker polls are failing. Three queries (the groups, the recent worker polls, the job
+    data version unless passed in; one more when a poll is failing), plus the job aggregate once per
+    jobs poll."""
     groups = group_summaries(now=now, version=version)
+    problems = worker_poll_problems(now=now, groups=groups)
+    if problems:
+        groups = [replace(g, poll_problem=problems[(g.account_id, g.name)]) if (g.account_id, g.name) in problems else g for g in groups]
     jobs: dict[str, int] = empty_outcomes()
     for g in groups:
         for k, v in g.jobs_24h.items():

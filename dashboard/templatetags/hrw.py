@@ -125,6 +125,11 @@ def _flags_html(g: Any) -> SafeString:
         ))
     if g.workers_never:
         parts.append(format_html('<span class="flag flag-warn" title="Registered but never reported">{} never reported</span>', g.workers_never))
+    if getattr(g, "poll_problem", ""):
+        parts.append(format_html(
+            '<span class="flag flag-bad stale-tag" title="{}">STALE: worker poll failing</span> <span class="muted">({})</span>',
+            g.poll_problem, g.poll_problem,
+        ))
     return SafeString(" ".join(parts))
 
 

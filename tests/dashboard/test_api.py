@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 GROUP_FIELDS = {
     "id", "name", "account", "group_type", "health", "workers_total", "workers_online", "workers_late", "workers_offline",
-    "single_member", "flags", "jobs_24h", "queue_p95_seconds_24h", "data_age_seconds", "stale",
+    "single_member", "flags", "jobs_24h", "queue_p95_seconds_24h", "data_age_seconds", "stale", "poll_problem",
 }
 WORKER_FIELDS = {
     "id", "name", "group", "account", "status", "status_reason", "last_seen", "last_heartbeat", "worker_type", "os_type",
@@ -167,3 +167,20 @@ def test_it_escapes_label_values_in_metrics(client_in, now):
     build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=['a"b\\c'], statuses=[WorkerStatus.LATE])
     body = client_in.get("/metrics").content.decode()
     assert 'group="a\\"b\\\\c",status="late"} 1' in body
+
+
+def test_it_marks_a_group_whose_worker_poll_fails_as_stale_with_the_reason(client_in, now):
+    from workers.models import PollKind, PollRun, WorkerGroup
+
+    account = make_account()
+    fleet = build_fleet(groups=2, workers_per_group=1, now=now, account=account)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    record_polls(account, at=now - timedelta(seconds=20))
+    PollRun.objects.filter(scope=fleet.groups[0].name).delete()  # its latest poll failed, before the other group's succeeded
+    PollRun.objects.create(account=account, kind=PollKind.WORKERS, scope=fleet.groups[0].name, started_at=now - timedelta(seconds=29),
+                           finished_at=now - timedelta(seconds=28), ok=False, error="404 group not found")
+    groups = {g["name"]: g for g in client_in.get("/api/v1/groups").json()["groups"]}
+    broken, fine = groups[fleet.groups[0].name], groups[fleet.groups[1].name]
+    assert (broken["stale"], broken["poll_problem"]) == (True, "worker poll failing: 404 group not found")
+    assert "worker_poll_failing" in broken["flags"]
+    assert (fine["stale"], fine["poll_problem"]) == (False, None)

@@ -112,6 +112,20 @@ def test_it_escapes_azure_supplied_names_on_the_overview(client_in, now):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
+def test_it_shows_a_failing_group_poll_on_the_overview_with_the_error_escaped(client_in, now):
+    from workers.models import PollKind, PollRun, WorkerGroup
+
+    account = make_account()
+    fleet = build_fleet(groups=2, workers_per_group=1, now=now, account=account)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    record_polls(account, at=now - timedelta(seconds=10))
+    PollRun.objects.create(account=account, kind=PollKind.WORKERS, scope=fleet.groups[1].name, started_at=now - timedelta(seconds=9),
+                           finished_at=now - timedelta(seconds=8), ok=False, error=f"403 {XSS}")
+    body = text(client_in.get("/"))
+    assert body.count("STALE: worker poll failing") == 1
+    assert XSS not in body and "worker poll failing: 403 &lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
 def test_it_escapes_azure_supplied_names_on_the_group_and_worker_pages(client_in, now):
     account = make_account()
     fleet = build_fleet(groups=1, workers_per_group=1, now=now, account=account, group_names=[XSS])

@@ -277,8 +277,58 @@ def test_warming_after_a_jobs_poll_spares_the_overview_its_job_queries(now, djan
 
     fleet = build_fleet(groups=3, workers_per_group=2, now=now, jobs_per_group=4)
     warm_job_caches(force=True)  # the frozen clock: the task computes as of ``now``
-    with django_assert_num_queries(3):  # job data version, groups, thresholds
+    with django_assert_num_queries(4):  # job data version, groups, recent worker polls, thresholds
         version = selectors.jobs_data_version()
         overview = selectors.fleet_overview(now=now, version=version)
         timeout_counts("24h", now=now, version=version)
     assert sum(g.jobs_24h_total for g in overview.groups) == 4 * len(fleet.groups)
+
+
+def _problem_fleet(now):
+    fleet = build_fleet(groups=3, workers_per_group=1, now=now, jobs_per_group=0)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    record_polls(fleet.account, at=now - timedelta(seconds=20))
+    return fleet
+
+
+def test_it_names_a_group_whose_own_worker_poll_fails_while_the_account_is_fresh(now):
+    fleet = _problem_fleet(now)
+    broken = fleet.groups[1]
+    # Its failure is older than the other groups' latest polls, so the account's newest worker poll is fine.
+    PollRun.objects.filter(scope=broken.name).delete()
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=broken.name, started_at=now - timedelta(seconds=29),
+                           finished_at=now - timedelta(seconds=28), ok=False, error="403 <b>Forbidden</b>")
+    overview = selectors.fleet_overview(now=now)
+    by_name = {g.name: g for g in overview.groups}
+    assert by_name[broken.name].poll_problem == "worker poll failing: 403 <b>Forbidden</b>"
+    assert "worker_poll_failing" in by_name[broken.name].flags
+    assert [g.name for g in overview.groups if g.poll_problem] == [broken.name]
+    assert selectors.data_freshness(now=now).stale is False  # the account as a whole looks fresh
+
+
+def test_it_clears_the_problem_when_the_groups_next_poll_succeeds(now):
+    fleet = _problem_fleet(now)
+    group = fleet.groups[0]
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=group.name, started_at=now - timedelta(seconds=9),
+                           finished_at=now - timedelta(seconds=8), ok=False, error="timeout")
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=group.name, started_at=now - timedelta(seconds=4),
+                           finished_at=now - timedelta(seconds=3), ok=True)
+    assert not any(g.poll_problem for g in selectors.fleet_overview(now=now).groups)
+
+
+def test_it_names_a_group_left_out_of_the_worker_polls_but_not_a_new_one(now):
+    fleet = _problem_fleet(now)
+    skipped = WorkerGroup.objects.create(account=fleet.account, azure_id="/g/skipped", name="g-skipped", group_type="User")
+    new = WorkerGroup.objects.create(account=fleet.account, azure_id="/g/new", name="g-new", group_type="User")
+    WorkerGroup.objects.filter(pk=skipped.pk).update(first_seen_at=now - timedelta(hours=2))
+    WorkerGroup.objects.filter(pk=new.pk).update(first_seen_at=now - timedelta(seconds=30))
+    problems = {g.name: g.poll_problem for g in selectors.fleet_overview(now=now).groups if g.poll_problem}
+    assert list(problems) == ["g-skipped"] and problems["g-skipped"].startswith("no worker poll of this group for over")
+
+
+def test_it_leaves_a_silent_account_to_the_freshness_banner(now):
+    fleet = build_fleet(groups=2, workers_per_group=1, now=now, jobs_per_group=0)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    record_polls(fleet.account, at=now - timedelta(hours=1))  # every poll overdue: the account is stale
+    assert not any(g.poll_problem for g in selectors.fleet_overview(now=now).groups)
+    assert selectors.data_freshness(now=now).stale is True
