@@ -218,7 +218,9 @@ class SignalSpan(models.Model):
     span extended per worker and source, a new one after a gap); pruned after
     UTILIZATION_RETENTION_DAYS. A single observation is a span of zero length."""
 
-    worker = models.ForeignKey(HybridWorker, on_delete=models.CASCADE, related_name="signal_spans")
+    # No index of its own: the (worker, source, end_at) index below leads with the worker, and every
+    # poll rewrites end_at, so each extra index is one more write per worker per poll.
+    worker = models.ForeignKey(HybridWorker, on_delete=models.CASCADE, related_name="signal_spans", db_index=False)
     source = models.CharField(max_length=16, choices=SignalSource.choices)
     start_at = models.DateTimeField()
     end_at = models.DateTimeField()

@@ -74,6 +74,15 @@ def test_observations_within_the_tolerance_extend_one_span(wk):
     assert spans(wk) == [(at(0), at(150))]
 
 
+def test_sub_second_timestamps_extend_and_repeat_exactly(wk):
+    record_signal(A, {wk: at(0)}, TOL)
+    assert record_signal(A, {wk: at(0.25)}, TOL) == SpanResult(extended=1)
+    assert record_signal(A, {wk: at(0.25)}, TOL) == SpanResult(unchanged=1)
+    assert record_signal(A, {wk: at(90.25)}, TOL) == SpanResult(extended=1)
+    assert record_signal(A, {wk: at(180.5)}, TOL) == SpanResult(created=1)  # 90.25 s after the end
+    assert spans(wk) == [(at(0), at(90.25)), (at(180.5), at(180.5))]
+
+
 def test_a_gap_longer_than_the_tolerance_starts_a_new_span(wk):
     record_signal(A, {wk: at(0)}, TOL)
     record_signal(A, {wk: at(30)}, TOL)
@@ -91,7 +100,7 @@ def test_the_same_poll_twice_changes_nothing(group):
     with CaptureQueriesContext(connection) as queries:
         assert record_signal(A, poll, TOL) == SpanResult(unchanged=3)
     assert list(SignalSpan.objects.order_by("pk").values_list("pk", "worker_id", "start_at", "end_at")) == before
-    assert len(queries) == 1  # the read; nothing to write
+    assert len(queries) == 2  # an UPDATE that matches nothing, the read; nothing written
 
 
 def test_an_older_observation_inside_the_span_neither_shrinks_nor_duplicates(wk):
@@ -166,13 +175,18 @@ def test_many_workers_cost_a_few_queries_per_batch_of_1000(group):
         assert record_signal(A, poll, TOL) == SpanResult(extended=1250, created=1250)
     with CaptureQueriesContext(connection) as third:
         assert record_signal(A, poll, TOL) == SpanResult(unchanged=2500)
-    # 3 batches of 1,000 workers, each: one read, one UPDATE, the INSERT(s); never a query per worker.
-    assert len(first) == 3 + 2 * insert_statements(1000) + insert_statements(500)
+    # The steady state: every signal advanced within the tolerance, one UPDATE per batch and nothing else.
+    with CaptureQueriesContext(connection) as steady:
+        assert record_signal(A, {pk: at(60) if i % 2 else at(630) for i, pk in enumerate(pks)}, TOL) == SpanResult(extended=2500)
+    # 3 batches of 1,000 workers, each: the UPDATE, then for the workers it did not extend one read
+    # and the INSERT(s); never a query per worker.
+    assert len(first) == 3 + 3 + 2 * insert_statements(1000) + insert_statements(500)
     assert len(second) == 3 + 3 + 2 * insert_statements(500) + insert_statements(250)
-    assert len(third) == 3
+    assert len(third) == 3 + 3
+    assert len(steady) == 3
     assert SignalSpan.objects.count() == 2500 + 1250
-    assert spans(pks[1]) == [(at(0), at(30))]
-    assert spans(pks[0]) == [(at(0), at(0)), (at(600), at(600))]
+    assert spans(pks[1]) == [(at(0), at(60))]
+    assert spans(pks[0]) == [(at(0), at(0)), (at(600), at(630))]
 
 
 def test_the_tolerance_is_the_late_threshold_capped_by_the_group_grace(settings):
@@ -197,6 +211,34 @@ def test_ingest_workers_records_each_listed_last_seen(account):
     w = HybridWorker.objects.get(name="hrw-01")
     assert spans(w.pk) == [(at(0), at(60)), (at(400), at(400))]
     assert not SignalSpan.objects.filter(worker__name="never").exists()
+
+
+def test_ingest_workers_records_only_a_last_seen_that_changed(account):
+    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    g1 = WorkerGroup.objects.get(name="g1")
+    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(0)), worker_rec("g1", "hrw-02", seen=at(0))], now=NOW)
+    listing = [worker_rec("g1", "hrw-01", seen=at(0)), worker_rec("g1", "hrw-02", seen=at(30))]
+    with CaptureQueriesContext(connection) as queries:
+        ingest.ingest_workers(g1, listing, now=at(35))
+    assert sum("signalspan" in q["sql"] for q in queries) == 1  # one UPDATE, for hrw-02 only
+    assert spans() == [(at(0), at(0)), (at(0), at(30))]
+    with CaptureQueriesContext(connection) as queries:
+        ingest.ingest_workers(g1, listing, now=at(40))  # nothing changed: no span statement at all
+    assert not any("signalspan" in q["sql"] for q in queries)
+
+
+def test_the_migration_seeds_a_span_for_every_stored_signal(group):
+    import importlib
+
+    from django.apps import apps
+
+    pks = make_workers(group, 3)
+    HybridWorker.objects.filter(pk=pks[0]).update(last_seen_at=at(0), last_heartbeat_at=at(-30))
+    HybridWorker.objects.filter(pk=pks[1]).update(last_seen_at=at(5))
+    importlib.import_module("workers.migrations.0004_signalspan").seed_spans(apps, None)
+    assert sorted(SignalSpan.objects.values_list("worker_id", "source", "start_at", "end_at")) == [
+        (pks[0], "automation", at(0), at(0)), (pks[0], "heartbeat", at(-30), at(-30)), (pks[1], "automation", at(5), at(5)),
+    ]
 
 
 def test_ingest_workers_uses_the_groups_grace_as_the_tolerance(account, settings):
@@ -241,10 +283,15 @@ def test_ingest_heartbeats_writes_spans_in_a_bounded_number_of_queries(account):
     with CaptureQueriesContext(connection) as queries:
         ingest.ingest_heartbeats(account, beats)
     # computer index, grace overrides, then per 2,000-worker lock batch: savepoint, lock (PostgreSQL
-    # only), UPDATE, release, and per 1,000-worker span batch a read and the INSERT(s).
+    # only), UPDATE, release, and per 1,000-worker span batch the span UPDATE, a read (first
+    # heartbeats: no span to extend) and the INSERT(s).
     locks = 2 if connection.vendor == "postgresql" else 0
-    assert len(queries) == 2 + 2 * 3 + locks + 3 + 2 * insert_statements(1000) + insert_statements(500)
+    assert len(queries) == 2 + 2 * 3 + locks + 3 + 3 + 2 * insert_statements(1000) + insert_statements(500)
     assert SignalSpan.objects.filter(source=H).count() == 2500
+    with CaptureQueriesContext(connection) as steady:
+        ingest.ingest_heartbeats(account, [hb(f"hrw-{i:04}", at(90)) for i in range(2500)])
+    assert len(steady) == 2 + 2 * 3 + locks + 3  # the spans: one UPDATE per 1,000 workers
+    assert set(SignalSpan.objects.filter(source=H).values_list("start_at", "end_at")) == {(at(30), at(90))}
 
 
 # --- retention and the worker page's selector

@@ -109,9 +109,10 @@ def ingest_workers(group: WorkerGroup, records: Sequence[WorkerRecord], *, now: 
 
     Workers missing from the listing get ``removed_at = now``; a returning worker is revived.
     Existing rows are locked in primary-key order first, the same order every other multi-row
-    writer uses, so concurrent polls cannot deadlock. Each listed ``lastSeenDateTime`` is also
-    recorded as an Automation signal span (``signal_spans.record_signal``), in the same
-    transaction. Safe to run twice.
+    writer uses, so concurrent polls cannot deadlock. Each listed ``lastSeenDateTime`` that differs
+    from the stored one is also recorded as an Automation signal span
+    (``signal_spans.record_signal``), in the same transaction; an unchanged one is already in a
+    span (migration 0004 seeded spans from the values stored before). Safe to run twice.
     """
     objs: dict[str, HybridWorker] = {}
     skipped = 0
@@ -135,11 +136,11 @@ def ingest_workers(group: WorkerGroup, records: Sequence[WorkerRecord], *, now: 
         )
     with transaction.atomic():
         existing = {
-            azure_id: (pk, removed_at)
-            for pk, azure_id, removed_at in HybridWorker.objects.select_for_update()
+            azure_id: (pk, removed_at, last_seen_at)
+            for pk, azure_id, removed_at, last_seen_at in HybridWorker.objects.select_for_update()
             .filter(group=group)
             .order_by("pk")
-            .values_list("pk", "azure_id", "removed_at")
+            .values_list("pk", "azure_id", "removed_at", "last_seen_at")
         }
         # Updates in pk order, then inserts: the same lock order as every other writer.
         ordered = sorted(objs.values(), key=lambda o: (existing.get(o.azure_id, (math.inf,))[0], o.azure_id))
@@ -153,9 +154,11 @@ def ingest_workers(group: WorkerGroup, records: Sequence[WorkerRecord], *, now: 
                 "registered_at", "last_seen_at", "removed_at",
             ],
         )
-        gone = [pk for azure_id, (pk, removed_at) in existing.items() if azure_id not in objs and removed_at is None]
+        gone = [pk for azure_id, (pk, removed_at, _seen) in existing.items() if azure_id not in objs and removed_at is None]
         removed = HybridWorker.objects.filter(pk__in=gone).update(removed_at=now) if gone else 0
-        _record_last_seen(group, ordered, now=now)
+        # A lastSeen equal to the stored one is already in a span (recorded when it was stored).
+        changed = [w for w in ordered if w.azure_id not in existing or existing[w.azure_id][2] != w.last_seen_at]
+        _record_last_seen(group, changed, now=now)
     revived = sum(1 for azure_id in objs if azure_id in existing and existing[azure_id][1] is not None)
     return IngestResult(rows=len(objs), skipped=skipped, removed=removed, revived=revived)
 

@@ -27,17 +27,17 @@ from workers.models import HybridWorker
 BATCH = 2000
 
 
-def _qn(name: str) -> str:
+def qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _column_sql(index: int, name: str, field_name: str, model: type[models.Model] = HybridWorker) -> str:
+def values_column_sql(index: int, name: str, field_name: str, model: type[models.Model] = HybridWorker) -> str:
     """``columnN AS name``, cast to the column's type on PostgreSQL (a VALUES column of NULLs is text)."""
     source = f"column{index}"
     if connection.vendor == "postgresql":
         field = model._meta.get_field(field_name)
         source = f"CAST({source} AS {field.db_type(connection)})"
-    return f"{source} AS {_qn(name)}"
+    return f"{source} AS {qn(name)}"
 
 
 def update_from_values(
@@ -73,27 +73,27 @@ def update_from_values(
             field = meta.get_field(field_name)
             params.append(field.get_db_prep_value(values[name], connection, prepared=False))
         tuples.append("(" + ", ".join(["%s"] * (len(value_names) + 1)) + ")")
-    columns = [_column_sql(1, "id", "id", model)] + [
-        _column_sql(i + 2, f"v_{name}", field_name, model)
+    columns = [values_column_sql(1, "id", "id", model)] + [
+        values_column_sql(i + 2, f"v_{name}", field_name, model)
         for i, (name, field_name) in enumerate(zip(value_names, value_fields, strict=True))
     ]
-    where = [f"{_qn(table)}.{_qn('id')} = v.{_qn('id')}"]
+    where = [f"{qn(table)}.{qn('id')} = v.{qn('id')}"]
     if keep_newer:
         col = meta.get_field(keep_newer).column
-        where.append(f"({_qn(table)}.{_qn(col)} IS NULL OR {_qn(table)}.{_qn(col)} < v.{_qn('v_' + keep_newer)})")
+        where.append(f"({qn(table)}.{qn(col)} IS NULL OR {qn(table)}.{qn(col)} < v.{qn('v_' + keep_newer)})")
     for field_name, name in expect.items():
         col = meta.get_field(field_name).column
-        where.append(f"{_qn(table)}.{_qn(col)} = v.{_qn('v_' + name)}")
+        where.append(f"{qn(table)}.{qn(col)} = v.{qn('v_' + name)}")
     assignments = ", ".join(
-        f"{_qn(meta.get_field(name).column)} = v.{_qn('v_' + name)}" for name in fields
+        f"{qn(meta.get_field(name).column)} = v.{qn('v_' + name)}" for name in fields
     )
     sql = (
-        f"UPDATE {_qn(table)} SET {assignments} "
+        f"UPDATE {qn(table)} SET {assignments} "
         f"FROM (SELECT {', '.join(columns)} FROM (VALUES {', '.join(tuples)}) AS vals) AS v "
         f"WHERE {' AND '.join(where)}"
     )
     if returning:
-        sql += f" RETURNING {_qn(table)}.{_qn('id')}"
+        sql += f" RETURNING {qn(table)}.{qn('id')}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:

@@ -7,14 +7,17 @@ extends it, a later one starts a new span. The tolerance is the signal's "late" 
 ``workers.health`` judges status with, capped by the group's grace period), so a gap between two
 spans on the worker page means exactly "this signal was late".
 
-Set-based, like the rest of ingestion: per batch of 1,000 workers one SELECT reads the latest span
-of every worker (a correlated ``ORDER BY end_at DESC LIMIT 1`` per worker, answered from the
-``(worker, source, end_at)`` index), then one UPDATE ... FROM (VALUES ...) extends spans and one
-INSERT adds new ones. A late, out-of-order observation (older than the latest span's start: a slow
-poll finishing after a newer one) costs one more SELECT for just those workers, and never shrinks,
-duplicates or overlaps a span: inside a span it is ignored; otherwise it extends the neighbour it
-is within the tolerance of (joining both neighbours if it closes the gap between them) or becomes
-a span of its own. The same poll twice writes nothing.
+Set-based, like the rest of ingestion, and cheapest in the steady state (every signal advancing):
+per batch of 1,000 workers one ``UPDATE ... FROM (VALUES ...) RETURNING`` extends each worker's
+latest span whose end lies within the tolerance before the new observation; that is usually all of
+them, and then nothing else runs. For the workers it did not extend (first observation, a gap, the
+same value again, a late answer) one SELECT reads their latest span (a correlated ``ORDER BY end_at
+DESC LIMIT 1`` per worker on the ``(worker, source, end_at)`` index) and one INSERT adds the new
+spans. A late, out-of-order observation (older than the latest span's start: a slow poll finishing
+after a newer one) costs one more SELECT for just those workers, and never shrinks, duplicates or
+overlaps a span: inside a span it is ignored; otherwise it extends the neighbour it is within the
+tolerance of (joining both neighbours if it closes the gap between them) or becomes a span of its
+own. The same poll twice writes nothing.
 
 Callers (``ingest.ingest_workers``, ``ingest.ingest_heartbeats``) hold the transaction and the
 worker row locks, taken in primary-key order, and call this after their worker writes; every span
@@ -25,14 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 
 from workers.health import Thresholds
 from workers.models import HybridWorker, SignalSource, SignalSpan
-from workers.services.locking import update_from_values
+from workers.services.locking import qn, update_from_values, values_column_sql
 
 BATCH = 1000
 
@@ -79,8 +82,8 @@ def record_signal(
     ``None`` timestamps (never reported) record nothing; so do timestamps before ``not_before``
     (past retention: a worker offline for longer still reports its old lastSeen on every poll, and
     a span for it would be pruned and written again each cycle). Per batch of 1,000 workers: one
-    SELECT, then at most one UPDATE and one INSERT (plus one SELECT, and rarely an UPDATE/DELETE,
-    when some observations arrive out of order). Idempotent.
+    UPDATE; then, only for workers it did not extend, one SELECT and at most one INSERT (plus one
+    SELECT, and rarely an UPDATE/DELETE, when some observations arrive out of order). Idempotent.
     """
     clean = {
         pk: at for pk, at in observations.items() if at is not None and (not_before is None or at >= not_before)
@@ -100,22 +103,75 @@ def _latest_spans(source: str, pks: list[int]) -> dict[int, _Span]:
 
     Per worker, three correlated ``ORDER BY end_at DESC LIMIT 1`` subqueries, each one backward
     step on the ``(worker, source, end_at)`` index: the cost follows the batch, never the number of
-    spans stored (a join to the span table lets PostgreSQL choose to scan all of it)."""
-    latest = SignalSpan.objects.filter(worker_id=OuterRef("pk"), source=source).order_by("-end_at")
-    rows = (
-        HybridWorker.objects.filter(pk__in=pks)
-        .annotate(
-            span_id=Subquery(latest.values("pk")[:1]),
-            span_start=Subquery(latest.values("start_at")[:1]),
-            span_end=Subquery(latest.values("end_at")[:1]),
+    spans stored (a join to the span table lets PostgreSQL choose to scan all of it). Plain SQL: the
+    ORM would spend several times the query's own time compiling it, once per group poll."""
+    span, worker = qn(SignalSpan._meta.db_table), qn(HybridWorker._meta.db_table)
+
+    def latest(column: str) -> str:
+        return (
+            f"(SELECT s.{qn(column)} FROM {span} AS s WHERE s.{qn('worker_id')} = w.{qn('id')} "
+            f"AND s.{qn('source')} = %s ORDER BY s.{qn('end_at')} DESC LIMIT 1)"
         )
-        .filter(span_id__isnull=False)
-        .values_list("pk", "span_id", "span_start", "span_end")
+
+    sql = (
+        f"SELECT w.{qn('id')}, {latest('id')}, {latest('start_at')}, {latest('end_at')} "
+        f"FROM {worker} AS w WHERE w.{qn('id')} IN ({', '.join(['%s'] * len(pks))})"
     )
-    return {worker_id: _Span(pk, start, end) for worker_id, pk, start, end in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [source, source, source, *pks])
+        rows = cursor.fetchall()
+    return {
+        worker_id: _Span(pk, _as_datetime(start), _as_datetime(end))
+        for worker_id, pk, start, end in rows
+        if pk is not None
+    }
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """A timestamp read with plain SQL: PostgreSQL returns an aware datetime; SQLite returns the
+    stored naive UTC value (how Django writes it with USE_TZ), parsed or as text."""
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _extend_latest(source: str, observed: dict[int, datetime], tol: timedelta) -> set[int]:
+    """The steady state in one statement: move each worker's latest span's end forward to its
+    observation when the span ended before it, but no longer than ``tol`` before. Returns the
+    workers whose span was extended. A span is the latest when no span of the worker ends after it."""
+    table = qn(SignalSpan._meta.db_table)
+    worker_col, source_col = qn("worker_id"), qn("source")
+    end_col = qn("end_at")
+    adapt = connection.ops.adapt_datetimefield_value  # UTC text on SQLite; the datetime on PostgreSQL
+    params: list[object] = []
+    for pk, at in observed.items():
+        params += [pk, adapt(at), adapt(at - tol)]
+    rows = ", ".join(["(%s, %s, %s)"] * len(observed))
+    columns = ", ".join([
+        values_column_sql(1, "worker_id", "id", SignalSpan),
+        values_column_sql(2, "at", "end_at", SignalSpan),
+        values_column_sql(3, "floor", "end_at", SignalSpan),
+    ])
+    sql = (
+        f"UPDATE {table} SET {end_col} = v.{qn('at')} "
+        f"FROM (SELECT {columns} FROM (VALUES {rows}) AS vals) AS v "
+        f"WHERE {table}.{worker_col} = v.{worker_col} AND {table}.{source_col} = %s "
+        f"AND {table}.{end_col} < v.{qn('at')} AND {table}.{end_col} >= v.{qn('floor')} "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} AS later WHERE later.{worker_col} = {table}.{worker_col} "
+        f"AND later.{source_col} = {table}.{source_col} AND later.{end_col} > {table}.{end_col}) "
+        f"RETURNING {table}.{worker_col}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, source])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _record_batch(source: str, observed: dict[int, datetime], tol: timedelta) -> SpanResult:
+    moved = _extend_latest(source, observed, tol)
+    observed = {pk: at for pk, at in observed.items() if pk not in moved}
+    if not observed:
+        return SpanResult(extended=len(moved))
     latest = _latest_spans(source, list(observed))
     ends: dict[int, datetime] = {}  # span pk -> new end_at
     starts: dict[int, datetime] = {}  # span pk -> new start_at (late observations only)
@@ -146,7 +202,9 @@ def _record_batch(source: str, observed: dict[int, datetime], tol: timedelta) ->
         SignalSpan.objects.filter(pk__in=doomed).delete()
     if new:
         SignalSpan.objects.bulk_create(new, batch_size=BATCH)
-    return SpanResult(extended=len(ends) + len(starts), created=len(new), merged=len(doomed), unchanged=unchanged)
+    return SpanResult(
+        extended=len(moved) + len(ends) + len(starts), created=len(new), merged=len(doomed), unchanged=unchanged
+    )
 
 
 def _place_late(
