@@ -128,8 +128,10 @@ class Command(BaseCommand):
                 with emulator_process(workers=workers, groups=groups, page_size=100, history_days=30 / 1440,
                                       seed=11, directory=Path(tmp)) as (conn, _log, _pid):
                     conn_path = Path(tmp) / "emulator.json"
-                    self._ingestion(conn_path)
+                    # Pages first: the ingestion pass polls the emulator's fleet, whose ARM ids differ
+                    # from the built one's, and would double the fleet the pages are timed on.
                     self._pages(opts["requests"])
+                    self._ingestion(conn_path)
                     if not opts["skip_rss"]:
                         self._rss(db_env, conn_path, opts["requests"])
             self._print_summary()
