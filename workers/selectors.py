@@ -340,28 +340,31 @@ class Overview:
     window_hours: int = 24
 
 
-def _member_counts() -> dict[str, Count]:
+def member_counts(*, v1: bool = True) -> dict[str, Count]:
+    """Annotations counting a group's live members by status (and V1 workers), for group querysets."""
     live = Q(workers__removed_at__isnull=True)
-    return {
+    counts = {
         "n_total": Count("workers", filter=live),
         "n_online": Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
         "n_late": Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
         "n_offline": Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
         "n_never": Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),
-        "n_v1": Count("workers", filter=live & Q(workers__worker_type__iexact="HybridV1")),
     }
+    if v1:
+        counts["n_v1"] = Count("workers", filter=live & Q(workers__worker_type__iexact="HybridV1"))
+    return counts
 
 
 def _live_groups() -> QuerySet[WorkerGroup]:
     return (
         WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
         .select_related("account")
-        .annotate(**_member_counts())
+        .annotate(**member_counts())
     )
 
 
 # What a group row of the overview needs; plain values, no model instances (hundreds of rows).
-_ROW_FIELDS = ("id", "name", "group_type", "account_id", "first_seen_at", *_member_counts())
+_ROW_FIELDS = ("id", "name", "group_type", "account_id", "first_seen_at", *member_counts())
 
 
 def _live_group_rows() -> list[dict[str, Any]]:
@@ -369,7 +372,7 @@ def _live_group_rows() -> list[dict[str, Any]]:
     return list(
         WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
         .values("id", "name", "group_type", "account_id", "first_seen_at", account_name=F("account__name"))
-        .annotate(**_member_counts())
+        .annotate(**member_counts())
         .order_by()
     )
 

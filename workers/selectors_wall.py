@@ -22,8 +22,10 @@ from django.db.models import Count, F, Q, QuerySet
 
 from workers.health import GROUP_HEALTH_RANK, health_from_counts
 from workers.latency import exact_percentile
-from workers.models import AutomationAccount, Job, WorkerGroup, WorkerStatus
-from workers.selectors import FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, per_jobs_poll
+from workers.models import AutomationAccount, Job, WorkerGroup
+from workers.selectors import (
+    FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, member_counts, per_jobs_poll,
+)
 
 # Azure job statuses that mean "created, not picked up by a worker yet". "Queued" is not in the
 # SDK's enum but real accounts (and the emulator) report it; unknown strings are simply not counted.
@@ -129,7 +131,6 @@ class WallSnapshot:
 
 
 def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup, dict[str, Any]]:
-    live = Q(workers__removed_at__isnull=True)
     groups = WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
     if filters.account:
         groups = groups.filter(account__name__iexact=filters.account)
@@ -141,11 +142,7 @@ def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup, dict[str, Any]]
         groups = groups.filter(by_name)
     # Plain values, not model instances: a wall shows hundreds of groups every few seconds.
     return groups.values("id", "name", "group_type", "account_id", account_name=F("account__name")).order_by().annotate(
-        n_total=Count("workers", filter=live),
-        n_online=Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
-        n_late=Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
-        n_offline=Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
-        n_never=Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),
+        **member_counts(v1=False)
     )
 
 
