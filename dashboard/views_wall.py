@@ -138,6 +138,8 @@ def wall_payload(snapshot: WallSnapshot) -> dict[str, Any]:
                 "open_alerts": t.open_alerts,
                 "single_member": t.single_member,
                 "detail": t.detail,
+                "label": t.label,
+                "poll_problem": t.poll_problem or None,
             }
             for t in snapshot.tiles
         ],

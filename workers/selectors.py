@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Aggregate, Count, Exists, F, FloatField, Max, OuterRef, Q, QuerySet, Subquery
 
 from workers import health
 from workers.models import (
@@ -205,17 +205,39 @@ def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scop
     return Subquery(runs.order_by("-started_at").values(field_name)[:1])
 
 
-def _freshness_rows(account_ids: Iterable[int] | None, *, group_name: str | None = None) -> list[dict[str, Any]]:
+def _some_group_polled_ok(account_ref: Any, *, since: datetime) -> Exists:
+    """Whether some group's latest worker poll since ``since`` succeeded: a successful run with no
+    failed run of the same group (scope) after it. Worker polls run per group, so the account's
+    newest worker poll is whichever group happened to finish last; judging the account by it would
+    flip the banner between fresh and failing from one poll to the next when one group's poll
+    fails. This judges it by every group at once (a failing group is flagged on its own row)."""
+    later_failure = PollRun.objects.filter(
+        account=OuterRef("account"), kind=PollKind.WORKERS, scope=OuterRef("scope"), ok=False,
+        finished_at__isnull=False, started_at__gt=OuterRef("started_at"),
+    )
+    return Exists(
+        PollRun.objects.filter(
+            account=account_ref, kind=PollKind.WORKERS, ok=True, finished_at__isnull=False, started_at__gte=since,
+        ).filter(~Exists(later_failure))
+    )
+
+
+def _freshness_rows(
+    account_ids: Iterable[int] | None, *, now: datetime, group_name: str | None = None
+) -> list[dict[str, Any]]:
     accounts = AutomationAccount.objects.filter(enabled=True)
     if account_ids is not None:
         accounts = accounts.filter(pk__in=list(account_ids))
-    annotations: dict[str, Subquery] = {}
+    annotations: dict[str, Subquery | Exists] = {}
     for key, _label, kind, _setting, _needs_ws in _SOURCES:
         # Worker polls run per group (scope = group name): a group page judges its own group's poll.
         scope = group_name if kind == PollKind.WORKERS else None
         annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True, scope=scope)
         annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False, scope=scope)
         annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False, scope=scope)
+    if group_name is None:
+        window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+        annotations["automation_some_group_ok"] = _some_group_polled_ok(OuterRef("pk"), since=now - timedelta(seconds=window))
     return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
 
 
@@ -231,7 +253,12 @@ def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
         ok_times = [r[f"{key}_ok_at"] for r in relevant]
         ever_polled = ever_polled or any(t is not None for t in ok_times)
         oldest = None if any(t is None for t in ok_times) else min(ok_times)
-        errors = [r[f"{key}_last_error"] or "poll failed" for r in relevant if r[f"{key}_last_ok"] is False]
+        # An account's worker polls (one per group) count as failing when no group's latest one
+        # succeeded; a single group's failure is that group's flag (worker_poll_problems).
+        errors = [
+            r[f"{key}_last_error"] or "poll failed" for r in relevant
+            if r[f"{key}_last_ok"] is False and not r.get(f"{key}_some_group_ok", False)
+        ]
         age = (now - oldest).total_seconds() if oldest is not None else None
         stale = bool(errors) or age is None or age > multiple * interval
         sources.append(SourceFreshness(key, label, interval, oldest, age, stale, "; ".join(errors)))
@@ -243,14 +270,16 @@ def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None, g
 
     A source is stale when its latest finished poll failed, when it never succeeded, or when its
     latest success is older than STALE_AFTER_INTERVALS poll intervals. With ``group_name``, the
-    Automation source is that group's own worker poll.
+    Automation source is that group's own worker poll; without it, the account's worker polls
+    failed when the latest one of every group polled in that window failed (one group's failing
+    poll is flagged on that group: ``worker_poll_problems``).
     """
-    return _fold_freshness(_freshness_rows(account_ids, group_name=group_name), now=now)
+    return _fold_freshness(_freshness_rows(account_ids, now=now, group_name=group_name), now=now)
 
 
 def freshness_by_account(*, now: datetime) -> tuple[Freshness, dict[int, Freshness]]:
     """The fleet's freshness and each enabled account's, from the same single query."""
-    rows = _freshness_rows(None)
+    rows = _freshness_rows(None, now=now)
     return _fold_freshness(rows, now=now), {r["pk"]: _fold_freshness([r], now=now) for r in rows}
 
 
@@ -339,6 +368,11 @@ class Overview:
     totals: FleetTotals
     window_hours: int = 24
 
+    @property
+    def unpolled(self) -> list[GroupSummary]:
+        """The groups whose own worker poll is failing or overdue (their counts are the last known state)."""
+        return [g for g in self.groups if g.poll_problem]
+
 
 def member_counts(*, v1: bool = True) -> dict[str, Count]:
     """Annotations counting a group's live members by status (and V1 workers), for group querysets."""
@@ -416,7 +450,13 @@ def group_summaries(
     return summaries
 
 
-def worker_poll_problems(*, now: datetime, groups: Iterable[GroupSummary]) -> dict[tuple[int, str], str]:
+def poll_problem_rank(rank: float, poll_problem: bool) -> float:
+    """Where a group sorts, worst first: its health's rank, except that a group whose own worker poll
+    is failing (its counts are the last known state) sorts no later than just after degraded groups."""
+    return min(rank, health.GROUP_HEALTH_RANK[health.GroupHealth.DEGRADED] + 0.5) if poll_problem else rank
+
+
+def worker_poll_problems(*, now: datetime, groups: Iterable[tuple[int, str, datetime | None]]) -> dict[tuple[int, str], str]:
     """(account id, group name) -> why that group's own worker poll is failing or overdue.
 
     Worker polls run per group, so one group's poll can fail (its name was renamed, a permission,
@@ -424,7 +464,7 @@ def worker_poll_problems(*, now: datetime, groups: Iterable[GroupSummary]) -> di
     the finished worker polls of the last STALE_AFTER_INTERVALS intervals (the stale window): a group
     whose latest one failed is reported with the error; a group with none in the window, in an
     account whose other groups were polled in it, is reported as overdue (``groups``: the live
-    groups, as ``group_summaries`` gives them). One query over that
+    groups as (account id, name, first_seen_at)). One query over that
     window's PollRuns (the ``pollrun_latest`` index), plus one for the error texts when a poll failed.
     """
     window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
@@ -447,10 +487,10 @@ def worker_poll_problems(*, now: datetime, groups: Iterable[GroupSummary]) -> di
         for key in failing:
             problems[key] = f"worker poll failing: {errors.get(key) or 'poll failed'}"[:300]
     polled_accounts = {account_id for account_id, _scope in latest}
-    for g in groups:
-        key = (g.account_id, g.name)
+    for account_id, name, first_seen_at in groups:
+        key = (account_id, name)
         # A group first listed inside the window may simply not have been polled yet.
-        if g.account_id in polled_accounts and key not in latest and g.first_seen_at is not None and g.first_seen_at < since:
+        if account_id in polled_accounts and key not in latest and first_seen_at is not None and first_seen_at < since:
             problems[key] = f"no worker poll of this group for over {window} s"
     return problems
 
@@ -461,9 +501,11 @@ def fleet_overview(*, now: datetime, version: tuple[tuple[int, Any], ...] | None
     data version unless passed in; one more when a poll is failing), plus the job aggregate once per
     jobs poll."""
     groups = group_summaries(now=now, version=version)
-    problems = worker_poll_problems(now=now, groups=groups)
+    problems = worker_poll_problems(now=now, groups=[(g.account_id, g.name, g.first_seen_at) for g in groups])
     if problems:
         groups = [replace(g, poll_problem=problems[(g.account_id, g.name)]) if (g.account_id, g.name) in problems else g for g in groups]
+        # Last known state is not "healthy": a group nobody can poll ranks right after the degraded ones.
+        groups.sort(key=lambda g: poll_problem_rank(health.GROUP_HEALTH_RANK.get(g.health, 9), bool(g.poll_problem)))
     jobs: dict[str, int] = empty_outcomes()
     for g in groups:
         for k, v in g.jobs_24h.items():

@@ -3,8 +3,8 @@ fleet totals and how old the data is.
 
 A wall polls this every few seconds from several screens, so the whole snapshot costs a fixed
 number of queries whatever the fleet size (tests pin it): one for the groups with their member
-counts, one for the job data version, one for open alerts, and the freshness query shared with the
-other pages; once per jobs poll (``selectors.per_jobs_poll``) two more for the jobs queued now and
+counts, one for the job data version, one for open alerts, one for the groups' recent worker polls
+(plus one for the error text when one failed), and the freshness query shared with the other pages; once per jobs poll (``selectors.per_jobs_poll``) two more for the jobs queued now and
 the 24 h queue-delay p95, which every screen then shares. Nothing here writes, so running it any
 number of times is harmless.
 """
@@ -25,6 +25,7 @@ from workers.latency import exact_percentile
 from workers.models import AutomationAccount, Job, WorkerGroup
 from workers.selectors import (
     FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, member_counts, per_jobs_poll,
+    poll_problem_rank, worker_poll_problems,
 )
 
 # Azure job statuses that mean "created, not picked up by a worker yet". "Queued" is not in the
@@ -61,6 +62,14 @@ class WallTile:
     never: int
     queued: int
     open_alerts: int
+    # Why this group's own worker poll is failing or overdue ("" when it is fine): the counts are
+    # then the last known state, and the tile says so instead of showing them as live.
+    poll_problem: str = ""
+
+    @property
+    def label(self) -> str:
+        """The tile's status word: the health, or NOT POLLED when the counts are not live."""
+        return "NOT POLLED" if self.poll_problem else self.health.upper()
 
     @property
     def single_member(self) -> bool:
@@ -73,7 +82,7 @@ class WallTile:
     @property
     def detail(self) -> str:
         """The tile's small print, e.g. "2 offline · 1 late · 4 jobs queued · 1 open alert · no HA"."""
-        parts = []
+        parts = [f"last known {self.health}"] if self.poll_problem else []
         if self.offline:
             parts.append(f"{self.offline} offline")
         if self.late:
@@ -141,7 +150,7 @@ def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup, dict[str, Any]]
             by_name |= Q(name__iexact=name)
         groups = groups.filter(by_name)
     # Plain values, not model instances: a wall shows hundreds of groups every few seconds.
-    return groups.values("id", "name", "group_type", "account_id", account_name=F("account__name")).order_by().annotate(
+    return groups.values("id", "name", "group_type", "account_id", "first_seen_at", account_name=F("account__name")).order_by().annotate(
         **member_counts(v1=False)
     )
 
@@ -244,6 +253,7 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
     )
     alerts = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
     alerts_by_group = alerts[0] if alerts is not None else {}
+    problems = worker_poll_problems(now=now, groups=[(g["account_id"], g["name"], g["first_seen_at"]) for g in rows])
 
     tiles: list[WallTile] = []
     for g in rows:
@@ -253,9 +263,10 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
                 health=health_from_counts(total=g["n_total"], online=g["n_online"], late=g["n_late"]),
                 online=g["n_online"], total=g["n_total"], late=g["n_late"], offline=g["n_offline"],
                 never=g["n_never"], queued=queued.get(g["id"], 0), open_alerts=alerts_by_group.get(g["id"], 0),
+                poll_problem=problems.get((g["account_id"], g["name"]), ""),
             )
         )
-    tiles.sort(key=lambda t: (GROUP_HEALTH_RANK.get(t.health, 9), -t.offline, -t.not_online, -t.open_alerts, t.name.lower(), t.account))
+    tiles.sort(key=lambda t: (poll_problem_rank(GROUP_HEALTH_RANK.get(t.health, 9), bool(t.poll_problem)), -t.offline, -t.not_online, -t.open_alerts, t.name.lower(), t.account))
 
     by_health = {h: 0 for h in GROUP_HEALTH_RANK}
     for tile in tiles:

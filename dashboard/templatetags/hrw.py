@@ -148,6 +148,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
         p95 = (mark_safe('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
                else f"{g.queue_p95_seconds_24h:.1f} s")
         return (
+            mark_safe(' class="is-stale"') if getattr(g, "poll_problem", "") else "",
             reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.health, g.health.capitalize(),
             g.workers_online, g.workers_total, late, _flags_html(g),
             o["completed"], o["failed"], o["stopped"], o["suspended"], o["other"], p95,
@@ -155,7 +156,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
 
     return format_html_join(
         "\n",
-        '<tr><th scope="row"><a href="{}">{}</a> <span class="muted">({})</span></th>'
+        '<tr{}><th scope="row"><a href="{}">{}</a> <span class="muted">({})</span></th>'
         '<td class="hide-narrow">{}</td>'
         '<td><span class="badge health-{}">{}</span></td>'
         '<td class="num">{} / {}{}</td>'
@@ -179,15 +180,16 @@ def wall_tiles(tiles: list[Any]) -> SafeString:
     like ``group_rows``. The markup matches the node pool wall.js builds."""
     return format_html_join(
         "\n",
-        '<article class="tile health-{}" data-group-id="{}" data-health="{}">'
+        '<article class="tile health-{}{}" data-group-id="{}" data-health="{}">'
         '<div class="tile-top"><span class="tile-icon" aria-hidden="true">{}</span>'
-        '<span class="tile-name" title="{} / {}">{}</span></div>'
+        '<span class="tile-name" title="{}">{}</span></div>'
         '<div class="tile-count"><span class="tile-online">{}</span><span class="tile-total">/{}</span> '
         '<span class="tile-unit">online</span></div>'
         '<div class="tile-foot"><span class="tile-health">{}</span> <span class="tile-extra">{}</span></div></article>',
         (
-            (t.health, t.id, t.health, _TILE_ICONS.get(t.health, "○"), t.account, t.name, t.name,
-             t.online, t.total, t.health.upper(), t.detail)
+            (t.health, " is-unpolled" if t.poll_problem else "", t.id, t.health, _TILE_ICONS.get(t.health, "○"),
+             f"{t.account} / {t.name}" + (f": {t.poll_problem}" if t.poll_problem else ""), t.name,
+             t.online, t.total, t.label, t.detail)
             for t in tiles
         ),
     )

@@ -172,16 +172,17 @@
       return;
     }
     var health = ICONS.hasOwnProperty(group.health) ? group.health : "empty";
-    var cls = "tile health-" + health;
+    // A group whose own worker poll is failing: its counts are the last known state, greyed.
+    var cls = "tile health-" + health + (group.poll_problem ? " is-unpolled" : "");
     if (slot.node.className !== cls) { slot.node.className = cls; }
     setAttr(slot.node, "data-group-id", String(group.id));
     setAttr(slot.node, "data-health", health);
     setData(slot.icon, ICONS[health]);
     setData(slot.name, group.name);
-    setAttr(slot.nameNode, "title", group.account + " / " + group.name);
+    setAttr(slot.nameNode, "title", group.account + " / " + group.name + (group.poll_problem ? ": " + group.poll_problem : ""));
     setData(slot.online, String(group.workers_online));
     setData(slot.total, "/" + group.workers_total);
-    setData(slot.health, health.toUpperCase());
+    setData(slot.health, group.label || health.toUpperCase());
     setData(slot.extra, group.detail || "");
   }
 

@@ -220,3 +220,31 @@ def test_it_draws_the_stale_state_for_the_artifacts(login_cookie):
 
     login_cookie.screenshots("wall-stale", full_page=False)
     login_cookie.assert_clean()
+
+
+def test_it_greys_and_labels_a_tile_whose_group_poll_starts_failing(login_cookie):
+    from workers.models import PollKind, PollRun
+
+    now = timezone.now()
+    fleet = build_fleet(now=now, groups=3, poll_age_seconds=5)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    PollRun.objects.bulk_create([  # each group's own worker poll, as the polling services record them
+        PollRun(account=fleet.account, kind=PollKind.WORKERS, scope=g.name, ok=True,
+                started_at=now - timedelta(seconds=6), finished_at=now - timedelta(seconds=5))
+        for g in fleet.groups
+    ])
+    page = _open(login_cookie)
+    target = fleet.groups[1]
+    tile = f'.tile[data-group-id="{target.pk}"]'
+    assert page.text_content(f"{tile} .tile-health") == "HEALTHY"
+
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=target.name, ok=False,
+                           started_at=timezone.now() - timedelta(seconds=1), finished_at=timezone.now(), error="<i>403</i> Forbidden")
+
+    page.wait_for_selector(f"{tile}.is-unpolled", timeout=ONE_REFRESH_MS)
+    assert page.text_content(f"{tile} .tile-health") == "NOT POLLED"
+    assert page.text_content(f"{tile} .tile-extra").startswith("last known healthy")
+    assert page.get_attribute(f"{tile} .tile-name", "title").endswith(": worker poll failing: <i>403</i> Forbidden")
+    assert "grayscale(1)" in page.evaluate(f"getComputedStyle(document.querySelector('{tile}')).filter")
+    assert page.is_hidden("#wall-stale"), "the other groups are polled: the wall as a whole is fresh"
+    login_cookie.assert_clean()

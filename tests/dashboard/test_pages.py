@@ -304,3 +304,19 @@ def test_it_shows_a_group_page_as_stale_when_its_own_worker_poll_failed(client_i
                            started_at=now - timedelta(seconds=3), finished_at=now - timedelta(seconds=2), error="403 Forbidden")
     assert "403 Forbidden" in text(client_in.get(f"/groups/{group.pk}/"))
     assert "STALE DATA" not in text(client_in.get(f"/groups/{small_fleet.groups[1].pk}/"))
+
+
+def test_the_overview_names_groups_it_cannot_poll_and_marks_their_rows_stale(client_in, small_fleet, now):
+    from workers.models import PollKind, PollRun, WorkerGroup
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    group = small_fleet.groups[2]
+    PollRun.objects.create(account=small_fleet.account, kind=PollKind.WORKERS, scope=group.name, ok=False,
+                           started_at=now - timedelta(seconds=3), finished_at=now - timedelta(seconds=2), error="<script>x</script> 403")
+    body = text(client_in.get("/"))
+    assert "1 group not polled" in body and "STALE DATA" not in body  # the other groups' polls are fine
+    assert "&lt;script&gt;x&lt;/script&gt; 403" in body and "<script>x</script>" not in body
+    assert body.count('<tr class="is-stale">') == 1
+
+
+def test_the_overview_has_no_unpolled_notice_when_every_group_is_polled(client_in, small_fleet):
+    assert "not polled" not in text(client_in.get("/"))

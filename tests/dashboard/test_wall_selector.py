@@ -211,11 +211,12 @@ def test_it_costs_the_same_number_of_queries_for_any_fleet_size(groups, django_a
     fleet = build_fleet(now=NOW, groups=groups, workers_per_group=2)
     add_jobs(fleet.groups[0], now=NOW, queue_seconds=[1.0, None])
 
-    # First snapshot after a jobs poll: groups, job data version, queued, p95, alerts, freshness.
-    with django_assert_num_queries(6):
+    # First snapshot after a jobs poll: groups, job data version, queued, p95, alerts, the groups'
+    # recent worker polls, freshness.
+    with django_assert_num_queries(7):
         snapshot = wall_snapshot(now=NOW)
     # Every later refresh until the next jobs poll shares the queued counts and the p95.
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         again = wall_snapshot(now=NOW + timedelta(seconds=15))
 
     assert len(snapshot.tiles) == groups
@@ -245,3 +246,26 @@ def test_it_reports_open_alerts_as_unknown_without_the_alerting_models(monkeypat
     snapshot = wall_snapshot(now=NOW)
 
     assert snapshot.totals.open_alerts is None and snapshot.tiles[0].open_alerts == 0
+
+
+def test_it_greys_a_tile_whose_own_worker_poll_fails_and_sorts_it_with_the_degraded_ones():
+    from workers.models import PollKind, PollRun, WorkerGroup
+
+    def status(group_index: int, worker_index: int) -> str:
+        return OFFLINE if group_index == 2 or (group_index == 1 and worker_index == 0) else ONLINE
+
+    fleet = build_fleet(now=NOW, groups=5, workers_per_group=3, status=status, group_names=["a-ok", "b-one-off", "c-down", "d-ok", "e-ok"])
+    WorkerGroup.objects.update(first_seen_at=NOW - timedelta(days=1))
+    for group in fleet.groups:
+        ok = group.name != "e-ok"
+        PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=group.name, ok=ok, error="" if ok else "<b>403</b>",
+                               started_at=NOW - timedelta(seconds=6), finished_at=NOW - timedelta(seconds=5))
+
+    snapshot = wall_snapshot(now=NOW)
+    tiles = {t.name: t for t in snapshot.tiles}
+
+    assert [t.name for t in snapshot.tiles] == ["c-down", "b-one-off", "e-ok", "a-ok", "d-ok"]
+    assert (tiles["e-ok"].poll_problem, tiles["e-ok"].label) == ("worker poll failing: <b>403</b>", "NOT POLLED")
+    assert tiles["e-ok"].detail.startswith("last known healthy")
+    assert (tiles["a-ok"].poll_problem, tiles["a-ok"].label) == ("", "HEALTHY")
+    assert snapshot.freshness.stale is False  # the other groups' polls are fine: only the tile is greyed

@@ -247,6 +247,7 @@ def test_the_feed_has_stable_field_names(logged_in):
     assert set(data["groups"][0]) == {
         "id", "name", "account", "group_type", "health", "workers_online", "workers_total", "workers_late",
         "workers_offline", "workers_never", "jobs_queued", "open_alerts", "single_member", "detail",
+        "label", "poll_problem",
     }
     assert set(data["freshness"]) == {"stale", "last_ok_at", "age_seconds", "fresh_for_seconds", "ever_polled", "accounts", "reasons"}
     assert data["generated_at"] == "2026-11-20T12:00:00Z"

@@ -332,3 +332,58 @@ def test_it_leaves_a_silent_account_to_the_freshness_banner(now):
     record_polls(fleet.account, at=now - timedelta(hours=1))  # every poll overdue: the account is stale
     assert not any(g.poll_problem for g in selectors.fleet_overview(now=now).groups)
     assert selectors.data_freshness(now=now).stale is True
+
+
+def _fail_worker_poll(fleet, group, *, now, seconds_ago: float, error: str = "403 Forbidden") -> None:
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=group.name, ok=False, error=error,
+                           started_at=now - timedelta(seconds=seconds_ago + 1), finished_at=now - timedelta(seconds=seconds_ago))
+
+
+@pytest.mark.parametrize("failure_seconds_ago", [28, 2], ids=["failure-before-the-others", "failure-after-the-others"])
+def test_one_groups_failing_poll_never_flips_the_accounts_freshness(now, failure_seconds_ago):
+    # Whichever group's poll finished last, the account reads the same: fresh, with the group flagged.
+    fleet = _problem_fleet(now)
+    broken = fleet.groups[1]
+    PollRun.objects.filter(scope=broken.name).delete()
+    _fail_worker_poll(fleet, broken, now=now, seconds_ago=failure_seconds_ago)
+    fresh = selectors.data_freshness(now=now)
+    automation = next(s for s in fresh.sources if s.key == "automation")
+    assert (fresh.stale, automation.error) == (False, "")
+    assert [g.name for g in selectors.fleet_overview(now=now).unpolled] == [broken.name]
+
+
+def test_the_account_is_failing_when_every_groups_latest_worker_poll_failed(now):
+    fleet = _problem_fleet(now)
+    for i, group in enumerate(fleet.groups):
+        _fail_worker_poll(fleet, group, now=now, seconds_ago=5 - i, error=f"boom {i}")
+    automation = next(s for s in selectors.data_freshness(now=now).sources if s.key == "automation")
+    assert automation.stale and automation.error == "boom 2"  # the latest failure's reason
+
+
+def test_a_group_that_recovered_counts_for_the_account_again(now):
+    fleet = _problem_fleet(now)
+    for group in fleet.groups:
+        _fail_worker_poll(fleet, group, now=now, seconds_ago=9)
+    PollRun.objects.create(account=fleet.account, kind=PollKind.WORKERS, scope=fleet.groups[0].name, ok=True,
+                           started_at=now - timedelta(seconds=5), finished_at=now - timedelta(seconds=4))
+    assert selectors.data_freshness(now=now).stale is False
+    assert [g.name for g in selectors.fleet_overview(now=now).unpolled] == [g.name for g in fleet.groups[1:]]
+
+
+def test_a_single_groups_failing_poll_makes_its_account_stale_at_once(now):
+    fleet = build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=0)
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    record_polls(fleet.account, at=now - timedelta(seconds=20))
+    _fail_worker_poll(fleet, fleet.groups[0], now=now, seconds_ago=2)
+    assert selectors.data_freshness(now=now).stale is True
+
+
+def test_a_group_nobody_can_poll_sorts_with_the_degraded_groups_not_the_healthy_ones(now):
+    fleet = build_fleet(groups=4, workers_per_group=2, now=now, jobs_per_group=0, group_names=["a-ok", "b-ok", "c-half", "d-down"])
+    WorkerGroup.objects.update(first_seen_at=now - timedelta(days=1))
+    HybridWorker.objects.filter(group__name="c-half").filter(pk=HybridWorker.objects.filter(group__name="c-half").order_by("pk")[0].pk).update(status=WorkerStatus.OFFLINE)
+    HybridWorker.objects.filter(group__name="d-down").update(status=WorkerStatus.OFFLINE)
+    record_polls(fleet.account, at=now - timedelta(seconds=20))
+    _fail_worker_poll(fleet, WorkerGroup.objects.get(name="b-ok"), now=now, seconds_ago=2)
+    names = [g.name for g in selectors.fleet_overview(now=now).groups]
+    assert names == ["d-down", "c-half", "b-ok", "a-ok"]
