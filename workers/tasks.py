@@ -117,9 +117,7 @@ def poll_groups(self: Task, account_id: int) -> int:
         _retry(self, exc)
     if not outcome.ok:
         return 0
-    group_ids = list(
-        WorkerGroup.objects.filter(account_id=account_id, removed_at__isnull=True).values_list("pk", flat=True)
-    )
+    group_ids = polling.groups_to_poll(account_id)  # least recently polled first: no group starves
     for group_id in group_ids:
         poll_group_workers.apply_async((account_id, group_id), expires=settings.POLL_WORKERS_SECONDS)
     return len(group_ids)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
@@ -166,6 +166,29 @@ def poll_groups(account_id: int, *, now: datetime | None = None) -> PollOutcome:
         return _Work(result.rows, result.skipped)
 
     return _record(account, PollKind.GROUPS, "", now, work)
+
+
+def groups_to_poll(account_id: int, *, now: datetime | None = None) -> list[int]:
+    """The account's live groups in the order their worker polls are sent: least recently polled
+    first (never polled, or not within the stale window, first of all), then by name.
+
+    Each fan-out's tasks expire after one interval, so when the Celery workers cannot poll every
+    group within it (too few workers for the fleet) the tail of the queue is dropped. A fixed order
+    would drop the same groups every cycle and they would never be polled; this order puts them at
+    the head of the next cycle, so every group is still polled, less often, and the overdue ones
+    show as such meanwhile. Two queries (the groups; the window's worker polls on ``pollrun_latest``).
+    """
+    now = now or timezone.now()
+    window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+    last = dict(
+        PollRun.objects.filter(account_id=account_id, kind=PollKind.WORKERS, started_at__gte=now - timedelta(seconds=window))
+        .values_list("scope")
+        .annotate(last=Max("started_at"))
+        .order_by()
+    )
+    groups = WorkerGroup.objects.filter(account_id=account_id, removed_at__isnull=True).values_list("pk", "name").order_by("name", "pk")
+    never = now - timedelta(days=36500)
+    return [pk for pk, name in sorted(groups, key=lambda g: last.get(g[1]) or never)]  # stable: by name within a tie
 
 
 def poll_workers(account_id: int, group_id: int, *, now: datetime | None = None) -> PollOutcome:
