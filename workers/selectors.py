@@ -205,6 +205,11 @@ def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scop
     return Subquery(runs.order_by("-started_at").values(field_name)[:1])
 
 
+def worker_poll_window_seconds() -> int:
+    """The stale window of the per-group worker polls: STALE_AFTER_INTERVALS × POLL_WORKERS_SECONDS."""
+    return int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+
+
 def _some_group_polled_ok(account_ref: Any, *, since: datetime) -> Exists:
     """Whether some group's latest worker poll since ``since`` succeeded: a successful run with no
     failed run of the same group (scope) after it. Worker polls run per group, so the account's
@@ -236,8 +241,8 @@ def _freshness_rows(
         annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False, scope=scope)
         annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False, scope=scope)
     if group_name is None:
-        window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
-        annotations["automation_some_group_ok"] = _some_group_polled_ok(OuterRef("pk"), since=now - timedelta(seconds=window))
+        since = now - timedelta(seconds=worker_poll_window_seconds())
+        annotations["automation_some_group_ok"] = _some_group_polled_ok(OuterRef("pk"), since=since)
     return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
 
 
@@ -467,7 +472,7 @@ def worker_poll_problems(*, now: datetime, groups: Iterable[tuple[int, str, date
     groups as (account id, name, first_seen_at)). One query over that
     window's PollRuns (the ``pollrun_latest`` index), plus one for the error texts when a poll failed.
     """
-    window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+    window = worker_poll_window_seconds()
     since = now - timedelta(seconds=window)
     recent = PollRun.objects.filter(
         kind=PollKind.WORKERS, started_at__gte=since, finished_at__isnull=False, account__enabled=True,

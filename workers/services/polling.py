@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 from workers.records import AzureError, AzureTransientError, ConnectionSettings
+from workers.selectors import worker_poll_window_seconds
 from workers.services import ingest
 
 if TYPE_CHECKING:  # the adapter imports the Azure SDK; load it only when a poll runs
@@ -179,9 +180,9 @@ def groups_to_poll(account_id: int, *, now: datetime | None = None) -> list[int]
     show as such meanwhile. Two queries (the groups; the window's worker polls on ``pollrun_latest``).
     """
     now = now or timezone.now()
-    window = int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
+    since = now - timedelta(seconds=worker_poll_window_seconds())
     last = dict(
-        PollRun.objects.filter(account_id=account_id, kind=PollKind.WORKERS, started_at__gte=now - timedelta(seconds=window))
+        PollRun.objects.filter(account_id=account_id, kind=PollKind.WORKERS, started_at__gte=since)
         .values_list("scope")
         .annotate(last=Max("started_at"))
         .order_by()
