@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8000
+# The database-layer tests, run a second time on SQLite when DATABASE_URL points at PostgreSQL.
+SQLITE_TESTS := tests/fleet tests/alerting tests/latency tests/capacity tests/wall tests/rules tests/azure tests/emulator
 
 .PHONY: demo test bench install install-dev emulator clean
 
@@ -32,11 +34,11 @@ test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 	@if [ -n "$$DATABASE_URL" ]; then \
 		echo "--- database-layer tests again on SQLite"; \
-		env -u DATABASE_URL HRW_VAR_DIR=$$(mktemp -d) $(PY) -m pytest tests/workers -q -m "not redis and not browser and not postgres"; \
+		env -u DATABASE_URL HRW_VAR_DIR=$$(mktemp -d) $(PY) -m pytest $(SQLITE_TESTS) -q -m "not redis and not browser and not postgres"; \
 	fi
 
 bench: $(VENV)/.installed
-	$(PY) manage.py bench $(BENCH_ARGS)
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 emulator: $(VENV)/.installed
 	$(PY) manage.py azure_emulator --connection-file var/emulator.json

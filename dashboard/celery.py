@@ -1,10 +1,14 @@
-"""The Celery application. Tasks live in each app's ``tasks.py`` (autodiscovered)."""
+"""The Celery application. Each capability package of ``workers`` keeps its tasks in ``tasks.py``;
+``autodiscover_tasks`` imports them when a worker or beat starts."""
 import os
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
+# The capability packages whose ``tasks`` modules hold Celery tasks.
+TASK_PACKAGES = ["workers.fleet", "workers.alerting", "workers.latency", "workers.capacity"]
+
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks(TASK_PACKAGES)

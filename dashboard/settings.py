@@ -190,7 +190,7 @@ POLL_WORKERS_SECONDS = env_int("POLL_WORKERS_SECONDS", 30, minimum=5)
 POLL_JOBS_SECONDS = env_int("POLL_JOBS_SECONDS", 60, minimum=5)
 POLL_LOGS_SECONDS = env_int("POLL_LOGS_SECONDS", 60, minimum=5)
 ROLLUP_SECONDS = env_int("ROLLUP_SECONDS", 300, minimum=30)
-# Status refresh (workers.tasks.refresh_statuses) also runs after every worker/log poll.
+# Status refresh (workers.fleet.tasks.refresh_statuses) also runs after every worker/log poll.
 STATUS_REFRESH_SECONDS = env_int("STATUS_REFRESH_SECONDS", 15, minimum=1)
 # Late data arrives for minutes (Log Analytics ingestion 20 s - 3 min); each poll re-reads this much.
 POLL_OVERLAP_SECONDS = env_int("POLL_OVERLAP_SECONDS", 600, minimum=0)
@@ -212,24 +212,24 @@ def _every(task: str, seconds: float) -> dict:
 
 
 CELERY_BEAT_SCHEDULE = {
-    "poll-workers": _every("workers.tasks.poll_all_workers", POLL_WORKERS_SECONDS),
-    "poll-jobs": _every("workers.tasks.poll_all_jobs", POLL_JOBS_SECONDS),
-    "poll-logs": _every("workers.tasks.poll_all_logs", POLL_LOGS_SECONDS),
-    "refresh-statuses": _every("workers.tasks.refresh_statuses", STATUS_REFRESH_SECONDS),
-    "rollup": _every("workers.tasks.rollup_recent", ROLLUP_SECONDS),
-    "alerts-process-outbox": _every("workers.tasks_alerts.process_alert_outbox", ALERT_PROCESS_SECONDS),
-    "alerts-send-pending": _every("workers.tasks_alerts.send_pending_notifications", ALERT_SEND_SECONDS),
-    "alerts-reminders": _every("workers.tasks_alerts.send_alert_reminders", 60),
+    "poll-workers": _every("workers.fleet.tasks.poll_all_workers", POLL_WORKERS_SECONDS),
+    "poll-jobs": _every("workers.fleet.tasks.poll_all_jobs", POLL_JOBS_SECONDS),
+    "poll-logs": _every("workers.fleet.tasks.poll_all_logs", POLL_LOGS_SECONDS),
+    "refresh-statuses": _every("workers.fleet.tasks.refresh_statuses", STATUS_REFRESH_SECONDS),
+    "rollup": _every("workers.fleet.tasks.rollup_recent", ROLLUP_SECONDS),
+    "alerts-process-outbox": _every("workers.alerting.tasks.process_alert_outbox", ALERT_PROCESS_SECONDS),
+    "alerts-send-pending": _every("workers.alerting.tasks.send_pending_notifications", ALERT_SEND_SECONDS),
+    "alerts-reminders": _every("workers.alerting.tasks.send_alert_reminders", 60),
 }
-# Capacity analysis (workers.tasks_capacity): precomputed correlation findings and group capacity.
+# Capacity analysis (workers.capacity.tasks): precomputed correlation findings and group capacity.
 CAPACITY_REFRESH_SECONDS = env_int("CAPACITY_REFRESH_SECONDS", 600, minimum=60)
 CAPACITY_TASK_SOFT_TIME_LIMIT = env_int("CAPACITY_TASK_SOFT_TIME_LIMIT", 900, minimum=30)
 CAPACITY_TASK_TIME_LIMIT = env_int("CAPACITY_TASK_TIME_LIMIT", 960, minimum=60)
 # Pressure thresholds (percent): a finding needs the metric's p95 above these.
 CAPACITY_CPU_PRESSURE_PCT = env_int("CAPACITY_CPU_PRESSURE_PCT", 85, minimum=1, maximum=100)
 CAPACITY_MEM_PRESSURE_PCT = env_int("CAPACITY_MEM_PRESSURE_PCT", 90, minimum=1, maximum=100)
-CELERY_BEAT_SCHEDULE["capacity-refresh"] = _every("workers.tasks_capacity.refresh_capacity", CAPACITY_REFRESH_SECONDS)
-# workers.tasks_latency.rollup_job_latency (on demand; the "rollup" beat entry's rollup_recent already
+CELERY_BEAT_SCHEDULE["capacity-refresh"] = _every("workers.capacity.tasks.refresh_capacity", CAPACITY_REFRESH_SECONDS)
+# workers.latency.tasks.rollup_job_latency (on demand; the "rollup" beat entry's rollup_recent already
 # calls rollup_jobs every ROLLUP_SECONDS) recomputes this many hours back, plus older hours whose jobs changed.
 JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import api, views
+from dashboard.fleet import api, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -19,7 +19,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("", include("dashboard.urls_alerts")),
-    path("", include("dashboard.urls_analytics")),
-    path("", include("dashboard.urls_wall")),
+    path("", include("dashboard.alerts.urls")),
+    path("", include("dashboard.latency.urls")),
+    path("", include("dashboard.capacity.urls")),
+    path("", include("dashboard.wall.urls")),
 ]

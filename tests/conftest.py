@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.celery",
     "tests.fixtures.smtp",
+    "tests.fixtures.web",
 ]
 
 

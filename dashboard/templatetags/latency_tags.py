@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django import template
 
-from workers import latency
+from workers.rules import latency
 
 register = template.Library()
 

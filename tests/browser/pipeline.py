@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workers.models import AutomationAccount
-from workers.services.accounts import add_account_from_connection_file
-from workers.services.polling import close_clients, poll_account_once
-from workers.services.status import refresh_statuses
+from workers.fleet.accounts import add_account_from_connection_file
+from workers.fleet.polling import close_clients, poll_account_once
+from workers.fleet.status import refresh_statuses
 
 
 def register(emulator, *, name: str = "emulator") -> AutomationAccount:
@@ -31,10 +31,10 @@ def poll_and_refresh(account: AutomationAccount, *, now: datetime) -> list:
 def roll_up(*, now: datetime, hours: int = 26) -> None:
     """What the beat's periodic tasks precompute for the pages: hourly utilization and job
     rollups, the capacity/correlation runs, and the alert outbox."""
-    from workers.services.alerts import process_outbox
-    from workers.services.correlation import compute_all
-    from workers.services.job_rollups import rollup_jobs
-    from workers.services.rollups import rollup_utilization
+    from workers.alerting.alerts import process_outbox
+    from workers.capacity.correlation import compute_all
+    from workers.latency.rollups import rollup_jobs
+    from workers.fleet.rollups import rollup_utilization
 
     since = now - timedelta(hours=hours)
     rollup_utilization(since, now)

@@ -83,7 +83,7 @@ class Command(BaseCommand):
             manage=False,
         )
         # Jobs and Log Analytics history arrive through the worker; no need to wait for beat's first tick.
-        from workers import tasks  # noqa: PLC0415 (import after Django is set up)
+        from workers.fleet import tasks
 
         for name in ("poll_all_jobs", "poll_all_logs", "poll_all_workers"):
             task = getattr(tasks, name, None)
@@ -106,9 +106,9 @@ class Command(BaseCommand):
     def _first_poll(self) -> None:
         """Groups and workers of every account, in the foreground (seconds); the rest via Celery."""
         from workers.models import AutomationAccount
-        from workers.records import AzureError
-        from workers.services.polling import poll_groups, poll_workers
-        from workers.services.status import refresh_statuses
+        from workers.azure.records import AzureError
+        from workers.fleet.polling import poll_groups, poll_workers
+        from workers.fleet.status import refresh_statuses
 
         for account in AutomationAccount.objects.filter(enabled=True):
             try:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workers.services.accounts import AccountConfigError, add_account_from_connection_file
+from workers.fleet.accounts import AccountConfigError, add_account_from_connection_file
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from workers.services.correlation import WINDOWS, compute_findings
+from workers.capacity.correlation import WINDOWS, compute_findings
 
 
 class Command(BaseCommand):

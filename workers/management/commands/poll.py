@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from workers.models import AutomationAccount
-from workers.services.accounts import ensure_account_from_env
-from workers.services.polling import poll_account_once
-from workers.services.status import refresh_statuses
+from workers.fleet.accounts import ensure_account_from_env
+from workers.fleet.polling import poll_account_once
+from workers.fleet.status import refresh_statuses
 
 
 class Command(BaseCommand):

@@ -5,13 +5,13 @@ The same services as the ``rollup_recent`` task; idempotent, so it can run besid
 from __future__ import annotations
 
 from datetime import timedelta
-from importlib import import_module
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from workers.services.rollups import rollup_utilization
+from workers.fleet.rollups import rollup_utilization
+from workers.latency.rollups import rollup_jobs
 
 
 class Command(BaseCommand):
@@ -26,9 +26,5 @@ class Command(BaseCommand):
         since = until - timedelta(hours=hours)
         rows = rollup_utilization(since, until)
         self.stdout.write(f"utilization: {rows} worker-hours over the last {hours} h")
-        try:
-            job_rollups = import_module("workers.services.job_rollups")
-        except ModuleNotFoundError:
-            return
-        result = job_rollups.rollup_jobs(since, until)
-        self.stdout.write(f"jobs: {getattr(result, 'hourly_rows', 0)} hourly rows over the last {hours} h")
+        result = rollup_jobs(since, until)
+        self.stdout.write(f"jobs: {result.hourly_rows} hourly rows over the last {hours} h")

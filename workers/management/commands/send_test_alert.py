@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from workers.services.alert_content import render_test
+from workers.alerting.content import render_test
 
 
 class Command(BaseCommand):

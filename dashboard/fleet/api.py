@@ -1,0 +1,187 @@
+"""The JSON API (v1). Field names are stable and documented in the README; times are ISO 8601 UTC."""
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from kombu import Connection
+
+from dashboard.auth import api_view
+from dashboard.fleet.forms import ApiJobsForm, ApiWorkersForm, first_error
+from workers.fleet import selectors
+from workers.models import HybridWorker, Job
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+@api_view
+def groups(request: HttpRequest) -> JsonResponse:
+    now = timezone.now()
+    _fleet, by_account = selectors.freshness_by_account(now=now)
+    overview = selectors.fleet_overview(now=now)
+    items = []
+    for g in overview.groups:
+        fresh = by_account.get(g.account_id)
+        items.append({
+            "id": g.id, "name": g.name, "account": g.account, "group_type": g.group_type, "health": g.health,
+            "workers_total": g.workers_total, "workers_online": g.workers_online, "workers_late": g.workers_late,
+            "workers_offline": g.workers_offline, "single_member": g.single_member, "flags": g.flags,
+            "jobs_24h": g.jobs_24h, "queue_p95_seconds_24h": _round(g.queue_p95_seconds_24h),
+            "data_age_seconds": round(fresh.age_seconds) if fresh and fresh.age_seconds is not None else None,
+            "stale": (fresh.stale if fresh else True) or bool(g.poll_problem),
+            "poll_problem": g.poll_problem or None,
+        })
+    return JsonResponse({"groups": items, "generated_at": _iso(now)})
+
+
+def _worker_json(w: HybridWorker) -> dict[str, Any]:
+    return {
+        "id": w.pk, "name": w.name, "group": w.group.name, "account": w.group.account.name, "status": w.status,
+        "status_reason": w.status_reason, "last_seen": _iso(w.last_seen_at), "last_heartbeat": _iso(w.last_heartbeat_at),
+        "worker_type": w.worker_type, "os_type": w.os_type, "agent_version": w.agent_version,
+        "cpu_pct": _round(w.cpu_pct), "mem_pct": _round(w.mem_pct), "utilization_at": _iso(w.utilization_at),
+    }
+
+
+@require_GET
+@api_view
+def workers(request: HttpRequest) -> JsonResponse:
+    form = ApiWorkersForm(request.GET)
+    if not form.is_valid():
+        return error(first_error(form))
+    found = selectors.find_groups(name=form.cleaned_data["group"], account=form.cleaned_data["account"] or None)
+    if not found:
+        return error("unknown group", status=404)
+    members = selectors.workers_in_groups([g.pk for g in found])
+    return JsonResponse({"workers": [_worker_json(w) for w in members]})
+
+
+def _job_json(j: Job) -> dict[str, Any]:
+    return {
+        "job_id": j.job_id, "runbook": j.runbook, "status": j.status, "outcome": selectors.outcome_of(j.status),
+        "group": j.group.name if j.group else None, "account": j.account.name, "run_on": j.run_on,
+        "created_at": _iso(j.created_at), "started_at": _iso(j.started_at), "ended_at": _iso(j.ended_at),
+        "queue_seconds": _round(j.queue_seconds), "duration_seconds": _round(j.duration_seconds),
+    }
+
+
+@require_GET
+@api_view
+def jobs(request: HttpRequest) -> JsonResponse:
+    form = ApiJobsForm(request.GET)
+    if not form.is_valid():
+        return error(first_error(form))
+    data = form.cleaned_data
+    group_ids = None
+    if data["group"]:
+        found = selectors.find_groups(name=data["group"], account=data["account"] or None)
+        if not found:
+            return error("unknown group", status=404)
+        group_ids = [g.pk for g in found]
+    page_size = data["page_size"] or 50
+    page = selectors.jobs_page(
+        group_ids=group_ids, status=data["status"] or None, since=data["since"], page=data["page"] or 1, page_size=page_size,
+    )
+    next_url = None
+    if page.has_next:
+        query = {k: v for k, v in request.GET.items() if k not in ("page", "token")}
+        query["page"] = str(page.page + 1)
+        next_url = f"{request.path}?{urlencode(query)}"
+    return JsonResponse({
+        "jobs": [_job_json(j) for j in page.jobs], "page": page.page, "page_size": page.page_size,
+        "total": page.total, "total_capped": page.total_capped, "next": next_url,
+    })
+
+
+def _check_database() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "unreachable"; details stay out of a public page
+        return False
+
+
+def _check_broker() -> bool:
+    options = dict(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    timeout = float(getattr(settings, "HEALTHZ_BROKER_TIMEOUT_SECONDS", 2))
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout, transport_options=options) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - kombu raises transport-specific errors
+        return False
+
+
+def max_poll_age_seconds() -> int:
+    """A poll older than this makes /healthz unhealthy: STALE_AFTER_INTERVALS x the slowest poll interval."""
+    explicit = getattr(settings, "HEALTHZ_MAX_POLL_AGE_SECONDS", None)
+    if explicit:
+        return int(explicit)
+    slowest = max(settings.POLL_WORKERS_SECONDS, settings.POLL_JOBS_SECONDS, settings.POLL_LOGS_SECONDS)
+    return int(settings.STALE_AFTER_INTERVALS * slowest)
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and monitors. No login, no secrets: only ok/error and one age."""
+    database_ok = _check_database()
+    broker_ok = _check_broker()
+    age: float | None = None
+    poll_ok = False
+    if database_ok:
+        try:
+            last = selectors.last_successful_poll_at()
+        except Exception:  # noqa: BLE001 - e.g. tables missing before migrate
+            last, database_ok = None, False
+        if last is not None:
+            age = max(0.0, (timezone.now() - last).total_seconds())
+            poll_ok = age <= max_poll_age_seconds()
+    healthy = database_ok and broker_ok and poll_ok
+    return JsonResponse({
+        "database": "ok" if database_ok else "error",
+        "broker": "ok" if broker_ok else "error",
+        "last_poll_age_seconds": None if age is None else round(age),
+        "max_poll_age_seconds": max_poll_age_seconds(),
+        "status": "ok" if healthy else "unhealthy",
+    }, status=200 if healthy else 503)
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+@require_GET
+@api_view
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format: workers by status per group, and the age of the last successful poll."""
+    lines = [
+        "# HELP hrw_workers Hybrid workers by current status.",
+        "# TYPE hrw_workers gauge",
+    ]
+    for account, group, status, count in selectors.worker_status_counts():
+        lines.append(f'hrw_workers{{account="{_label(account)}",group="{_label(group)}",status="{_label(status)}"}} {count}')
+    last = selectors.last_successful_poll_at()
+    lines += ["# HELP hrw_last_poll_age_seconds Seconds since the last successful poll of any kind.",
+              "# TYPE hrw_last_poll_age_seconds gauge"]
+    age = (timezone.now() - last).total_seconds() if last else float("nan")
+    lines.append(f"hrw_last_poll_age_seconds {age:.0f}" if last else "hrw_last_poll_age_seconds NaN")
+    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,111 @@
+"""Server-rendered pages. Each view: validate input -> selector -> chart -> render."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from dashboard.fleet import charts
+from dashboard.auth import page_view
+from dashboard.fleet.forms import JobFilterForm, WorkerWindowForm
+from workers.fleet import selectors
+from workers.models import SignalSource
+from workers.fleet import signal_spans
+from workers.latency.selectors import timeout_counts
+
+
+def bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "dashboard/bad_request.html", {"message": message}, status=400)
+
+
+@page_view
+def overview(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    freshness = selectors.data_freshness(now=now)
+    version = selectors.jobs_data_version()
+    fleet = selectors.fleet_overview(now=now, version=version)
+    timeouts = timeout_counts("24h", now=now, version=version)
+    return render(request, "dashboard/overview.html", {
+        "nav_section": "overview", "now": now, "freshness": freshness, "fleet": fleet, "timeouts": timeouts,
+    })
+
+
+@page_view
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    now = timezone.now()
+    detail = selectors.group_detail(group_id=group_id, now=now)
+    if detail is None:
+        raise Http404("No such worker group (it may have been removed from Azure).")
+    figures = {}
+    for member in detail.members:
+        points = detail.utilization.get(member.pk, [])
+        if points:
+            figures[f"cpu-{member.pk}"] = charts.sparkline(points, metric="cpu")
+            figures[f"mem-{member.pk}"] = charts.sparkline(points, metric="mem")
+    return render(request, "dashboard/group_detail.html", {
+        "nav_section": "overview", "now": now, "detail": detail, "group": detail.summary, "figures": figures,
+        "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id], group_name=detail.group.name),
+    })
+
+
+@page_view
+def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
+    form = WorkerWindowForm(request.GET)
+    if not form.is_valid():
+        return bad_request(request, "window must be 24h or 7d.")
+    window = form.cleaned_data["window"] or "24h"
+    now = timezone.now()
+    detail = selectors.worker_detail(worker_id=worker_id, now=now, window=window)
+    if detail is None:
+        raise Http404("No such hybrid worker.")
+    since = now - selectors.WORKER_WINDOWS[window]
+    label = "last 24 h" if window == "24h" else "last 7 days"
+    util_figure = charts.utilization_chart(detail.utilization, window_label=label, resolution=detail.utilization_resolution)
+    grace = detail.worker.group.grace_seconds
+    timeline = charts.signal_timeline(
+        spans=detail.spans,
+        sample_times=detail.sample_times,
+        changes=[(c.created_at, c.old_status, c.new_status, c.reason) for c in detail.changes],
+        since=since, now=now, step=timedelta(minutes=1) if window == "24h" else timedelta(hours=1),
+        tolerances={source: signal_spans.tolerance(source, grace).total_seconds() for source in SignalSource.values},
+        window_label=label,
+    )
+    return render(request, "dashboard/worker_detail.html", {
+        "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
+        "window_label": label, "figures": {"util": util_figure, "timeline": timeline},
+        "freshness": selectors.data_freshness(
+            now=now, account_ids=[detail.worker.group.account_id], group_name=detail.worker.group.name
+        ),
+    })
+
+
+def _page_url(request: HttpRequest, number: int) -> str:
+    query = request.GET.copy()
+    query.pop("token", None)
+    query["page"] = str(number)
+    return f"{request.path}?{query.urlencode()}"
+
+
+@page_view
+def jobs(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    form = JobFilterForm(request.GET or None, group_choices=selectors.group_choices())
+    page = None
+    status = 200
+    if request.GET and not form.is_valid():
+        status = 400
+    else:
+        data = form.cleaned_data if request.GET else {}
+        group = data.get("group")
+        page = selectors.jobs_page(
+            group_ids=[group] if group else None, status=data.get("status") or None, since=data.get("since"),
+            page=data.get("page") or 1, page_size=50,
+        )
+    return render(request, "dashboard/jobs.html", {
+        "nav_section": "jobs", "now": now, "form": form, "page": page,
+        "prev_url": _page_url(request, page.page - 1) if page and page.page > 1 else None,
+        "next_url": _page_url(request, page.page + 1) if page and page.has_next else None,
+        "freshness": selectors.data_freshness(now=now),
+    }, status=status)

@@ -1,0 +1,521 @@
+"""`python -m tests.bench`: speed figures at fleet scale, each beside the bare database doing the same work.
+
+It runs in a throw-away database (Django's test-database machinery: ``test_<NAME>``, dropped at the end
+unless ``--keep``), so it never touches real data. Default scale: 10,000 workers in 500 groups, 30 days
+of jobs (3 million), 7 days of one-minute utilization. ``--workers N`` scales everything down for a
+quick run.
+
+Figures printed:
+1. ingestion rows/s of one full poll cycle (the rows a poll of every group, the jobs window and the Log
+   Analytics window returns, fetched from the local emulator first, then ingested by the same services
+   the Celery tasks call), and the ratio to a bare ``INSERT ... ON CONFLICT`` of the same rows;
+2. server time p50/p95 of the overview page, ``/api/v1/groups`` and the analytics pages and APIs, and for
+   the overview/groups API the ratio to the bare SQL of the same aggregates;
+3. queries per page;
+4. peak RSS (VmHWM) of a gunicorn web worker serving those pages, and of a Celery worker running one
+   full poll cycle of an emulated fleet of the same size.
+Nothing is asserted: the figures are for the README and for comparing runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.test import Client
+
+PAGES = [
+    ("overview", "/"),
+    ("api groups", "/api/v1/groups"),
+    ("api workers (1 group)", None),  # filled in with a real group name
+    ("group page", None),  # filled in with a real group id
+    ("worker page 24h", None),  # filled in with a real worker id
+    ("worker page 7d", None),
+    ("jobs", "/jobs/"),
+    ("api jobs", "/api/v1/jobs"),
+    ("latency 30d", "/latency/?window=30d"),
+    ("timeouts", "/timeouts/"),
+    ("api latency 30d", "/api/v1/jobs/latency?window=30d"),
+    ("correlation 7d", "/correlation/?window=7d"),
+    ("api correlations 7d", "/api/v1/correlations?window=7d"),
+    ("capacity", "/capacity/"),
+    ("wall", "/wall/"),
+    ("api wall", "/api/v1/wall"),
+    ("alerts", "/alerts/"),
+]
+
+# The overview's aggregates written by hand: members by status per group, and the last 24 h of jobs
+# by outcome with the queue-delay p95, per group.
+BARE_OVERVIEW_SQL = {
+    "postgresql": [
+        """SELECT g.id, g.name, count(w.id), count(w.id) FILTER (WHERE w.status = 'online')
+           FROM workers_workergroup g LEFT JOIN workers_hybridworker w
+             ON w.group_id = g.id AND w.removed_at IS NULL
+           WHERE g.removed_at IS NULL GROUP BY g.id, g.name""",
+        """SELECT group_id, status, count(*),
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_seconds)
+           FROM workers_job WHERE created_at >= %s AND group_id IS NOT NULL
+           GROUP BY group_id, status""",
+    ],
+    "sqlite": [
+        """SELECT g.id, g.name, count(w.id), sum(CASE WHEN w.status = 'online' THEN 1 ELSE 0 END)
+           FROM workers_workergroup g LEFT JOIN workers_hybridworker w
+             ON w.group_id = g.id AND w.removed_at IS NULL
+           WHERE g.removed_at IS NULL GROUP BY g.id, g.name""",
+        """SELECT group_id, status, count(*), max(queue_seconds)
+           FROM workers_job WHERE created_at >= %s AND group_id IS NOT NULL
+           GROUP BY group_id, status""",
+    ],
+}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+class Command(BaseCommand):
+    help = "Measure ingestion, page/API server time, queries per page and peak RSS at fleet scale."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workers", type=int, default=10_000)
+        parser.add_argument("--groups", type=int, default=None, help="default: workers / 20")
+        parser.add_argument("--days", type=int, default=30, help="days of jobs")
+        parser.add_argument("--jobs", type=int, default=None, help="default: 300 per worker (3 M at 10,000)")
+        parser.add_argument("--util-days", type=int, default=7, help="days of one-minute utilization")
+        parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
+        parser.add_argument("--skip-rss", action="store_true", help="skip the gunicorn/Celery RSS probes")
+        parser.add_argument("--keep", action="store_true", help="keep the bench database")
+        parser.add_argument("--json", help="also write the figures to this JSON file")
+
+    # ------------------------------------------------------------------------------------------
+    def handle(self, *args, **opts):
+        workers = opts["workers"]
+        groups = opts["groups"] or max(1, workers // 20)
+        jobs = opts["jobs"] if opts["jobs"] is not None else workers * 300
+        vendor = connection.vendor
+        if vendor != "postgresql":
+            self.stdout.write(self.style.WARNING(
+                f"The database is {vendor}; the README's figures are measured on PostgreSQL (set DATABASE_URL)."))
+        self.figures: dict[str, Any] = {
+            "database": vendor, "workers": workers, "groups": groups, "jobs": jobs,
+            "job_days": opts["days"], "util_days": opts["util_days"], "cpus": os.cpu_count(),
+        }
+        with self._bench_database(keep=opts["keep"]) as db_env:
+            now = datetime.now(UTC).replace(microsecond=0)
+            self._build(workers, groups, jobs, opts, now)
+            self._rollups(now, opts)
+            with tempfile.TemporaryDirectory() as tmp:
+                from tests.bench.speed import emulator_process
+
+                self._say(f"Starting an emulator with {workers} workers in {groups} groups...")
+                with emulator_process(workers=workers, groups=groups, page_size=100, history_days=30 / 1440,
+                                      seed=11, directory=Path(tmp)) as (conn, _log, _pid):
+                    conn_path = Path(tmp) / "emulator.json"
+                    # Pages first: the ingestion pass polls the emulator's fleet, whose ARM ids differ
+                    # from the built one's, and would double the fleet the pages are timed on.
+                    self._pages(opts["requests"])
+                    self._ingestion(conn_path)
+                    if not opts["skip_rss"]:
+                        self._rss(db_env, conn_path, opts["requests"])
+            self._print_summary()
+            if opts["json"]:
+                Path(opts["json"]).write_text(json.dumps(self.figures, indent=2, default=str))
+
+    def _say(self, msg: str) -> None:
+        self.stdout.write(msg)
+        self.stdout.flush()
+
+    @contextmanager
+    def _bench_database(self, *, keep: bool) -> Iterator[dict[str, str]]:
+        """A fresh database for the run; yields the environment a child process needs to reach it."""
+        db = settings.DATABASES["default"]
+        original_name = db["NAME"]
+        tmpdir = None
+        if connection.vendor == "sqlite":
+            tmpdir = tempfile.mkdtemp(prefix="hrw-bench-")
+            db.setdefault("TEST", {})["NAME"] = str(Path(tmpdir) / "bench.sqlite3")
+        self._say("Creating the bench database...")
+        name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        env = dict(os.environ)
+        if connection.vendor == "postgresql":
+            user = db.get("USER") or "postgres"
+            host = db.get("HOST") or "127.0.0.1"
+            port = db.get("PORT") or 5432
+            password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+            env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{name}"
+        else:
+            env.pop("DATABASE_URL", None)
+            env["SQLITE_PATH"] = name
+        try:
+            yield env
+        finally:
+            if keep:
+                self._say(f"Kept the bench database {name!r}.")
+            else:
+                connection.creation.destroy_test_db(original_name, verbosity=0)
+
+    # ------------------------------------------------------------------------------------------
+    def _build(self, workers: int, groups: int, jobs: int, opts, now: datetime) -> None:
+        from tests.bench.fleet import FleetSize, build_fleet
+
+        self._say(f"Building the fleet: {workers:,} workers, {groups:,} groups, {jobs:,} jobs over "
+                  f"{opts['days']} days, {opts['util_days']} days of one-minute utilization...")
+        t = time.perf_counter()
+        build_fleet(FleetSize(workers=workers, groups=groups, job_days=opts["days"], jobs=jobs,
+                              util_days=opts["util_days"]), now=now, progress=lambda m: self._say(m))
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE")
+        self.figures["build_seconds"] = round(time.perf_counter() - t, 1)
+
+    def _rollups(self, now: datetime, opts) -> None:
+        from workers.fleet.rollups import rollup_utilization
+
+        self._say("Rolling up utilization and jobs (the real rollup services)...")
+        t = time.perf_counter()
+        rollup_utilization(now - timedelta(days=opts["util_days"]), now)
+        self.figures["rollup_utilization_seconds"] = round(time.perf_counter() - t, 1)
+        try:
+            from workers.latency.rollups import rollup_jobs
+        except ImportError:
+            rollup_jobs = None
+        if rollup_jobs is not None:
+            t = time.perf_counter()
+            rollup_jobs(now - timedelta(days=opts["days"]), now, now=now)
+            self.figures["rollup_jobs_seconds"] = round(time.perf_counter() - t, 1)
+        try:
+            from workers.capacity.correlation import compute_all
+        except ImportError:
+            compute_all = None
+        if compute_all is not None:
+            t = time.perf_counter()
+            compute_all(now)
+            self.figures["correlation_capacity_seconds"] = round(time.perf_counter() - t, 1)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE")
+
+    # ------------------------------------------------------------------------------------------
+    def _ingestion(self, conn_path: Path) -> None:
+        """One full poll cycle's rows, fetched from the emulator, ingested twice: ours, then bare SQL."""
+        from workers.azure import client as azure
+        from workers.fleet import ingest
+        from workers.fleet.accounts import add_account_from_connection_file
+        from workers.fleet.status import refresh_statuses
+
+        account, _ = add_account_from_connection_file(conn_path, "bench-emulator")
+        conn = azure.connection_from_account(account)
+        self._say("Fetching one poll cycle from the emulator (not timed)...")
+        with azure.AzureClient(conn) as client:
+            group_records = client.list_groups()
+            now = datetime.now(UTC)
+            worker_records = {g.name: client.list_workers(g.name) for g in group_records}
+            window = (now - timedelta(seconds=settings.POLL_OVERLAP_SECONDS), now)
+            job_records = client.list_jobs(since=now - timedelta(hours=1))
+            heartbeats = client.latest_heartbeats(start=window[0], end=window[1]).rows
+            utilization = client.utilization(start=now - timedelta(minutes=2), end=now).rows
+
+        def ours() -> int:
+            rows = ingest.ingest_groups(account, group_records, now=now).rows
+            from workers.models import WorkerGroup
+
+            by_name = {g.name: g for g in WorkerGroup.objects.filter(account=account)}
+            for name, records in worker_records.items():
+                rows += ingest.ingest_workers(by_name[name], records, now=now).rows
+            rows += ingest.ingest_jobs(account, job_records, now=now).rows
+            rows += ingest.ingest_heartbeats(account, heartbeats).rows
+            rows += ingest.ingest_utilization(account, utilization).rows
+            refresh_statuses(account.pk, now=now)
+            return rows
+
+        # First pass inserts; the timed pass is the steady state (every row an upsert of a known key),
+        # which is what every poll after the first one does.
+        ours()
+        t = time.perf_counter()
+        rows = ours()
+        ours_seconds = time.perf_counter() - t
+        bare_seconds = self._bare_ingest(account, worker_records, job_records, heartbeats, utilization)
+        n_rows = (len(group_records) + sum(len(v) for v in worker_records.values()) + len(job_records)
+                  + len(heartbeats) + len(utilization))
+        self.figures["ingest"] = {
+            "rows": n_rows, "rows_written": rows, "seconds": round(ours_seconds, 3),
+            "rows_per_second": round(n_rows / ours_seconds) if ours_seconds else None,
+            "bare_seconds": round(bare_seconds, 3),
+            "bare_rows_per_second": round(n_rows / bare_seconds) if bare_seconds else None,
+            "ratio_to_bare": round(ours_seconds / bare_seconds, 2) if bare_seconds else None,
+            "includes": "groups, workers of every group, jobs of the last hour, latest heartbeats, "
+                        "2 minutes of utilization, status refresh",
+        }
+
+    def _bare_ingest(self, account, worker_records, job_records, heartbeats, utilization) -> float:
+        """The same rows as plain multi-row INSERT ... ON CONFLICT DO UPDATE statements."""
+        from workers.models import HybridWorker, WorkerGroup
+
+        groups = {g.name: g.pk for g in WorkerGroup.objects.filter(account=account)}
+        ids = {w.name.lower(): w.pk for w in HybridWorker.objects.filter(group__account=account)}
+        worker_rows = [
+            (groups[gname], r.azure_id, r.worker_id, r.name, r.ip, r.worker_type, r.vm_resource_id,
+             r.registered_at, r.last_seen_at)
+            for gname, records in worker_records.items() for r in records
+        ]
+        job_rows = [(account.pk, j.job_id, j.runbook, j.status, j.run_on, j.created_at, j.started_at, j.ended_at,
+                     j.last_modified_at) for j in job_records]
+        hb_rows = [(h.time_generated, ids[h.computer.lower()]) for h in heartbeats if h.computer.lower() in ids]
+        util_rows = [(ids[u.computer.lower()], u.ts, u.cpu_pct, u.mem_pct) for u in utilization
+                     if u.computer.lower() in ids]
+        t = time.perf_counter()
+        with connection.cursor() as cur:
+            for chunk in _chunks(worker_rows, 1000):
+                cur.execute(
+                    "INSERT INTO workers_hybridworker (group_id, azure_id, worker_id, name, ip, worker_type, vm_resource_id,"
+                    " registered_at, last_seen_at, agent_version, agent_category, os_type, computer_ip, event_4502_count,"
+                    " status, status_reason, first_seen_at) VALUES "
+                    + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','','',0,'unknown','',now())"] * len(chunk))
+                    + " ON CONFLICT (azure_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, ip = EXCLUDED.ip,"
+                    " worker_type = EXCLUDED.worker_type",
+                    [v for row in chunk for v in row],
+                )
+            for chunk in _chunks(job_rows, 1000):
+                cur.execute(
+                    "INSERT INTO workers_job (account_id, job_id, runbook, status, run_on, created_at, started_at, ended_at,"
+                    " last_modified_at, started_by, provisioning_state, exception) VALUES "
+                    + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','')"] * len(chunk))
+                    + " ON CONFLICT (account_id, job_id) DO UPDATE SET status = EXCLUDED.status,"
+                    " started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,"
+                    " last_modified_at = EXCLUDED.last_modified_at",
+                    [v for row in chunk for v in row],
+                )
+            for chunk in _chunks(hb_rows, 1000):
+                cur.executemany("UPDATE workers_hybridworker SET last_heartbeat_at = %s WHERE id = %s", chunk)
+            for chunk in _chunks(util_rows, 1000):
+                cur.execute(
+                    "INSERT INTO workers_utilizationsample (worker_id, ts, cpu_pct, mem_pct) VALUES "
+                    + ",".join(["(%s,%s,%s,%s)"] * len(chunk))
+                    + " ON CONFLICT (worker_id, ts) DO UPDATE SET cpu_pct = EXCLUDED.cpu_pct, mem_pct = EXCLUDED.mem_pct",
+                    [v for row in chunk for v in row],
+                )
+        return time.perf_counter() - t
+
+    # ------------------------------------------------------------------------------------------
+    def _pages(self, n: int) -> None:
+        from django.contrib.auth import get_user_model
+
+        from workers.models import HybridWorker, WorkerGroup
+
+        user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+        client = Client()
+        client.force_login(user)
+        group = WorkerGroup.objects.order_by("pk").first()
+        worker = HybridWorker.objects.order_by("pk").first()
+        filled = {
+            "api workers (1 group)": f"/api/v1/workers?group={group.name}" if group else "/api/v1/workers",
+            "group page": f"/groups/{group.pk}/" if group else "/groups/0/",
+            "worker page 24h": f"/workers/{worker.pk}/" if worker else "/workers/0/",
+            "worker page 7d": f"/workers/{worker.pk}/?window=7d" if worker else "/workers/0/",
+        }
+        results = {}
+        since = datetime.now(UTC) - timedelta(hours=24)
+        for label, url in PAGES:
+            if url is None:
+                url = filled[label]
+            status = client.get(url).status_code  # warm-up
+            if status != 200:
+                results[label] = {"url": url, "status": status}
+                self._say(f"  {label}: HTTP {status} (skipped)")
+                continue
+            counted = [0]
+
+            def count(execute, sql, params, many, context):
+                counted[0] += 1
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(count):
+                client.get(url)
+            timings = []
+            for _ in range(n):
+                t = time.perf_counter()
+                client.get(url)
+                timings.append((time.perf_counter() - t) * 1000)
+            results[label] = {"url": url, "p50_ms": round(pct(timings, 0.5), 1),
+                              "p95_ms": round(pct(timings, 0.95), 1), "queries": counted[0]}
+            self._say(f"  {label}: p50 {results[label]['p50_ms']} ms, p95 {results[label]['p95_ms']} ms, "
+                      f"{results[label]['queries']} queries")
+        bare = self._time(lambda: self._bare_overview(since), n)
+        results["bare overview SQL"] = {"p50_ms": round(pct(bare, 0.5), 1), "p95_ms": round(pct(bare, 0.95), 1)}
+        for label in ("overview", "api groups"):
+            if "p95_ms" in results.get(label, {}):
+                results[label]["ratio_to_bare_p95"] = round(results[label]["p95_ms"] / max(0.001, pct(bare, 0.95)), 2)
+        self.figures["pages"] = results
+
+    def _bare_overview(self, since: datetime) -> None:
+        with connection.cursor() as cur:
+            for sql in BARE_OVERVIEW_SQL[connection.vendor]:
+                cur.execute(sql, [since] if "%s" in sql else [])
+                cur.fetchall()
+
+    @staticmethod
+    def _time(fn: Callable[[], Any], n: int) -> list[float]:
+        fn()
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    def _rss(self, env: dict[str, str], conn_path: Path, n: int) -> None:
+        """Peak RSS of a real gunicorn worker serving the pages and a real Celery worker polling."""
+        from dashboard.auth import issue_token
+
+        _token, raw = issue_token(name="bench", scope="read")
+        env = dict(env, PYTHONUNBUFFERED="1")
+        self.figures["rss_mb"] = {}
+        port = _free_port()
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", "1", "--timeout", "120"],
+            cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            urls = [u for _l, u in PAGES if u]
+            for _ in range(max(3, n // 4)):
+                for url in urls:
+                    sep = "&" if "?" in url else "?"
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}{url}{sep}token={raw}",
+                                                 headers={"Authorization": f"Bearer {raw}"})
+                    try:
+                        urllib.request.urlopen(req, timeout=120).read()
+                    except urllib.error.HTTPError:
+                        pass
+            child = _children(web.pid)
+            self.figures["rss_mb"]["web_worker"] = max((_vmhwm_mb(p) for p in child), default=_vmhwm_mb(web.pid))
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+        self._say(f"  web (gunicorn worker) peak RSS: {self.figures['rss_mb']['web_worker']} MB")
+
+        # A Celery worker on its own queue runs one full poll cycle of the emulated fleet.
+        from workers.fleet import tasks
+        from workers.models import AutomationAccount, PollRun
+
+        queue = f"bench-{os.getpid()}"
+        wenv = dict(env, CELERY_TASK_DEFAULT_QUEUE=queue)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "-Q", queue,
+             "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=settings.BASE_DIR, env=wenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            account = AutomationAccount.objects.get(name="bench-emulator")
+            before = PollRun.objects.filter(account=account).count()
+            groups = account.groups.filter(removed_at__isnull=True).count()
+            expected = 1 + groups + 1 + 3  # groups, each group's workers, jobs, heartbeat/perf/events
+            t0_monotonic = time.monotonic()
+            for name in ("poll_all_workers", "poll_all_jobs", "poll_all_logs"):
+                getattr(tasks, name).apply_async(queue=queue)
+            deadline = time.monotonic() + 600
+            # Fan-out tasks expire after one interval: when one worker cannot poll every group in
+            # time the rest are dropped (the next cycle polls them first), so stop waiting once
+            # nothing has been recorded for longer than that.
+            stall = float(settings.POLL_WORKERS_SECONDS) + 10
+            seen, progress_at = 0, time.monotonic()
+            while seen < expected:
+                if worker.poll() is not None or time.monotonic() > deadline or time.monotonic() - progress_at > stall:
+                    break
+                time.sleep(0.5)  # waiting on another process's writes
+                count = PollRun.objects.filter(account=account).count() - before
+                if count != seen:
+                    seen, progress_at = count, time.monotonic()
+            done = PollRun.objects.filter(account=account).count() - before
+            self.figures["celery_poll_cycle"] = {"poll_runs": done, "expected": expected,
+                                                 "seconds": round(progress_at - t0_monotonic, 1)}
+            self.figures["rss_mb"]["celery_worker"] = _vmhwm_mb(worker.pid)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+        self._say(f"  Celery worker peak RSS: {self.figures['rss_mb']['celery_worker']} MB "
+                  f"({self.figures['celery_poll_cycle']})")
+
+    # ------------------------------------------------------------------------------------------
+    def _print_summary(self) -> None:
+        f = self.figures
+        self._say("\n=== bench figures ===")
+        self._say(f"database {f['database']}, {f['workers']:,} workers, {f['groups']:,} groups, {f['jobs']:,} jobs "
+                  f"over {f['job_days']} d, {f['util_days']} d of 1-min utilization, {f['cpus']} CPUs")
+        for key in ("build_seconds", "rollup_utilization_seconds", "rollup_jobs_seconds", "correlation_capacity_seconds"):
+            if key in f:
+                self._say(f"{key}: {f[key]}")
+        if "ingest" in f:
+            i = f["ingest"]
+            self._say(f"ingestion: {i['rows']:,} rows in {i['seconds']} s = {i['rows_per_second']:,} rows/s; "
+                      f"bare INSERT ... ON CONFLICT {i['bare_seconds']} s; ratio {i['ratio_to_bare']}x")
+        for label, r in f.get("pages", {}).items():
+            if "p95_ms" in r:
+                extra = f", {r['queries']} queries" if "queries" in r else ""
+                ratio = f", {r['ratio_to_bare_p95']}x bare SQL" if "ratio_to_bare_p95" in r else ""
+                self._say(f"{label}: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms{extra}{ratio}")
+        if f.get("rss_mb"):
+            self._say(f"peak RSS: {f['rss_mb']}")
+
+
+def _chunks(rows: list, size: int) -> Iterator[list]:
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (503 is fine: it is up)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise CommandError(f"{url} did not answer within {timeout} s")
+            time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _vmhwm_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None

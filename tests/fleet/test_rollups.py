@@ -1,0 +1,84 @@
+"""Hourly utilization rollups: complete hours, idempotent upserts."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from workers.models import AutomationAccount, HybridWorker, PollRun, UtilizationHourly, UtilizationSample, WorkerGroup
+from workers.fleet.rollups import PruneResult, prune_raw, rollup_utilization
+
+H = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def worker(db) -> HybridWorker:
+    account = AutomationAccount.objects.create(name="a", subscription_id="s", resource_group="rg", automation_account="a")
+    group = WorkerGroup.objects.create(account=account, azure_id="/g", name="g")
+    return HybridWorker.objects.create(group=group, azure_id="/g/w", worker_id="w", name="w")
+
+
+def sample(worker, minute: int, cpu: float, mem: float | None = None) -> None:
+    UtilizationSample.objects.create(worker=worker, ts=H + timedelta(minutes=minute), cpu_pct=cpu, mem_pct=mem)
+
+
+def test_it_rolls_up_an_hour(worker):
+    sample(worker, 0, 10.0, 50.0)
+    sample(worker, 30, 30.0, 70.0)
+    sample(worker, 60, 99.0)  # next hour
+    rollup_utilization(H, H + timedelta(hours=1))
+    row = UtilizationHourly.objects.get(hour=H)
+    assert (row.cpu_avg, row.cpu_max, row.mem_avg, row.mem_max, row.samples) == (20.0, 30.0, 60.0, 70.0, 2)
+
+
+def test_it_recomputes_the_whole_hour_touched_by_a_partial_window(worker):
+    sample(worker, 5, 10.0)
+    sample(worker, 50, 30.0)
+    rollup_utilization(H + timedelta(minutes=45), H + timedelta(minutes=55))
+    assert UtilizationHourly.objects.get(hour=H).samples == 2
+
+
+def test_running_it_twice_leaves_the_same_rows(worker):
+    sample(worker, 5, 10.0)
+    rollup_utilization(H, H + timedelta(hours=2))
+    first = list(UtilizationHourly.objects.values_list("pk", "hour", "cpu_avg", "samples"))
+    rollup_utilization(H, H + timedelta(hours=2))
+    assert list(UtilizationHourly.objects.values_list("pk", "hour", "cpu_avg", "samples")) == first
+
+
+def test_a_late_sample_updates_the_hour(worker):
+    sample(worker, 5, 10.0)
+    rollup_utilization(H, H + timedelta(hours=1))
+    sample(worker, 6, 30.0)
+    rollup_utilization(H, H + timedelta(hours=1))
+    assert UtilizationHourly.objects.get(hour=H).cpu_avg == 20.0
+
+
+def test_an_empty_window_writes_nothing(worker):
+    assert rollup_utilization(H, H) == 0
+
+
+def run(worker, hours_ago: float, *, ok: bool = True, kind: str = "jobs") -> PollRun:
+    return PollRun.objects.create(account=worker.group.account, kind=kind, started_at=H - timedelta(hours=hours_ago), ok=ok)
+
+
+def test_it_prunes_poll_runs_past_their_retention_but_keeps_the_latest_good_one(worker, settings):
+    settings.POLL_RUN_RETENTION_HOURS = 48
+    old_good, older_good, old_bad, recent = run(worker, 50), run(worker, 60), run(worker, 49, ok=False), run(worker, 1, kind="perf")
+    result = prune_raw(now=H)
+    assert set(PollRun.objects.values_list("pk", flat=True)) == {old_good.pk, recent.pk}
+    assert result.poll_runs == 2
+
+
+def test_it_prunes_samples_past_their_retention(worker, settings):
+    settings.UTILIZATION_RETENTION_DAYS = 7
+    sample(worker, -7 * 24 * 60 - 1, 10.0)
+    sample(worker, -7 * 24 * 60 + 1, 20.0)
+    assert prune_raw(now=H).samples == 1
+    assert list(UtilizationSample.objects.values_list("cpu_pct", flat=True)) == [20.0]
+
+
+def test_pruning_twice_deletes_nothing_more(worker):
+    run(worker, 500, ok=False)
+    prune_raw(now=H)
+    assert prune_raw(now=H) == PruneResult(0, 0)

@@ -1,0 +1,221 @@
+"""Celery tasks: thin wrappers that take ids, call one service, and are safe to run twice.
+
+Beat (``CELERY_BEAT_SCHEDULE`` in settings) schedules the ``*_all_*`` fan-out tasks, the status
+refresh and the rollups; each fan-out sends one task per account (and per group for workers), so any
+number of Celery workers share the load. Every task is idempotent (the services upsert by natural
+keys and change statuses through conditional UPDATEs), which is what makes ``acks_late`` safe: a
+task redelivered after a worker crash simply does the same writes again.
+
+Only ``AzureTransientError`` is retried, with exponential backoff that honours the service's
+``Retry-After``; anything else is recorded (PollRun) and not retried.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from workers.azure.records import AzureTransientError
+from workers.fleet import polling, rollups, selectors, status
+from workers.fleet.accounts import ensure_account_from_env
+from workers.latency import selectors as latency_selectors
+from workers.latency.rollups import rollup_jobs
+from workers.models import AutomationAccount, WorkerGroup
+from workers.wall import selectors as wall_selectors
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 3
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 120.0
+
+POLL_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "soft_time_limit": settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    "time_limit": settings.CELERY_TASK_TIME_LIMIT,
+    "max_retries": MAX_RETRIES,
+}
+
+
+def retry_countdown(retries: int, retry_after: float | None) -> float:
+    """Exponential backoff with jitter (5 s, 10 s, 20 s ... capped), never shorter than Retry-After."""
+    backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * (2**retries))
+    backoff = backoff / 2 + random.uniform(0, backoff / 2)
+    return max(backoff, retry_after or 0.0)
+
+
+def _retry(task: Task, exc: AzureTransientError) -> None:
+    """Re-queue ``task`` later, or let the error surface once ``max_retries`` is spent."""
+    countdown = retry_countdown(task.request.retries, exc.retry_after)
+    log.warning("%s: transient Azure error, retry %d in %.1f s: %s", task.name, task.request.retries + 1, countdown, exc)
+    raise task.retry(exc=exc, countdown=countdown)
+
+
+_env_account_checked = False
+
+
+def _enabled_accounts() -> list[int]:
+    """Enabled accounts; the first call in a process also creates the HRW_* environment account.
+
+    So a deployment configured only through the environment polls without any manual step.
+    """
+    global _env_account_checked
+    if not _env_account_checked:
+        ensure_account_from_env()
+        _env_account_checked = True
+    return list(AutomationAccount.objects.filter(enabled=True).values_list("pk", flat=True))
+
+
+# --- fan-out (beat) ------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_all_workers() -> int:
+    """Beat entry: one ``poll_groups`` per enabled account (each then fans out per group)."""
+    accounts = _enabled_accounts()
+    for account_id in accounts:
+        poll_groups.apply_async((account_id,), expires=settings.POLL_WORKERS_SECONDS)
+    return len(accounts)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_all_jobs() -> int:
+    """Beat entry: one ``poll_jobs`` per enabled account."""
+    accounts = _enabled_accounts()
+    for account_id in accounts:
+        poll_jobs.apply_async((account_id,), expires=settings.POLL_JOBS_SECONDS)
+    return len(accounts)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_all_logs() -> int:
+    """Beat entry: one ``poll_logs`` per enabled account with a Log Analytics workspace."""
+    with_workspace = set(AutomationAccount.objects.exclude(workspace_id="").values_list("pk", flat=True))
+    accounts = [pk for pk in _enabled_accounts() if pk in with_workspace]
+    for account_id in accounts:
+        poll_logs.apply_async((account_id,), expires=settings.POLL_LOGS_SECONDS)
+    return len(accounts)
+
+
+# --- one account / one group ----------------------------------------------------------------------
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_groups(self: Task, account_id: int) -> int:
+    """List the account's groups, then send one ``poll_group_workers`` per current group.
+
+    Safe twice: groups are upserted by ARM id, and a duplicate fan-out only polls a group twice.
+    """
+    try:
+        outcome = polling.poll_groups(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+    if not outcome.ok:
+        return 0
+    group_ids = polling.groups_to_poll(account_id)  # least recently polled first: no group starves
+    for group_id in group_ids:
+        poll_group_workers.apply_async((account_id, group_id), expires=settings.POLL_WORKERS_SECONDS)
+    return len(group_ids)
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_group_workers(self: Task, account_id: int, group_id: int) -> int:
+    """Poll one group's workers, then refresh that group's statuses (so a stop shows at once).
+
+    A group deleted (or moved to another account) since the fan-out is skipped, not retried.
+    """
+    try:
+        outcome = polling.poll_workers(account_id, group_id)
+    except (AutomationAccount.DoesNotExist, WorkerGroup.DoesNotExist):
+        log.info("group %s of account %s no longer exists; skipped", group_id, account_id)
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+    if outcome.ok:
+        status.refresh_statuses(account_id, group_id=group_id)
+    return outcome.rows
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_jobs(self: Task, account_id: int) -> int:
+    """Jobs since the account's watermark (minus the overlap). Safe twice: upserts by job id."""
+    try:
+        outcome = polling.poll_jobs(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+        return 0  # pragma: no cover - _retry always raises
+    if outcome.ok:
+        warm_job_caches()
+    return outcome.rows
+
+
+def _shared_cache() -> bool:
+    """True when the cache is shared between processes (Redis): warming from a Celery worker then
+    serves the web processes. A local-memory cache lives in this process only."""
+    return "locmem" not in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def warm_job_caches(*, force: bool = False) -> None:
+    """After a jobs poll: compute the aggregates the pages share once per jobs poll (the overview's
+    24 h job stats and timeout counts, the wall's queued jobs and queue p95), so no page view pays for
+    them. Best effort: a failure here is logged and never fails the poll."""
+    if not (force or _shared_cache()):
+        return
+    now = timezone.now()
+    try:
+        version = selectors.jobs_data_version()
+        selectors.fleet_job_stats(since=now - timedelta(hours=24), now=now, version=version)
+        latency_selectors.timeout_counts("24h", now=now, version=version)
+        wall_selectors.wall_snapshot(now=now)
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the pages compute on a miss
+        log.exception("warming the job caches after a jobs poll failed")
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_logs(self: Task, account_id: int) -> int:
+    """Heartbeat, Perf and Event 4502 from Log Analytics, then the account's status refresh."""
+    try:
+        outcomes = polling.poll_logs(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+    status.refresh_statuses(account_id)
+    return sum(o.rows for o in outcomes)
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+def refresh_statuses(account_id: int | None = None) -> int:
+    """Re-judge every worker now (beat every STATUS_REFRESH_SECONDS); returns StatusChange rows written.
+
+    Safe twice or concurrently: each change is claimed by a conditional UPDATE.
+    """
+    return status.refresh_statuses(account_id).changes
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+             time_limit=settings.CELERY_TASK_TIME_LIMIT)
+def rollup_recent(hours: int = 2) -> dict[str, int]:
+    """Recompute the last ``hours`` of hourly rollups (utilization here; jobs via the latency module),
+    then prune raw rows past their retention.
+
+    Idempotent: each touched hour is recomputed from raw rows and upserted; pruning twice is a no-op.
+    """
+    until = timezone.now()
+    since = until - timedelta(hours=hours)
+    done = {"utilization_rows": rollups.rollup_utilization(since, until)}
+    pruned = rollups.prune_raw(now=until)
+    done.update(pruned_poll_runs=pruned.poll_runs, pruned_samples=pruned.samples, pruned_signal_spans=pruned.signal_spans)
+    done["job_hourly_rows"] = rollup_jobs(since, until).hourly_rows
+    return done
+
