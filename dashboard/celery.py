@@ -4,7 +4,12 @@ import os
 
 from celery import Celery
 
+from dashboard.localstate import prepare
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+# The Celery app is the entry point of worker and beat processes (and is imported with the dashboard
+# package by every other process): local folders and the development key before settings load.
+prepare()
 
 # The capability packages whose ``tasks`` modules hold Celery tasks.
 TASK_PACKAGES = ["workers.fleet", "workers.alerting", "workers.latency", "workers.capacity"]

@@ -1,5 +1,5 @@
 """Root URL configuration. Every route needs a login or a token, except /healthz and the login page
-(tests/dashboard/test_auth_urls.py walks this configuration to prove it)."""
+(tests/web/test_auth_urls.py walks this configuration to prove it)."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

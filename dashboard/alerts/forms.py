@@ -7,9 +7,10 @@ from typing import Any
 from django import forms
 
 from workers.models import HybridWorker, WorkerGroup
+from workers.rules.maintenance import WEEKDAY_NAMES
 
 WINDOW_CHOICES = [("24h", "Last 24 h"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("all", "All time")]
-WEEKDAY_CHOICES = [(str(i), name) for i, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])]
+WEEKDAY_CHOICES = [(str(i), name) for i, name in enumerate(WEEKDAY_NAMES)]
 
 
 class AlertFilterForm(forms.Form):

@@ -12,7 +12,7 @@ from dashboard.auth import page_view
 from dashboard.alerts.forms import AlertFilterForm, MaintenanceWindowForm
 from workers.alerting import selectors
 from workers.alerting.sending import retry_now
-from workers.alerting.alerts import acknowledge
+from workers.alerting.reminders import acknowledge
 from workers.alerting.maintenance import create_maintenance_window, delete_maintenance_window
 
 

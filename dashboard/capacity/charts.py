@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Sequence
 
-from workers.rules.analytics import Forecast
+from workers.rules.forecast import Forecast
 
 Figure = dict[str, Any]
 POINT_COLOUR = "#0072B2"

@@ -17,8 +17,11 @@ from django.shortcuts import render
 
 from dashboard.capacity import charts as charts_capacity
 from dashboard.auth import api_view, page_view
+from dashboard.csv_export import neutralise
 from workers.capacity import selectors as sel
-from workers.rules.analytics import FORECAST_METHOD, MAX_CONCURRENT_JOBS_PER_WORKER
+from workers.rules.forecast import FORECAST_METHOD
+from workers.rules.pressure import PressureLimits
+from workers.rules.queueing import MAX_CONCURRENT_JOBS_PER_WORKER
 
 WINDOW_CHOICES = [(w, w) for w in sel.WINDOWS]
 WINDOW_LABELS = {"24h": "last 24 h", "7d": "last 7 days", "30d": "last 30 days"}
@@ -49,15 +52,17 @@ def _bad_request(request: HttpRequest, form: forms.Form) -> HttpResponse:
 
 
 def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: a text cell starting with = + - @ (or tab/CR) gets a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """One capacity CSV cell: floats to 4 decimals (not finite: empty), flags as True/False, and every
+    other value through ``dashboard.csv_export.neutralise`` (which defuses spreadsheet formulas)."""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return "" if not math.isfinite(value) else round(value, 4)
-    return "" if value is None else value
+    return neutralise(value)
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> HttpResponse:
+    """The whole table as one CSV attachment (the capacity tables are at most one row per group)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
@@ -94,7 +99,7 @@ def correlation(request: HttpRequest) -> HttpResponse:
     figures: dict[str, Any] = {}
     f = report.selected
     if f is not None and report.run is not None:
-        threshold = float(report.run.rules.get(f.metric, {}).get("pressure_threshold", 85))
+        threshold = float(report.run.rules[f.metric]["pressure_threshold"])
         figures["scatter"] = charts_capacity.scatter_with_fit(
             f.points, slope=f.slope, intercept=f.intercept, threshold=threshold, metric_label=f.metric_label,
             target_label=f.target_label, subject=f.worker or f"{f.group} (busiest member)",
@@ -104,6 +109,8 @@ def correlation(request: HttpRequest) -> HttpResponse:
         "nav_section": "correlation", "report": report, "window": window, "windows": sel.WINDOWS,
         "window_label": WINDOW_LABELS[window], "figures": figures,
         "bucket_label": BUCKET_LABELS.get(report.run.bucket_seconds, "") if report.run else "",
+        # The limits a run made now would use (a stored run shows its own, ``report.run.rules``).
+        "pressure": PressureLimits.from_settings(),
     })
 
 

@@ -16,6 +16,7 @@ from dashboard.auth import api_view
 from dashboard.fleet.forms import ApiJobsForm, ApiWorkersForm, first_error
 from workers.fleet import selectors
 from workers.models import HybridWorker, Job
+from workers.rules.outcomes import outcome
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,8 +42,8 @@ def groups(request: HttpRequest) -> JsonResponse:
         fresh = by_account.get(g.account_id)
         items.append({
             "id": g.id, "name": g.name, "account": g.account, "group_type": g.group_type, "health": g.health,
-            "workers_total": g.workers_total, "workers_online": g.workers_online, "workers_late": g.workers_late,
-            "workers_offline": g.workers_offline, "single_member": g.single_member, "flags": g.flags,
+            "workers_total": g.members.total, "workers_online": g.members.online, "workers_late": g.members.late,
+            "workers_offline": g.members.offline, "single_member": g.single_member, "flags": g.flags,
             "jobs_24h": g.jobs_24h, "queue_p95_seconds_24h": _round(g.queue_p95_seconds_24h),
             "data_age_seconds": round(fresh.age_seconds) if fresh and fresh.age_seconds is not None else None,
             "stale": (fresh.stale if fresh else True) or bool(g.poll_problem),
@@ -75,7 +76,7 @@ def workers(request: HttpRequest) -> JsonResponse:
 
 def _job_json(j: Job) -> dict[str, Any]:
     return {
-        "job_id": j.job_id, "runbook": j.runbook, "status": j.status, "outcome": selectors.outcome_of(j.status),
+        "job_id": j.job_id, "runbook": j.runbook, "status": j.status, "outcome": outcome(j.status),
         "group": j.group.name if j.group else None, "account": j.account.name, "run_on": j.run_on,
         "created_at": _iso(j.created_at), "started_at": _iso(j.started_at), "ended_at": _iso(j.ended_at),
         "queue_seconds": _round(j.queue_seconds), "duration_seconds": _round(j.duration_seconds),
@@ -122,7 +123,7 @@ def _check_database() -> bool:
 
 def _check_broker() -> bool:
     options = dict(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
-    timeout = float(getattr(settings, "HEALTHZ_BROKER_TIMEOUT_SECONDS", 2))
+    timeout = float(settings.HEALTHZ_BROKER_TIMEOUT_SECONDS)
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=timeout, transport_options=options) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
@@ -133,9 +134,8 @@ def _check_broker() -> bool:
 
 def max_poll_age_seconds() -> int:
     """A poll older than this makes /healthz unhealthy: STALE_AFTER_INTERVALS x the slowest poll interval."""
-    explicit = getattr(settings, "HEALTHZ_MAX_POLL_AGE_SECONDS", None)
-    if explicit:
-        return int(explicit)
+    if settings.HEALTHZ_MAX_POLL_AGE_SECONDS:
+        return int(settings.HEALTHZ_MAX_POLL_AGE_SECONDS)
     slowest = max(settings.POLL_WORKERS_SECONDS, settings.POLL_JOBS_SECONDS, settings.POLL_LOGS_SECONDS)
     return int(settings.STALE_AFTER_INTERVALS * slowest)
 

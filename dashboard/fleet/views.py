@@ -12,7 +12,9 @@ from dashboard.auth import page_view
 from dashboard.fleet.forms import JobFilterForm, WorkerWindowForm
 from workers.fleet import selectors
 from workers.models import SignalSource
-from workers.fleet import signal_spans
+from workers.rules.diagnosis import worker_diagnoses
+from workers.rules.pressure import PressureLimits
+from workers.rules.signals import Thresholds, tolerance
 from workers.latency.selectors import timeout_counts
 
 
@@ -45,7 +47,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
             figures[f"cpu-{member.pk}"] = charts.sparkline(points, metric="cpu")
             figures[f"mem-{member.pk}"] = charts.sparkline(points, metric="mem")
     return render(request, "dashboard/group_detail.html", {
-        "nav_section": "overview", "now": now, "detail": detail, "group": detail.summary, "figures": figures,
+        "nav_section": "overview", "now": now, "detail": detail, "group": detail.group, "figures": figures,
         "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id], group_name=detail.group.name),
     })
 
@@ -69,12 +71,15 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
         sample_times=detail.sample_times,
         changes=[(c.created_at, c.old_status, c.new_status, c.reason) for c in detail.changes],
         since=since, now=now, step=timedelta(minutes=1) if window == "24h" else timedelta(hours=1),
-        tolerances={source: signal_spans.tolerance(source, grace).total_seconds() for source in SignalSource.values},
+        tolerances={source: tolerance(source, grace).total_seconds() for source in SignalSource.values},
         window_label=label,
     )
     return render(request, "dashboard/worker_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
         "window_label": label, "figures": {"util": util_figure, "timeline": timeline},
+        "causes": worker_diagnoses(
+            detail.worker, now=now, thresholds=Thresholds.from_settings().with_grace(grace), pressure=PressureLimits.from_settings()
+        ),
         "freshness": selectors.data_freshness(
             now=now, account_ids=[detail.worker.group.account_id], group_name=detail.worker.group.name
         ),

@@ -1,9 +1,12 @@
 """Template helpers shared by every page: token-carrying URLs, UTC <time> elements, ages, units.
 
+Durations are written by the one formatter, ``workers.rules.format.format_duration``.
+
 Everything here returns escaped HTML (format_html) so Azure-supplied strings can never inject markup.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
@@ -14,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from workers.rules.format import format_duration
 
 register = template.Library()
 
@@ -72,23 +77,10 @@ def utc_time(value: datetime | None, empty: str = "never") -> SafeString:
     )
 
 
-def humanize_seconds(seconds: float | None) -> str:
-    """Whole units a person reads at a glance: 40 s, 3 min, 2.5 h, 4 d."""
-    if seconds is None:
-        return "n/a"
-    seconds = max(0.0, float(seconds))
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
 @register.filter
 def duration(seconds: float | None) -> str:
-    return humanize_seconds(seconds)
+    """``{{ row.duration_seconds|duration }}`` -> "42 s", "3.5 min", "2 h"; "n/a" when unknown."""
+    return format_duration(seconds, empty="n/a")
 
 
 @register.filter
@@ -97,17 +89,12 @@ def age(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
         return "never"
     reference = now or timezone.now()
-    return f"{humanize_seconds((reference - value).total_seconds())} ago"
+    return f"{format_duration((reference - value).total_seconds())} ago"
 
 
 @register.filter
 def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} %"
-
-
-@register.filter
-def seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} s"
 
 
 _FLAG_HTML = {
@@ -118,14 +105,14 @@ _FLAG_HTML = {
 
 def _flags_html(g: Any) -> SafeString:
     parts = [format_html('<span class="{}" title="{}">{}</span>', *_FLAG_HTML[code]) for code in g.flags if code in _FLAG_HTML]
-    if g.v1_workers:
+    if g.members.v1:
         parts.append(format_html(
             '<span class="flag flag-bad" title="Agent-based (V1) workers: retired 31 Aug 2024">{} V1 worker{} (retired)</span>',
-            g.v1_workers, "" if g.v1_workers == 1 else "s",
+            g.members.v1, "" if g.members.v1 == 1 else "s",
         ))
-    if g.workers_never:
-        parts.append(format_html('<span class="flag flag-warn" title="Registered but never reported">{} never reported</span>', g.workers_never))
-    if getattr(g, "poll_problem", ""):
+    if g.members.never:
+        parts.append(format_html('<span class="flag flag-warn" title="Registered but never reported">{} never reported</span>', g.members.never))
+    if g.poll_problem:
         parts.append(format_html(
             '<span class="flag flag-bad stale-tag" title="{}">STALE: worker poll failing</span> <span class="muted">({})</span>',
             g.poll_problem, g.poll_problem,
@@ -144,13 +131,13 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
 
     def row(g: Any) -> tuple[Any, ...]:
         o = g.jobs_24h
-        late = format_html(' <span class="muted">({} late)</span>', g.workers_late) if g.workers_late else ""
+        late = format_html(' <span class="muted">({} late)</span>', g.members.late) if g.members.late else ""
         p95 = (mark_safe('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
-               else f"{g.queue_p95_seconds_24h:.1f} s")
+               else format_duration(g.queue_p95_seconds_24h))
         return (
-            mark_safe(' class="is-stale"') if getattr(g, "poll_problem", "") else "",
+            mark_safe(' class="is-stale"') if g.poll_problem else "",
             reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.health, g.health.capitalize(),
-            g.workers_online, g.workers_total, late, _flags_html(g),
+            g.members.online, g.members.total, late, _flags_html(g),
             o["completed"], o["failed"], o["stopped"], o["suspended"], o["other"], p95,
         )
 
@@ -170,29 +157,43 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
     )
 
 
-_TILE_ICONS = {"down": "✕", "degraded": "▲", "healthy": "✓"}
+# The wall's tile: the one place its markup lives. The server renders each tile with it for the
+# first paint (``wall_tiles``) and once blank in a <template> (``wall_tile_template``) that
+# static/js/wall.js clones for its node pool and fills from the JSON feed (by class name).
+TILE_ICONS = {"down": "✕", "degraded": "▲", "healthy": "✓", "empty": "○"}
+_TILE_HTML = (
+    '<article class="{}" data-group-id="{}" data-health="{}">'
+    '<div class="tile-top"><span class="tile-icon" aria-hidden="true">{}</span>'
+    '<span class="tile-name" title="{}">{}</span></div>'
+    '<div class="tile-count"><span class="tile-online">{}</span><span class="tile-total">/{}</span> '
+    '<span class="tile-unit">online</span></div>'
+    '<div class="tile-foot"><span class="tile-health">{}</span> <span class="tile-extra">{}</span></div></article>'
+)
+
+
+def _tile_values(t: Any) -> tuple[Any, ...]:
+    g = t.group
+    return (
+        f"tile health-{g.health}" + (" is-unpolled" if g.poll_problem else ""), g.id, g.health, TILE_ICONS.get(g.health, "○"),
+        f"{g.account} / {g.name}" + (f": {g.poll_problem}" if g.poll_problem else ""), g.name,
+        g.members.online, g.members.total, t.label, t.detail,
+    )
 
 
 @register.simple_tag
 def wall_tiles(tiles: list[Any]) -> SafeString:
-    """The wall's server-rendered tiles (the first paint; static/js/wall.js takes over from the JSON
-    feed), built with format_html (every value escaped). Up to hundreds of tiles: rendered in Python
-    like ``group_rows``. The markup matches the node pool wall.js builds."""
-    return format_html_join(
-        "\n",
-        '<article class="tile health-{}{}" data-group-id="{}" data-health="{}">'
-        '<div class="tile-top"><span class="tile-icon" aria-hidden="true">{}</span>'
-        '<span class="tile-name" title="{}">{}</span></div>'
-        '<div class="tile-count"><span class="tile-online">{}</span><span class="tile-total">/{}</span> '
-        '<span class="tile-unit">online</span></div>'
-        '<div class="tile-foot"><span class="tile-health">{}</span> <span class="tile-extra">{}</span></div></article>',
-        (
-            (t.health, " is-unpolled" if t.poll_problem else "", t.id, t.health, _TILE_ICONS.get(t.health, "○"),
-             f"{t.account} / {t.name}" + (f": {t.poll_problem}" if t.poll_problem else ""), t.name,
-             t.online, t.total, t.label, t.detail)
-            for t in tiles
-        ),
-    )
+    """The wall's server-rendered tiles (``workers.wall.selectors.WallTile``), the first paint before
+    static/js/wall.js takes over from the JSON feed; built with format_html (every value escaped).
+    Up to hundreds of tiles: rendered in Python like ``group_rows``."""
+    return format_html_join("\n", _TILE_HTML, (_tile_values(t) for t in tiles))
+
+
+@register.simple_tag
+def wall_tile_template() -> SafeString:
+    """``<template id="wall-tile">``: one blank tile (the same markup as ``wall_tiles``) and the
+    health icons, which static/js/wall.js clones and fills for every tile it shows."""
+    blank = format_html(_TILE_HTML, "tile", "", "", "", "", "", "", "", "", "")
+    return format_html('<template id="wall-tile" data-icons="{}">{}</template>', json.dumps(TILE_ICONS), blank)
 
 
 @register.simple_tag

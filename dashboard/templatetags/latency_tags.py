@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from django import template
 
-from workers.rules import latency
+from workers.rules.format import format_duration
 
 register = template.Library()
 
 
 @register.filter
 def secs(value: float | None) -> str:
-    """Seconds with a readable unit: 0.4 s, 42 s, 3.5 min, 2.1 h, 1.5 d; "–" when unknown."""
-    return latency.format_seconds(value)
+    """A duration with its unit (``format_duration``): 0.4 s, 42 s, 3.5 min, 2 h, 1.5 d; "–" when unknown."""
+    return format_duration(value)
 
 
 @register.filter

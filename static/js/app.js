@@ -41,6 +41,7 @@
     });
   }
 
-  window.hrw = { localiseTimes: localiseTimes, fetchJSON: fetchJSON, pageToken: pageToken };
+  // Extends window.hrw (static/js/format.js put the shared duration formatter there).
+  window.hrw = Object.assign(window.hrw || {}, { localiseTimes: localiseTimes, fetchJSON: fetchJSON, pageToken: pageToken });
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
 })();

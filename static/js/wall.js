@@ -2,7 +2,7 @@
    type="application/json"> (json_script), so the page needs no inline script (CSP).
 
    - Fetches the JSON feed every `refresh_seconds` and patches the DOM in place: a fixed pool of tile
-     nodes (one per grid cell) is reused; nodes are only replaced when the grid itself changes size,
+     nodes (one per grid cell, each a clone of the page's <template id="wall-tile">) is reused; nodes are only replaced when the grid itself changes size,
      so the DOM never grows however long the wall runs.
    - Worst first; if the groups do not fit at a legible size, pages of one grid each rotate every
      `rotate_seconds`, with a page indicator. Nothing ever scrolls.
@@ -30,7 +30,10 @@
   var asofNode = document.getElementById("wall-asof");
   var nowNode = document.getElementById("wall-now");
 
-  var ICONS = { down: "\u2715", degraded: "\u25B2", healthy: "\u2713", empty: "\u25CB" };
+  // The tile markup and the health icons come from the server's <template id="wall-tile">
+  // (dashboard/templatetags/hrw.py, the one place the tile is written); this script only fills it.
+  var tileTemplate = document.getElementById("wall-tile");
+  var ICONS = JSON.parse(tileTemplate.dataset.icons);
   var refreshMs = config.refresh_seconds * 1000;
   var rotateMs = config.rotate_seconds * 1000;
   // No successful answer for this long means we cannot vouch for what is on screen.
@@ -71,13 +74,8 @@
     setAttr(node, "datetime", iso);
     setAttr(node, "title", utcTitle(date));
   }
-  function seconds(value) {
-    if (value === null || value === undefined) { return "n/a"; }
-    if (value < 90) { return value.toFixed(value < 10 ? 1 : 0) + " s"; }
-    if (value < 5400) { return (value / 60).toFixed(1) + " min"; }
-    if (value < 129600) { return (value / 3600).toFixed(1) + " h"; }
-    return (value / 86400).toFixed(1) + " d";
-  }
+  // Durations through the shared formatter (static/js/format.js, loaded first).
+  function seconds(value) { return window.hrw.duration(value, "n/a"); }
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   // ---------------------------------------------------------------- layout
@@ -111,33 +109,22 @@
     return best || { cols: maxCols, rows: maxRows, perPage: capacity };
   }
 
-  function part(tag, cls, parent) {
+  function part(tile, cls) {
     // An element with exactly one Text node that lives as long as the element: updates change
     // the node's data, so a tile's node count never changes, whatever it shows.
-    var node = document.createElement(tag);
-    node.className = cls;
-    var text = document.createTextNode("");
-    node.appendChild(text);
-    parent.appendChild(node);
-    return { node: node, text: text };
+    var node = tile.querySelector("." + cls);
+    if (!node.firstChild) { node.appendChild(document.createTextNode("")); }
+    return { node: node, text: node.firstChild };
   }
 
   function makeTile() {
-    var tile = document.createElement("article");
-    tile.className = "tile";
-    var top = document.createElement("div"); top.className = "tile-top";
-    var icon = part("span", "tile-icon", top); icon.node.setAttribute("aria-hidden", "true");
-    var name = part("span", "tile-name", top);
-    var count = document.createElement("div"); count.className = "tile-count";
-    var online = part("span", "tile-online", count);
-    var total = part("span", "tile-total", count);
-    var unit = part("span", "tile-unit", count); unit.text.data = " online";
-    var foot = document.createElement("div"); foot.className = "tile-foot";
-    var health = part("span", "tile-health", foot);
-    foot.appendChild(document.createTextNode(" "));
-    var extra = part("span", "tile-extra", foot);
-    tile.appendChild(top); tile.appendChild(count); tile.appendChild(foot);
-    return { node: tile, icon: icon.text, name: name.text, nameNode: name.node, online: online.text, total: total.text, health: health.text, extra: extra.text };
+    var tile = tileTemplate.content.firstElementChild.cloneNode(true);
+    var name = part(tile, "tile-name");
+    return {
+      node: tile, icon: part(tile, "tile-icon").text, name: name.text, nameNode: name.node,
+      online: part(tile, "tile-online").text, total: part(tile, "tile-total").text,
+      health: part(tile, "tile-health").text, extra: part(tile, "tile-extra").text
+    };
   }
 
   function setData(text, value) {
@@ -237,7 +224,7 @@
     setKpi("groups", String(t.groups), "groups \u00B7 " + (byHealth.down || 0) + " down \u00B7 " + (byHealth.degraded || 0) + " degraded", (byHealth.down || 0) > 0);
     setKpi("workers", t.workers_online + " / " + t.workers_total, "workers online", t.workers_online < t.workers_total);
     setKpi("offline", String(t.workers_offline), "workers offline \u00B7 " + t.workers_late + " late", t.workers_offline > 0);
-    setKpi("alerts", t.open_alerts === null ? "n/a" : String(t.open_alerts), t.open_alerts === null ? "open alerts (alerting not installed)" : "open alerts", t.open_alerts > 0);
+    setKpi("alerts", String(t.open_alerts), "open alerts", t.open_alerts > 0);
     setKpi("queued", String(t.jobs_queued), "jobs queued now", false);
     setKpi("p95", seconds(t.queue_p95_seconds_24h), "queue delay p95 \u00B7 24 h \u00B7 " + plural(t.queue_jobs_24h, "job"), false);
   }

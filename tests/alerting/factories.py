@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 from workers.models import AutomationAccount, HybridWorker, PollRun, StatusChange, WorkerGroup
 from workers.alerting.sending import send_pending
-from workers.alerting.alerts import OutboxResult, process_outbox
+from workers.alerting.incidents import OutboxResult
+from workers.alerting.outbox import process_outbox
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WAIT = timedelta(seconds=60)  # the default group wait (ALERT_GROUP_WAIT_SECONDS): held alerts go out a WAIT later
@@ -35,12 +36,12 @@ def make_group(account: AutomationAccount, name: str, workers: int, *, recipient
 
 
 def ok_poll(account: AutomationAccount, at: datetime, *, ok: bool = True, error: str = "", kind: str = "groups") -> PollRun:
-    """A poll run as services.polling records it (default: the account's groups poll of a cycle)."""
+    """A poll run as workers.fleet.polling records it (default: the account's groups poll of a cycle)."""
     return PollRun.objects.create(account=account, kind=kind, started_at=at, finished_at=at, ok=ok, error=error)
 
 
 def go(worker: HybridWorker, new: str, at: datetime, *, silent_since: datetime | None = None) -> StatusChange:
-    """Record a status change the way services.status does (status column + one outbox row).
+    """Record a status change the way workers.fleet.status does (status column + one outbox row).
 
     ``silent_since``: the last signal time; for offline, signals are moved there and
     ``alert_after`` set to when they crossed the default grace (180 s Automation, 600 s heartbeat);

@@ -2,7 +2,7 @@
 (poll through the SDK -> refresh_statuses -> process_outbox -> send_pending over real SMTP).
 
 Each ``step`` is one beat of every periodic task at the simulated time. Scenario signatures come
-from the emulator (see workers/emulator/simulation.py); nothing is mocked.
+from the emulator (see workers/emulator/simulation/); nothing is mocked.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from workers.models import Alert, AlertKind, AutomationAccount, HybridWorker, Wo
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
 from workers.alerting.sending import send_pending
-from workers.alerting.alerts import process_outbox
+from workers.alerting.outbox import process_outbox
 from workers.fleet.status import refresh_statuses
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -1,51 +1,15 @@
-"""Maintenance windows: the pure timing rule, and how windows hold and release alert emails."""
+"""Maintenance windows: create/delete, and how windows hold and release alert emails (the pure timing
+rule is tested in tests/rules/test_maintenance.py)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 
 from tests.alerting.factories import T0, WAIT, go, make_account, make_fleet, make_group, tick
 from workers.models import Alert, AlertState
 from workers.alerting.sending import send_pending
-from workers.alerting.maintenance import (
-    WindowSpec,
-    create_maintenance_window,
-    current_occurrence,
-    delete_maintenance_window,
-    next_occurrence,
-    parse_weekdays,
-    window_active,
-)
-
-def test_it_covers_a_one_off_window_with_an_exclusive_end():
-    spec = WindowSpec(starts_at=T0, ends_at=T0 + timedelta(hours=1))
-    assert window_active(spec, T0)
-    assert not window_active(spec, T0 + timedelta(hours=1))
-    assert not window_active(spec, T0 - timedelta(seconds=1))
-
-
-def test_it_covers_a_weekly_window_on_its_weekdays_only():
-    # 2026-11-20 is a Friday (weekday 4).
-    spec = WindowSpec(weekdays=(4,), start_time=time(11, 30), duration_minutes=60)
-    assert window_active(spec, T0)
-    assert not window_active(spec, T0 + timedelta(days=1))
-    assert window_active(spec, T0 + timedelta(days=7))
-
-
-def test_it_covers_a_weekly_window_that_runs_past_midnight():
-    spec = WindowSpec(weekdays=(3,), start_time=time(23, 0), duration_minutes=14 * 60)  # Thu 23:00 -> Fri 13:00
-    assert current_occurrence(spec, T0) == (datetime(2026, 11, 19, 23, 0, tzinfo=UTC), datetime(2026, 11, 20, 13, 0, tzinfo=UTC))
-
-
-def test_it_names_the_next_weekly_occurrence():
-    spec = WindowSpec(weekdays=(0,), start_time=time(2, 0), duration_minutes=90)
-    assert next_occurrence(spec, T0) == (datetime(2026, 11, 23, 2, 0, tzinfo=UTC), datetime(2026, 11, 23, 3, 30, tzinfo=UTC))
-
-
-def test_it_rejects_weekdays_out_of_range():
-    with pytest.raises(ValueError):
-        parse_weekdays("1,7")
+from workers.alerting.maintenance import create_maintenance_window, delete_maintenance_window
 
 
 @pytest.mark.django_db
@@ -120,7 +84,7 @@ def test_it_sends_the_recovery_of_an_outage_that_began_before_the_window(fleet, 
 
 
 def test_it_holds_reminders_while_the_down_worker_is_in_a_window(fleet, mailbox):
-    from workers.alerting.alerts import send_reminders
+    from workers.alerting.reminders import send_reminders
 
     group, (w1, _, _) = fleet
     go(w1, "offline", T0)

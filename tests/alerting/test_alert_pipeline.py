@@ -1,4 +1,4 @@
-"""The outbox -> alert -> email pipeline, with rows written the way services.status writes them and
+"""The outbox -> alert -> email pipeline, with rows written the way workers.fleet.status writes them and
 a real SMTP conversation (aiosmtpd on loopback). Times are explicit (``now=``)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.fixtures.smtp import html_part, text_part
 from tests.alerting.factories import T0, WAIT, go, make_account, make_fleet, make_group, ok_poll, tick
 from workers.models import AutomationAccount, Alert, AlertKind, AlertState, HybridWorker, Notification, StatusChange
 from workers.alerting.sending import send_pending
-from workers.alerting.alerts import acknowledge, send_reminders
+from workers.alerting.reminders import acknowledge, send_reminders
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_it_sends_one_down_email_with_the_diagnosis(fleet, mailbox):
     assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Monitoring agent stopped"]
     text = text_part(mailbox.messages[0])
     assert "Start-Service healthservice" in text
-    assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:49:50+00:00 (10 min ago)" in text
+    assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:49:50+00:00 (10.2 min ago)" in text
     assert "2 of 3 workers online" in text
     assert "https://hrw.example.com/workers/%d/" % w1.pk in text
 

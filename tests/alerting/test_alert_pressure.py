@@ -1,5 +1,5 @@
 """Pressure alerts: the sustained CPU/memory rule, its hysteresis, maintenance and once-only sending,
-with one-minute samples written the way services.ingest writes them and a real SMTP conversation
+with one-minute samples written the way workers.fleet.telemetry writes them and a real SMTP conversation
 (aiosmtpd on loopback). Times are explicit (``now=``)."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from tests.fixtures.concurrency import run_in_threads
 from tests.fixtures.smtp import html_part, text_part
 from tests.alerting.factories import T0, go, make_fleet, ok_poll, tick
-from workers.rules.health import pressure_alert_open
+from workers.rules.pressure import pressure_alert_open
 from workers.models import Alert, AlertKind, AlertState, HybridWorker, Job, UtilizationSample
 from workers.alerting.sending import send_pending
-from workers.alerting.alerts import process_outbox
+from workers.alerting.outbox import process_outbox
 from workers.alerting.maintenance import create_maintenance_window
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from tests.alerting.factories import T0, WAIT, go, make_fleet, ok_poll
 from workers.models import Notification, NotificationStatus
 from workers.alerting.content import RenderedEmail
 from workers.alerting.sending import backoff, send_pending
-from workers.alerting.alerts import process_outbox, queue_email
+from workers.alerting.notifications import queue_email
+from workers.alerting.outbox import process_outbox
 
 
 def queue_one(key: str = "k1", recipients: list[str] | None = None) -> Notification:

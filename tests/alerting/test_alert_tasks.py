@@ -40,7 +40,7 @@ def test_it_sends_one_email_when_the_outbox_task_runs_twice(celery_worker, mailb
 
 
 def test_it_sends_a_queued_email_from_the_send_task(celery_worker, mailbox, down_worker):
-    from workers.alerting.alerts import process_outbox
+    from workers.alerting.outbox import process_outbox
 
     process_outbox(now=timezone.now())
     send_pending_notifications.delay()
@@ -50,7 +50,7 @@ def test_it_sends_a_queued_email_from_the_send_task(celery_worker, mailbox, down
 
 def test_it_runs_the_reminder_task_without_duplicates(celery_worker, mailbox, down_worker):
     from workers.models import Alert
-    from workers.alerting.alerts import process_outbox
+    from workers.alerting.outbox import process_outbox
 
     process_outbox(now=timezone.now())
     Alert.objects.update(next_reminder_at=timezone.now() - timedelta(seconds=1), notified_at=timezone.now())

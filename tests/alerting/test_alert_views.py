@@ -12,7 +12,8 @@ from django.urls import reverse
 from tests.alerting.factories import T0, go, make_account, make_fleet, make_group, ok_poll
 from workers.models import Alert, MaintenanceWindow, Notification, NotificationStatus
 from workers.alerting.content import RenderedEmail
-from workers.alerting.alerts import process_outbox, queue_email
+from workers.alerting.notifications import queue_email
+from workers.alerting.outbox import process_outbox
 
 pytestmark = pytest.mark.django_db
 URL = "/alerts/"

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-from workers.azure.client import AzureClient, AzureError, ConnectionSettings, connection_from_account, connection_from_file
+from workers.azure.client import AzureClient
+from workers.azure.connection import (
+    ConnectionSettings,
+    connection_from_account,
+    connection_from_file,
+)
+from workers.azure.errors import AzureError
 from workers.models import AutomationAccount
 
 CONNECTION = {

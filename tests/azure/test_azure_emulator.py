@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import trustme
 
-from workers.azure.client import AzureClient, AzureError, AzureTransientError, connection_from_file
+from workers.azure.client import AzureClient
+from workers.azure.connection import connection_from_file
+from workers.azure.errors import AzureError, AzureTransientError
 from workers.emulator.testing import EmulatorHandle
 
 HOUR = timedelta(hours=1)

@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from workers.azure.client import agent_events_query, heartbeat_query, kql_string, utilization_query
+from workers.azure.queries import (
+    agent_events_query,
+    heartbeat_query,
+    kql_string,
+    utilization_query,
+)
 
 KQL_DIR = Path(__file__).resolve().parents[1] / "kql"
 PACKAGE = KQL_DIR / "node_modules" / "@kusto" / "language-service-next" / "Kusto.Language.Bridge.min.js"

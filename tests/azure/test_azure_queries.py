@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from workers.azure.client import (
+from workers.azure.parse import parse_datetime
+from workers.azure.queries import (
     agent_events_query,
     heartbeat_query,
     jobs_filters,
@@ -13,7 +14,6 @@ from workers.azure.client import (
     kql_string,
     odata_datetime,
     odata_string,
-    parse_datetime,
     utilization_query,
 )
 

@@ -108,12 +108,12 @@ class Command(BaseCommand):
 
     def _measure(self, tmp: Path, handler: _Handler, received: threading.Event, box: list[tuple[float, str]], port: int, options: dict[str, Any]) -> None:
         from workers.emulator.testing import running_emulator
-        from workers.rules.health import Thresholds
+        from workers.rules.signals import Thresholds
         from workers.models import HybridWorker, WorkerGroup
         from workers.fleet import polling
         from workers.fleet.accounts import add_account_from_connection_file
         from workers.alerting.sending import send_pending
-        from workers.alerting.alerts import process_outbox
+        from workers.alerting.outbox import process_outbox
         from workers.fleet.status import refresh_statuses
 
         with running_emulator(tmpdir=tmp, seed=options["seed"], groups=3, workers=options["workers"], history_days=1 / 24, realtime=True, scenarios=False) as emu:

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection
 from django.test import Client
+
+from tests.bench.bare import bare_ingest, bare_overview
+from tests.bench.processes import measure_rss
 
 PAGES = [
     ("overview", "/"),
@@ -55,31 +54,6 @@ PAGES = [
     ("api wall", "/api/v1/wall"),
     ("alerts", "/alerts/"),
 ]
-
-# The overview's aggregates written by hand: members by status per group, and the last 24 h of jobs
-# by outcome with the queue-delay p95, per group.
-BARE_OVERVIEW_SQL = {
-    "postgresql": [
-        """SELECT g.id, g.name, count(w.id), count(w.id) FILTER (WHERE w.status = 'online')
-           FROM workers_workergroup g LEFT JOIN workers_hybridworker w
-             ON w.group_id = g.id AND w.removed_at IS NULL
-           WHERE g.removed_at IS NULL GROUP BY g.id, g.name""",
-        """SELECT group_id, status, count(*),
-                  percentile_cont(0.95) WITHIN GROUP (ORDER BY queue_seconds)
-           FROM workers_job WHERE created_at >= %s AND group_id IS NOT NULL
-           GROUP BY group_id, status""",
-    ],
-    "sqlite": [
-        """SELECT g.id, g.name, count(w.id), sum(CASE WHEN w.status = 'online' THEN 1 ELSE 0 END)
-           FROM workers_workergroup g LEFT JOIN workers_hybridworker w
-             ON w.group_id = g.id AND w.removed_at IS NULL
-           WHERE g.removed_at IS NULL GROUP BY g.id, g.name""",
-        """SELECT group_id, status, count(*), max(queue_seconds)
-           FROM workers_job WHERE created_at >= %s AND group_id IS NOT NULL
-           GROUP BY group_id, status""",
-    ],
-}
-
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -133,7 +107,7 @@ class Command(BaseCommand):
                     self._pages(opts["requests"])
                     self._ingestion(conn_path)
                     if not opts["skip_rss"]:
-                        self._rss(db_env, conn_path, opts["requests"])
+                        measure_rss(self.figures, self._say, db_env, [u for _l, u in PAGES if u], opts["requests"])
             self._print_summary()
             if opts["json"]:
                 Path(opts["json"]).write_text(json.dumps(self.figures, indent=2, default=str))
@@ -215,15 +189,18 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------------------------------
     def _ingestion(self, conn_path: Path) -> None:
         """One full poll cycle's rows, fetched from the emulator, ingested twice: ours, then bare SQL."""
-        from workers.azure import client as azure
-        from workers.fleet import ingest
+        from workers.azure.client import AzureClient
+        from workers.azure.connection import connection_from_account
         from workers.fleet.accounts import add_account_from_connection_file
+        from workers.fleet.inventory import ingest_groups, ingest_workers
+        from workers.fleet.jobs import ingest_jobs
         from workers.fleet.status import refresh_statuses
+        from workers.fleet.telemetry import ingest_heartbeats, ingest_utilization
 
         account, _ = add_account_from_connection_file(conn_path, "bench-emulator")
-        conn = azure.connection_from_account(account)
+        conn = connection_from_account(account)
         self._say("Fetching one poll cycle from the emulator (not timed)...")
-        with azure.AzureClient(conn) as client:
+        with AzureClient(conn) as client:
             group_records = client.list_groups()
             now = datetime.now(UTC)
             worker_records = {g.name: client.list_workers(g.name) for g in group_records}
@@ -233,15 +210,15 @@ class Command(BaseCommand):
             utilization = client.utilization(start=now - timedelta(minutes=2), end=now).rows
 
         def ours() -> int:
-            rows = ingest.ingest_groups(account, group_records, now=now).rows
+            rows = ingest_groups(account, group_records, now=now).rows
             from workers.models import WorkerGroup
 
             by_name = {g.name: g for g in WorkerGroup.objects.filter(account=account)}
             for name, records in worker_records.items():
-                rows += ingest.ingest_workers(by_name[name], records, now=now).rows
-            rows += ingest.ingest_jobs(account, job_records, now=now).rows
-            rows += ingest.ingest_heartbeats(account, heartbeats).rows
-            rows += ingest.ingest_utilization(account, utilization).rows
+                rows += ingest_workers(by_name[name], records, now=now).rows
+            rows += ingest_jobs(account, job_records, now=now).rows
+            rows += ingest_heartbeats(account, heartbeats).rows
+            rows += ingest_utilization(account, utilization).rows
             refresh_statuses(account.pk, now=now)
             return rows
 
@@ -251,7 +228,7 @@ class Command(BaseCommand):
         t = time.perf_counter()
         rows = ours()
         ours_seconds = time.perf_counter() - t
-        bare_seconds = self._bare_ingest(account, worker_records, job_records, heartbeats, utilization)
+        bare_seconds = bare_ingest(account, worker_records, job_records, heartbeats, utilization)
         n_rows = (len(group_records) + sum(len(v) for v in worker_records.values()) + len(job_records)
                   + len(heartbeats) + len(utilization))
         self.figures["ingest"] = {
@@ -263,55 +240,6 @@ class Command(BaseCommand):
             "includes": "groups, workers of every group, jobs of the last hour, latest heartbeats, "
                         "2 minutes of utilization, status refresh",
         }
-
-    def _bare_ingest(self, account, worker_records, job_records, heartbeats, utilization) -> float:
-        """The same rows as plain multi-row INSERT ... ON CONFLICT DO UPDATE statements."""
-        from workers.models import HybridWorker, WorkerGroup
-
-        groups = {g.name: g.pk for g in WorkerGroup.objects.filter(account=account)}
-        ids = {w.name.lower(): w.pk for w in HybridWorker.objects.filter(group__account=account)}
-        worker_rows = [
-            (groups[gname], r.azure_id, r.worker_id, r.name, r.ip, r.worker_type, r.vm_resource_id,
-             r.registered_at, r.last_seen_at)
-            for gname, records in worker_records.items() for r in records
-        ]
-        job_rows = [(account.pk, j.job_id, j.runbook, j.status, j.run_on, j.created_at, j.started_at, j.ended_at,
-                     j.last_modified_at) for j in job_records]
-        hb_rows = [(h.time_generated, ids[h.computer.lower()]) for h in heartbeats if h.computer.lower() in ids]
-        util_rows = [(ids[u.computer.lower()], u.ts, u.cpu_pct, u.mem_pct) for u in utilization
-                     if u.computer.lower() in ids]
-        t = time.perf_counter()
-        with connection.cursor() as cur:
-            for chunk in _chunks(worker_rows, 1000):
-                cur.execute(
-                    "INSERT INTO workers_hybridworker (group_id, azure_id, worker_id, name, ip, worker_type, vm_resource_id,"
-                    " registered_at, last_seen_at, agent_version, agent_category, os_type, computer_ip, event_4502_count,"
-                    " status, status_reason, first_seen_at) VALUES "
-                    + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','','',0,'unknown','',now())"] * len(chunk))
-                    + " ON CONFLICT (azure_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, ip = EXCLUDED.ip,"
-                    " worker_type = EXCLUDED.worker_type",
-                    [v for row in chunk for v in row],
-                )
-            for chunk in _chunks(job_rows, 1000):
-                cur.execute(
-                    "INSERT INTO workers_job (account_id, job_id, runbook, status, run_on, created_at, started_at, ended_at,"
-                    " last_modified_at, started_by, provisioning_state, exception) VALUES "
-                    + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','')"] * len(chunk))
-                    + " ON CONFLICT (account_id, job_id) DO UPDATE SET status = EXCLUDED.status,"
-                    " started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,"
-                    " last_modified_at = EXCLUDED.last_modified_at",
-                    [v for row in chunk for v in row],
-                )
-            for chunk in _chunks(hb_rows, 1000):
-                cur.executemany("UPDATE workers_hybridworker SET last_heartbeat_at = %s WHERE id = %s", chunk)
-            for chunk in _chunks(util_rows, 1000):
-                cur.execute(
-                    "INSERT INTO workers_utilizationsample (worker_id, ts, cpu_pct, mem_pct) VALUES "
-                    + ",".join(["(%s,%s,%s,%s)"] * len(chunk))
-                    + " ON CONFLICT (worker_id, ts) DO UPDATE SET cpu_pct = EXCLUDED.cpu_pct, mem_pct = EXCLUDED.mem_pct",
-                    [v for row in chunk for v in row],
-                )
-        return time.perf_counter() - t
 
     # ------------------------------------------------------------------------------------------
     def _pages(self, n: int) -> None:
@@ -357,18 +285,12 @@ class Command(BaseCommand):
                               "p95_ms": round(pct(timings, 0.95), 1), "queries": counted[0]}
             self._say(f"  {label}: p50 {results[label]['p50_ms']} ms, p95 {results[label]['p95_ms']} ms, "
                       f"{results[label]['queries']} queries")
-        bare = self._time(lambda: self._bare_overview(since), n)
+        bare = self._time(lambda: bare_overview(since), n)
         results["bare overview SQL"] = {"p50_ms": round(pct(bare, 0.5), 1), "p95_ms": round(pct(bare, 0.95), 1)}
         for label in ("overview", "api groups"):
             if "p95_ms" in results.get(label, {}):
                 results[label]["ratio_to_bare_p95"] = round(results[label]["p95_ms"] / max(0.001, pct(bare, 0.95)), 2)
         self.figures["pages"] = results
-
-    def _bare_overview(self, since: datetime) -> None:
-        with connection.cursor() as cur:
-            for sql in BARE_OVERVIEW_SQL[connection.vendor]:
-                cur.execute(sql, [since] if "%s" in sql else [])
-                cur.fetchall()
 
     @staticmethod
     def _time(fn: Callable[[], Any], n: int) -> list[float]:
@@ -379,81 +301,6 @@ class Command(BaseCommand):
             fn()
             out.append((time.perf_counter() - t) * 1000)
         return out
-
-    # ------------------------------------------------------------------------------------------
-    def _rss(self, env: dict[str, str], conn_path: Path, n: int) -> None:
-        """Peak RSS of a real gunicorn worker serving the pages and a real Celery worker polling."""
-        from dashboard.auth import issue_token
-
-        _token, raw = issue_token(name="bench", scope="read")
-        env = dict(env, PYTHONUNBUFFERED="1")
-        self.figures["rss_mb"] = {}
-        port = _free_port()
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", "1", "--timeout", "120"],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
-            urls = [u for _l, u in PAGES if u]
-            for _ in range(max(3, n // 4)):
-                for url in urls:
-                    sep = "&" if "?" in url else "?"
-                    req = urllib.request.Request(f"http://127.0.0.1:{port}{url}{sep}token={raw}",
-                                                 headers={"Authorization": f"Bearer {raw}"})
-                    try:
-                        urllib.request.urlopen(req, timeout=120).read()
-                    except urllib.error.HTTPError:
-                        pass
-            child = _children(web.pid)
-            self.figures["rss_mb"]["web_worker"] = max((_vmhwm_mb(p) for p in child), default=_vmhwm_mb(web.pid))
-        finally:
-            web.terminate()
-            web.wait(timeout=30)
-        self._say(f"  web (gunicorn worker) peak RSS: {self.figures['rss_mb']['web_worker']} MB")
-
-        # A Celery worker on its own queue runs one full poll cycle of the emulated fleet.
-        from workers.fleet import tasks
-        from workers.models import AutomationAccount, PollRun
-
-        queue = f"bench-{os.getpid()}"
-        wenv = dict(env, CELERY_TASK_DEFAULT_QUEUE=queue)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "-Q", queue,
-             "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=settings.BASE_DIR, env=wenv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            account = AutomationAccount.objects.get(name="bench-emulator")
-            before = PollRun.objects.filter(account=account).count()
-            groups = account.groups.filter(removed_at__isnull=True).count()
-            expected = 1 + groups + 1 + 3  # groups, each group's workers, jobs, heartbeat/perf/events
-            t0_monotonic = time.monotonic()
-            for name in ("poll_all_workers", "poll_all_jobs", "poll_all_logs"):
-                getattr(tasks, name).apply_async(queue=queue)
-            deadline = time.monotonic() + 600
-            # Fan-out tasks expire after one interval: when one worker cannot poll every group in
-            # time the rest are dropped (the next cycle polls them first), so stop waiting once
-            # nothing has been recorded for longer than that.
-            stall = float(settings.POLL_WORKERS_SECONDS) + 10
-            seen, progress_at = 0, time.monotonic()
-            while seen < expected:
-                if worker.poll() is not None or time.monotonic() > deadline or time.monotonic() - progress_at > stall:
-                    break
-                time.sleep(0.5)  # waiting on another process's writes
-                count = PollRun.objects.filter(account=account).count() - before
-                if count != seen:
-                    seen, progress_at = count, time.monotonic()
-            done = PollRun.objects.filter(account=account).count() - before
-            self.figures["celery_poll_cycle"] = {"poll_runs": done, "expected": expected,
-                                                 "seconds": round(progress_at - t0_monotonic, 1)}
-            self.figures["rss_mb"]["celery_worker"] = _vmhwm_mb(worker.pid)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=60)
-        self._say(f"  Celery worker peak RSS: {self.figures['rss_mb']['celery_worker']} MB "
-                  f"({self.figures['celery_poll_cycle']})")
 
     # ------------------------------------------------------------------------------------------
     def _print_summary(self) -> None:
@@ -477,45 +324,3 @@ class Command(BaseCommand):
             self._say(f"peak RSS: {f['rss_mb']}")
 
 
-def _chunks(rows: list, size: int) -> Iterator[list]:
-    for i in range(0, len(rows), size):
-        yield rows[i:i + size]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (503 is fine: it is up)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise CommandError(f"{url} did not answer within {timeout} s")
-            time.sleep(0.2)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _vmhwm_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None

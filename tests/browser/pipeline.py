@@ -31,7 +31,7 @@ def poll_and_refresh(account: AutomationAccount, *, now: datetime) -> list:
 def roll_up(*, now: datetime, hours: int = 26) -> None:
     """What the beat's periodic tasks precompute for the pages: hourly utilization and job
     rollups, the capacity/correlation runs, and the alert outbox."""
-    from workers.alerting.alerts import process_outbox
+    from workers.alerting.outbox import process_outbox
     from workers.capacity.correlation import compute_all
     from workers.latency.rollups import rollup_jobs
     from workers.fleet.rollups import rollup_utilization

@@ -20,7 +20,8 @@ from workers.models import (
     WorkerStatus,
 )
 from workers.capacity.measure import measure_group_capacity
-from workers.capacity.correlation import EpochBucket, compute_findings
+from workers.capacity.correlation import compute_findings
+from workers.db import EpochBucket
 
 pytestmark = pytest.mark.django_db
 

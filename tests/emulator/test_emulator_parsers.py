@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from workers.emulator.filters import Clause, FilterError, parse_job_filter
-from workers.emulator.logs import QueryError, format_datetime, format_timespan, parse_timespan
+from workers.emulator.server.kql import QueryError, format_datetime, format_timespan, parse_timespan
+from workers.emulator.server.odata import Clause, FilterError, parse_job_filter
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from workers.emulator.logs import run_query
+from workers.emulator.server.kql import run_query
 from workers.emulator.simulation import (
     CPU_PRESSURE_PCT,
     JOB_LIMIT_EXCEPTION,

@@ -2,7 +2,7 @@
 and a second cycle that changes nothing writes no StatusChange. Timings are printed, never asserted.
 
 ``HRW_SCALE_WORKERS`` sets the fleet size (default 2,000; the issue's target is 10,000 in <= 10 s on
-PostgreSQL: run with ``HRW_SCALE_WORKERS=10000 pytest tests/workers/test_ingest_scale.py -s``).
+PostgreSQL: run with ``HRW_SCALE_WORKERS=10000 pytest tests/fleet/test_ingest_scale.py -s``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest
 
 from workers.models import AutomationAccount, HybridWorker, Job, StatusChange, UtilizationSample, WorkerGroup
 from workers.azure.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord
-from workers.fleet import ingest
+from workers.fleet.inventory import ingest_groups, ingest_workers
+from workers.fleet.jobs import ingest_jobs
+from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.fleet.status import refresh_statuses
 
 WORKERS = int(os.environ.get("HRW_SCALE_WORKERS", "2000"))
@@ -31,27 +33,27 @@ def names() -> list[tuple[int, int]]:
 def cycle(account: AutomationAccount, now: datetime) -> dict[str, float]:
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    ingest.ingest_groups(account, [GroupRecord(f"{BASE}g{g:04}", f"g{g:04}", "User") for g in range(GROUPS)], now=now)
+    ingest_groups(account, [GroupRecord(f"{BASE}g{g:04}", f"g{g:04}", "User") for g in range(GROUPS)], now=now)
     for group in WorkerGroup.objects.filter(account=account):
         g = int(group.name[1:])
-        ingest.ingest_workers(group, [
+        ingest_workers(group, [
             WorkerRecord(f"{BASE}g{g:04}/hybridrunbookworkers/w{g:04}-{i:02}", f"w{g:04}-{i:02}", group.name,
                          f"hrw-{g:04}-{i:02}", "10.0.0.1", now - timedelta(days=3), now - timedelta(seconds=5), "HybridV2", "")
             for i in range(PER_GROUP)
         ], now=now)
     timings["workers"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingest.ingest_heartbeats(account, [
+    ingest_heartbeats(account, [
         HeartbeatRecord(f"hrw-{g:04}-{i:02}", now - timedelta(seconds=30), "1.0", "Windows", "Direct Agent", "") for g, i in names()
     ])
     minutes = [now.replace(second=0) - timedelta(minutes=m) for m in range(11)]
-    ingest.ingest_utilization(account, [
+    ingest_utilization(account, [
         UtilizationRecord(f"hrw-{g:04}-{i:02}", ts, float(ts.minute), 40.0) for g, i in names() for ts in minutes
     ])
-    ingest.ingest_agent_events(account, [AgentEventRecord("hrw-0000-00", 4502, 2, now, now)])
+    ingest_agent_events(account, [AgentEventRecord("hrw-0000-00", 4502, 2, now, now)])
     timings["logs"] = time.perf_counter() - t
     t = time.perf_counter()
-    ingest.ingest_jobs(account, [
+    ingest_jobs(account, [
         JobRecord(f"job-{j}", "rb", "Completed", f"g{j % GROUPS:04}", "ops", "Succeeded", now - timedelta(minutes=5),
                   now - timedelta(minutes=4), now - timedelta(minutes=1), now - timedelta(minutes=1))
         for j in range(WORKERS // 5)

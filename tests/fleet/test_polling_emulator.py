@@ -10,8 +10,11 @@ from django.core.management import CommandError, call_command
 from django.db import models
 
 from workers.rules import health
+from workers.rules.diagnosis import diagnose
+from workers.rules.pressure import PressureLimits
+from workers.rules.signals import Thresholds
 from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationSample, WorkerGroup
-from workers.azure.records import AzureTransientError
+from workers.azure.errors import AzureTransientError
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
 from workers.fleet.status import refresh_statuses
@@ -229,10 +232,10 @@ def test_blocked_outbound_443_is_late_and_diagnosed(emu):
     victim.refresh_from_db()
     verdict = health.worker_status(
         now=now, last_seen_at=victim.last_seen_at, last_heartbeat_at=victim.last_heartbeat_at,
-        registered_at=victim.registered_at, thresholds=health.Thresholds.from_settings(),
+        registered_at=victim.registered_at, thresholds=Thresholds.from_settings(),
     )
     assert victim.status == "late" and verdict.stale_signals == ["automation"]
-    assert health.diagnose(verdict=verdict, now=now).code == "outbound_blocked"
+    assert diagnose(verdict=verdict, now=now, pressure=PressureLimits.from_settings()).code == "outbound_blocked"
 
 
 def test_a_long_perf_backlog_is_read_in_slices_across_polls(emu, monkeypatch):

@@ -9,26 +9,10 @@ import pytest
 
 from tests.fixtures.web import build_fleet, make_account, now, record_polls  # noqa: F401 (now is a fixture)
 from workers.fleet import selectors
+from workers.rules.stats import percentile
 from workers.models import AutomationAccount, HybridWorker, Job, PollKind, PollRun, WorkerGroup, WorkerStatus
 
 pytestmark = pytest.mark.django_db
-
-
-def test_it_maps_statuses_to_outcomes_case_insensitively():
-    assert selectors.outcome_of("Completed") == "completed"
-    assert selectors.outcome_of("SUSPENDED") == "suspended"
-
-
-def test_it_counts_unknown_statuses_as_other():
-    assert selectors.outcome_of("Blocked-By-Something-New") == "other"
-    assert selectors.outcome_of("") == "other"
-
-
-def test_it_computes_p95_like_percentile_cont():
-    assert selectors._p95([1.0]) == 1.0
-    assert selectors._p95([10.0, 11.0, 12.0]) == pytest.approx(11.9)
-    assert selectors._p95(list(map(float, range(101)))) == pytest.approx(95.0)
-    assert selectors._p95([]) is None
 
 
 def _jobs(group: WorkerGroup, delays: list[float | None], *, now, status: str = "Completed") -> None:
@@ -45,7 +29,7 @@ def test_it_gives_the_same_p95_on_every_engine(now):
     delays = [round(rng.expovariate(1 / 30), 3) for _ in range(257)]
     _jobs(fleet.groups[0], delays, now=now)
     stats = selectors.job_stats_by_group(since=now - timedelta(hours=1))
-    assert stats[fleet.groups[0].pk].queue_p95_seconds == pytest.approx(selectors._p95(delays))
+    assert stats[fleet.groups[0].pk].queue_p95_seconds == pytest.approx(percentile(delays, 95))
 
 
 def test_it_leaves_jobs_without_a_start_out_of_the_p95_but_counts_them(now):
@@ -91,7 +75,7 @@ def test_it_leaves_removed_groups_workers_and_disabled_accounts_out(now):
     WorkerGroup.objects.filter(pk=fleet.groups[0].pk).update(removed_at=now)
     HybridWorker.objects.filter(pk=fleet.workers[2].pk).update(removed_at=now)
     overview = selectors.fleet_overview(now=now)
-    assert [(g.name, g.workers_total) for g in overview.groups] == [(fleet.groups[1].name, 1)]
+    assert [(g.name, g.members.total) for g in overview.groups] == [(fleet.groups[1].name, 1)]
     AutomationAccount.objects.update(enabled=False)
     assert selectors.fleet_overview(now=now).groups == []
 
@@ -174,7 +158,7 @@ def test_it_pages_jobs_newest_first(now):
 
 def test_it_stops_counting_jobs_at_the_cap_and_still_pages(now, monkeypatch, django_assert_num_queries):
     build_fleet(groups=1, workers_per_group=1, now=now, jobs_per_group=7)
-    monkeypatch.setattr(selectors, "JOBS_COUNT_CAP", 4)
+    monkeypatch.setattr(selectors.jobs, "JOBS_COUNT_CAP", 4)
     with django_assert_num_queries(2):
         first = selectors.jobs_page(page=1, page_size=3)
     assert (first.total, first.total_capped, first.has_next, len(first.jobs)) == (4, True, True, 3)
@@ -182,7 +166,7 @@ def test_it_stops_counting_jobs_at_the_cap_and_still_pages(now, monkeypatch, dja
     assert (len(third.jobs), third.has_next) == (1, False)
     last_exact = selectors.jobs_page(page=1, page_size=10, since=now - timedelta(days=400))
     assert last_exact.total_capped is True
-    monkeypatch.setattr(selectors, "JOBS_COUNT_CAP", 7)
+    monkeypatch.setattr(selectors.jobs, "JOBS_COUNT_CAP", 7)
     exact = selectors.jobs_page(page=3, page_size=3)
     assert (exact.total, exact.total_capped, exact.pages, exact.has_next) == (7, False, 3, False)
 

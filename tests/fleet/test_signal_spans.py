@@ -15,9 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from tests.fleet.test_ingest import group_rec, hb, worker_rec
 from workers.fleet import selectors
 from workers.models import AutomationAccount, HybridWorker, SignalSource, SignalSpan, WorkerGroup
-from workers.fleet import ingest
+from workers.fleet.inventory import ingest_groups, ingest_workers
+from workers.fleet.telemetry import ingest_heartbeats
 from workers.fleet.rollups import prune_raw
-from workers.fleet.signal_spans import SpanResult, record_signal, tolerance
+from workers.fleet.signal_spans import SpanResult, record_signal
+from workers.rules.signals import tolerance
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 TOL = timedelta(seconds=90)
@@ -202,28 +204,28 @@ def test_the_tolerance_is_the_late_threshold_capped_by_the_group_grace(settings)
 
 
 def test_ingest_workers_records_each_listed_last_seen(account):
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
     for s in (0, 30, 60):
-        ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(s)), worker_rec("g1", "never", seen=None)], now=at(s + 5))
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(60)), worker_rec("g1", "never", seen=None)], now=at(95))
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(400))], now=at(405))
+        ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(s)), worker_rec("g1", "never", seen=None)], now=at(s + 5))
+    ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(60)), worker_rec("g1", "never", seen=None)], now=at(95))
+    ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(400))], now=at(405))
     w = HybridWorker.objects.get(name="hrw-01")
     assert spans(w.pk) == [(at(0), at(60)), (at(400), at(400))]
     assert not SignalSpan.objects.filter(worker__name="never").exists()
 
 
 def test_ingest_workers_records_only_a_last_seen_that_changed(account):
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(0)), worker_rec("g1", "hrw-02", seen=at(0))], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(0)), worker_rec("g1", "hrw-02", seen=at(0))], now=NOW)
     listing = [worker_rec("g1", "hrw-01", seen=at(0)), worker_rec("g1", "hrw-02", seen=at(30))]
     with CaptureQueriesContext(connection) as queries:
-        ingest.ingest_workers(g1, listing, now=at(35))
+        ingest_workers(g1, listing, now=at(35))
     assert sum("signalspan" in q["sql"] for q in queries) == 1  # one UPDATE, for hrw-02 only
     assert spans() == [(at(0), at(0)), (at(0), at(30))]
     with CaptureQueriesContext(connection) as queries:
-        ingest.ingest_workers(g1, listing, now=at(40))  # nothing changed: no span statement at all
+        ingest_workers(g1, listing, now=at(40))  # nothing changed: no span statement at all
     assert not any("signalspan" in q["sql"] for q in queries)
 
 
@@ -243,32 +245,32 @@ def test_the_migration_seeds_a_span_for_every_stored_signal(group):
 
 def test_ingest_workers_uses_the_groups_grace_as_the_tolerance(account, settings):
     settings.LASTSEEN_LATE_SECONDS = 90
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
     WorkerGroup.objects.filter(pk=g1.pk).update(grace_seconds=45)
     g1.refresh_from_db()
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(0))], now=NOW)
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(60))], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(0))], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", "hrw-01", seen=at(60))], now=NOW)
     assert len(spans()) == 2
 
 
 def test_ingest_workers_skips_a_last_seen_past_retention(account, settings):
     settings.UTILIZATION_RETENTION_DAYS = 31
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
-    ingest.ingest_workers(g1, [worker_rec("g1", "gone-long-ago", seen=NOW - timedelta(days=32))], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", "gone-long-ago", seen=NOW - timedelta(days=32))], now=NOW)
     assert SignalSpan.objects.count() == 0
 
 
 def test_ingest_heartbeats_records_spans_and_ignores_unmatched_computers(account):
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
-    ingest.ingest_workers(g1, [worker_rec("g1", "hrw-01"), worker_rec("g1", "hrw-02")], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", "hrw-01"), worker_rec("g1", "hrw-02")], now=NOW)
     for s in (0, 60, 120):
-        ingest.ingest_heartbeats(account, [hb("hrw-01", at(s)), hb("stranger", at(s))])
-    ingest.ingest_heartbeats(account, [hb("hrw-01", at(120))])  # the same poll again
-    ingest.ingest_heartbeats(account, [hb("hrw-01", at(60))])  # a late, older answer
-    ingest.ingest_heartbeats(account, [hb("hrw-01", at(1000)), hb("hrw-02", at(1000))])
+        ingest_heartbeats(account, [hb("hrw-01", at(s)), hb("stranger", at(s))])
+    ingest_heartbeats(account, [hb("hrw-01", at(120))])  # the same poll again
+    ingest_heartbeats(account, [hb("hrw-01", at(60))])  # a late, older answer
+    ingest_heartbeats(account, [hb("hrw-01", at(1000)), hb("hrw-02", at(1000))])
     one, two = HybridWorker.objects.order_by("name")
     assert spans(one.pk, H) == [(at(0), at(120)), (at(1000), at(1000))]
     assert spans(two.pk, H) == [(at(1000), at(1000))]
@@ -276,12 +278,12 @@ def test_ingest_heartbeats_records_spans_and_ignores_unmatched_computers(account
 
 
 def test_ingest_heartbeats_writes_spans_in_a_bounded_number_of_queries(account):
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     g1 = WorkerGroup.objects.get(name="g1")
-    ingest.ingest_workers(g1, [worker_rec("g1", f"hrw-{i:04}") for i in range(2500)], now=NOW)
+    ingest_workers(g1, [worker_rec("g1", f"hrw-{i:04}") for i in range(2500)], now=NOW)
     beats = [hb(f"hrw-{i:04}", at(30)) for i in range(2500)]
     with CaptureQueriesContext(connection) as queries:
-        ingest.ingest_heartbeats(account, beats)
+        ingest_heartbeats(account, beats)
     # computer index, grace overrides, then per 2,000-worker lock batch: savepoint, lock (PostgreSQL
     # only), UPDATE, release, and per 1,000-worker span batch the span UPDATE, a read (first
     # heartbeats: no span to extend) and the INSERT(s).
@@ -289,7 +291,7 @@ def test_ingest_heartbeats_writes_spans_in_a_bounded_number_of_queries(account):
     assert len(queries) == 2 + 2 * 3 + locks + 3 + 3 + 2 * insert_statements(1000) + insert_statements(500)
     assert SignalSpan.objects.filter(source=H).count() == 2500
     with CaptureQueriesContext(connection) as steady:
-        ingest.ingest_heartbeats(account, [hb(f"hrw-{i:04}", at(90)) for i in range(2500)])
+        ingest_heartbeats(account, [hb(f"hrw-{i:04}", at(90)) for i in range(2500)])
     assert len(steady) == 2 + 2 * 3 + locks + 3  # the spans: one UPDATE per 1,000 workers
     assert set(SignalSpan.objects.filter(source=H).values_list("start_at", "end_at")) == {(at(30), at(90))}
 
@@ -336,16 +338,16 @@ def test_concurrent_listings_and_heartbeats_leave_one_span_per_worker_and_source
     from tests.fixtures.concurrency import run_in_threads
 
     account = AutomationAccount.objects.create(name="a", subscription_id="s", resource_group="rg", automation_account="a")
-    ingest.ingest_groups(account, [group_rec("g1")], now=NOW)
+    ingest_groups(account, [group_rec("g1")], now=NOW)
     group = WorkerGroup.objects.get()
-    ingest.ingest_workers(group, [worker_rec("g1", f"hrw-{i:03}", seen=None) for i in range(200)], now=NOW)
+    ingest_workers(group, [worker_rec("g1", f"hrw-{i:03}", seen=None) for i in range(200)], now=NOW)
     first = [worker_rec("g1", f"hrw-{i:03}", seen=at(0)) for i in range(200)]
     later = [worker_rec("g1", f"hrw-{i:03}", seen=at(30)) for i in range(200)]
     jobs = [
-        lambda: ingest.ingest_workers(group, first, now=NOW),
-        lambda: ingest.ingest_workers(group, list(reversed(later)), now=NOW),
-        lambda: ingest.ingest_workers(group, later, now=NOW),
-        lambda: ingest.ingest_heartbeats(account, [hb(f"hrw-{i:03}", at(0)) for i in reversed(range(200))]),
+        lambda: ingest_workers(group, first, now=NOW),
+        lambda: ingest_workers(group, list(reversed(later)), now=NOW),
+        lambda: ingest_workers(group, later, now=NOW),
+        lambda: ingest_heartbeats(account, [hb(f"hrw-{i:03}", at(0)) for i in reversed(range(200))]),
     ]
     lock = threading.Lock()
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.fixtures.concurrency import run_in_threads
-from workers.rules.health import Thresholds
+from workers.rules.signals import Thresholds
 from workers.models import AutomationAccount, HybridWorker, StatusChange, WorkerGroup
 from workers.fleet.status import refresh_statuses
 

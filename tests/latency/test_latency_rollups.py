@@ -8,7 +8,8 @@ import pytest
 from tests.fixtures.concurrency import run_in_threads
 from workers.rules import latency
 from workers.models import Job, JobDaily, JobHourly
-from workers.latency.rollups import parse_hist, rollup_jobs
+from workers.latency.rollups import rollup_jobs
+from workers.rules.job_rollups import parse_hist
 
 from tests.latency.factory import job, make_account, make_group, make_worker
 

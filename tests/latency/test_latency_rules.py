@@ -1,4 +1,4 @@
-"""Pure latency rules: buckets, percentiles from histograms vs numpy, outcomes, thresholds."""
+"""Pure latency rules: buckets, percentiles from histograms vs numpy, thresholds."""
 from __future__ import annotations
 
 import math
@@ -53,26 +53,6 @@ def test_it_merges_histograms_element_wise():
     assert merged[latency.bucket_index(30)] == 2 and sum(merged) == 4
 
 
-def test_it_computes_exact_percentiles_like_numpy():
-    values = [3.0, 1.0, 7.0, 4.0, 10.0]
-    assert latency.exact_percentile(values, 95) == pytest.approx(float(np.percentile(values, 95)))
-
-
-@pytest.mark.parametrize("status,expected", [
-    ("Completed", "completed"), ("failed", "failed"), ("Stopped", "stopped"), ("Suspended", "suspended"),
-    ("Running", "other"), ("Queued", "other"), ("Some new status", "other"), ("", "other"),
-])
-def test_it_maps_open_set_statuses_to_outcomes(status, expected):
-    assert latency.outcome(status) == expected
-
-
-def test_it_recognises_the_not_available_failure_text():
-    text = "Failed to start, as hybrid worker wasn't available when scheduled job started"
-    assert latency.is_not_available_failure("Failed", text)
-    assert not latency.is_not_available_failure("Completed", text)
-    assert not latency.is_not_available_failure("Failed", "Access denied")
-
-
 def test_it_uses_the_builtin_default_threshold_without_rows():
     tset = latency.ThresholdSet.build([])
     assert (tset.for_runbook("Any").max_queue_seconds, tset.for_runbook("Any").max_run_seconds) == (900, 3600)
@@ -82,8 +62,3 @@ def test_it_prefers_a_runbook_threshold_over_the_default():
     tset = latency.ThresholdSet.build([("*", 600, 1200), ("Backup-SQL", 60, 7200)])
     assert tset.for_runbook("Backup-SQL").max_run_seconds == 7200
     assert tset.for_runbook("Sync-AD").max_run_seconds == 1200
-
-
-@pytest.mark.parametrize("seconds,text", [(None, "–"), (0.42, "0.4 s"), (42, "42 s"), (300, "5.0 min"), (7200, "2.0 h"), (259200, "3.0 d")])
-def test_it_formats_seconds_with_units(seconds, text):
-    assert latency.format_seconds(seconds) == text

@@ -1,4 +1,4 @@
-"""selectors_latency: windows, percentiles from rollups vs raw, queued-now, timeouts, query counts."""
+"""workers.latency.selectors: windows, percentiles from rollups vs raw, queued-now, timeouts, query counts."""
 from __future__ import annotations
 
 import math

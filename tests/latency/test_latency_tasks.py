@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.fixtures.celery import wait_for
-from workers.rules import latency
+from workers.rules import latency, outcomes
 from workers.latency import selectors as sel
 from workers.models import Job, JobHourly
 from workers.fleet import polling
@@ -49,4 +49,4 @@ def test_latency_from_emulator_jobs_matches_the_raw_rows_within_one_bucket(make_
     queued = sel.queued_now(now=now)
     assert queued.count == in_window.model.objects.filter(
         group__isnull=False, started_at__isnull=True, ended_at__isnull=True
-    ).exclude(status__in=latency.TERMINAL_STATUSES).count()
+    ).exclude(status__in=outcomes.TERMINAL_STATUSES).count()

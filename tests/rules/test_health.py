@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from workers.rules import health
-from workers.rules.health import Thresholds, diagnose, group_health, summarize_group, worker_status
+from workers.rules.health import Status, group_health, summarize_group, worker_status
+from workers.rules.signals import SIGNALS, Thresholds
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 T = Thresholds(lastseen_late=90, lastseen_offline=180, heartbeat_late=300, heartbeat_offline=600)
@@ -145,14 +145,6 @@ def test_thresholds_come_from_settings(settings):
     assert Thresholds.from_settings() == Thresholds(11, 22, 33, 44)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0, "0 s"), (119, "119 s"), (120, "2 min"), (3599, "59 min"), (3600, "1 h"), (3900, "1 h 5 min"), (2 * 86400 + 3600, "2 d 1 h"), (3 * 86400, "3 d")],
-)
-def test_it_formats_ages(seconds, text):
-    assert health.format_age(seconds) == text
-
-
 # --- groups
 
 
@@ -182,86 +174,8 @@ def test_it_counts_members_and_treats_unknown_strings_as_unknown():
     assert s.label == "1 of 4 workers online"
 
 
-# --- flags
+def test_the_stored_choices_take_the_rules_values():
+    from workers.models import SignalSource, WorkerStatus
 
-
-def test_it_flags_a_single_member_group():
-    codes = [f.code for f in health.group_flags(group_type="User", member_count=1)]
-    assert codes == ["single_member"]
-
-
-def test_it_does_not_flag_a_group_of_two():
-    assert health.group_flags(group_type="User", member_count=2) == []
-
-
-def test_it_flags_a_system_group_case_insensitively():
-    assert [f.code for f in health.group_flags(group_type="system", member_count=3)] == ["system_group"]
-
-
-def test_it_flags_a_v1_worker_with_the_retirement_date():
-    flags = health.worker_flags(worker_type="HybridV1", registered_at=ago(10), last_seen_at=ago(5), last_heartbeat_at=None)
-    assert [f.code for f in flags] == ["v1_worker"]
-    assert "31 August 2024" in flags[0].detail
-
-
-def test_it_does_not_flag_a_v2_worker_that_reports():
-    assert health.worker_flags(worker_type="HybridV2", registered_at=ago(10), last_seen_at=ago(5), last_heartbeat_at=None) == []
-
-
-def test_it_flags_a_worker_that_registered_but_never_reported():
-    flags = health.worker_flags(worker_type="HybridV2", registered_at=ago(10), last_seen_at=None, last_heartbeat_at=None)
-    assert [f.code for f in flags] == ["never_reported"]
-
-
-# --- diagnosis
-
-
-def test_it_diagnoses_agent_stopped_when_every_signal_is_silent():
-    d = diagnose(verdict=judge(900, 900), now=NOW)
-    assert d.code == "agent_stopped" and "Start-Service healthservice" in d.fix
-
-
-def test_it_gives_the_linux_agent_restart_for_a_linux_machine():
-    d = diagnose(verdict=judge(900, 900), now=NOW, os_type="Linux")
-    assert "service_control restart" in d.fix
-
-
-def test_it_diagnoses_outbound_blocked_when_heartbeat_is_fresh_and_lastseen_stale():
-    d = diagnose(verdict=judge(900, 30), now=NOW)
-    assert d.code == "outbound_blocked" and "*.azure-automation.net" in d.detail
-
-
-def test_it_diagnoses_tls_interception_with_the_event_count_first():
-    d = diagnose(verdict=judge(900, 900), now=NOW, event_4502_count=7)
-    assert d.code == "tls_interception" and "7 event 4502" in d.detail
-
-
-def test_it_diagnoses_cpu_pressure_from_a_recent_sample():
-    d = diagnose(verdict=judge(10, 10), now=NOW, cpu_pct=97.0, mem_pct=50.0, utilization_at=ago(60))
-    assert d.code == "resource_pressure" and "CPU 97 %" in d.detail
-
-
-def test_it_diagnoses_memory_pressure_at_the_threshold():
-    d = diagnose(verdict=judge(10, 10), now=NOW, cpu_pct=10.0, mem_pct=90.0, utilization_at=ago(60))
-    assert d.code == "resource_pressure" and "memory 90 %" in d.detail
-
-
-def test_it_ignores_pressure_from_an_old_sample():
-    assert diagnose(verdict=judge(10, 10), now=NOW, cpu_pct=99.0, utilization_at=ago(3600)) is None
-
-
-def test_it_ignores_cpu_just_below_the_pressure_threshold():
-    assert diagnose(verdict=judge(10, 10), now=NOW, cpu_pct=84.9, mem_pct=89.9, utilization_at=ago(60)) is None
-
-
-def test_it_names_no_cause_for_a_healthy_worker():
-    assert diagnose(verdict=judge(10, 10), now=NOW) is None
-
-
-def test_it_diagnoses_a_worker_that_never_reported():
-    assert diagnose(verdict=judge(None, None), now=NOW).code == "never_reported"
-
-
-def test_it_lists_every_matching_cause_most_specific_first():
-    found = health.diagnoses(verdict=judge(900, 900), now=NOW, event_4502_count=2)
-    assert [d.code for d in found] == ["tls_interception", "agent_stopped"]
+    assert list(WorkerStatus.values) == [s.value for s in Status]
+    assert list(SignalSource.values) == list(SIGNALS)

@@ -33,17 +33,17 @@ def test_it_orders_tiles_worst_first():
 
     snapshot = wall_snapshot(now=NOW)
 
-    assert [t.name for t in snapshot.tiles] == ["c-down", "d-two-off", "b-one-off", "a-ok"]
+    assert [t.group.name for t in snapshot.tiles] == ["c-down", "d-two-off", "b-one-off", "a-ok"]
 
 
 def test_it_gives_each_tile_its_health_and_online_over_total():
     build_fleet(now=NOW, groups=4, workers_per_group=3, status=_mixed, group_names=["a-ok", "b-one-off", "c-down", "d-two-off"])
 
-    tiles = {t.name: t for t in wall_snapshot(now=NOW).tiles}
+    tiles = {t.group.name: t for t in wall_snapshot(now=NOW).tiles}
 
-    assert (tiles["c-down"].health, tiles["c-down"].online, tiles["c-down"].total) == ("down", 0, 3)
-    assert (tiles["d-two-off"].health, tiles["d-two-off"].online) == ("degraded", 1)
-    assert (tiles["a-ok"].health, tiles["a-ok"].online) == ("healthy", 3)
+    assert (tiles["c-down"].group.health, tiles["c-down"].group.members.online, tiles["c-down"].group.members.total) == ("down", 0, 3)
+    assert (tiles["d-two-off"].group.health, tiles["d-two-off"].group.members.online) == ("degraded", 1)
+    assert (tiles["a-ok"].group.health, tiles["a-ok"].group.members.online) == ("healthy", 3)
 
 
 def test_it_calls_a_group_without_members_empty():
@@ -51,7 +51,7 @@ def test_it_calls_a_group_without_members_empty():
 
     (tile,) = wall_snapshot(now=NOW).tiles
 
-    assert (tile.health, tile.total) == ("empty", 0)
+    assert (tile.group.health, tile.group.members.total) == ("empty", 0)
 
 
 def test_it_ignores_removed_workers_and_groups():
@@ -63,7 +63,7 @@ def test_it_ignores_removed_workers_and_groups():
 
     tiles = wall_snapshot(now=NOW).tiles
 
-    assert [(t.name, t.total) for t in tiles] == [("kept", 1)]
+    assert [(t.group.name, t.group.members.total) for t in tiles] == [("kept", 1)]
 
 
 def test_it_filters_by_group_names_case_insensitively():
@@ -71,7 +71,7 @@ def test_it_filters_by_group_names_case_insensitively():
 
     snapshot = wall_snapshot(now=NOW, filters=WallFilters(groups=("alpha", "GAMMA")))
 
-    assert sorted(t.name for t in snapshot.tiles) == ["Alpha", "gamma"]
+    assert sorted(t.group.name for t in snapshot.tiles) == ["Alpha", "gamma"]
 
 
 def test_it_names_the_requested_groups_that_do_not_exist():
@@ -88,7 +88,7 @@ def test_it_filters_by_account():
 
     snapshot = wall_snapshot(now=NOW, filters=WallFilters(account="WEST"))
 
-    assert {t.account for t in snapshot.tiles} == {"west"} and len(snapshot.tiles) == 3
+    assert {t.group.account for t in snapshot.tiles} == {"west"} and len(snapshot.tiles) == 3
 
 
 def test_it_says_when_the_filtered_account_does_not_exist():
@@ -114,7 +114,7 @@ def test_it_counts_jobs_queued_now_per_group_and_in_total():
 
     snapshot = wall_snapshot(now=NOW)
 
-    assert {t.name: t.queued for t in snapshot.tiles} == {"busy": 2, "idle": 0}
+    assert {t.group.name: t.queued for t in snapshot.tiles} == {"busy": 2, "idle": 0}
     assert snapshot.totals.jobs_queued == 2
 
 
@@ -151,7 +151,7 @@ def test_it_counts_open_alerts_per_group_and_for_the_fleet():
 
     snapshot = wall_snapshot(now=NOW)
 
-    assert {t.name: t.open_alerts for t in snapshot.tiles} == {"g1": 1, "g2": 0}
+    assert {t.group.name: t.open_alerts for t in snapshot.tiles} == {"g1": 1, "g2": 0}
     assert snapshot.totals.open_alerts == 2
 
 
@@ -234,20 +234,6 @@ def test_it_shares_the_job_figures_until_the_next_jobs_poll():
     assert wall_snapshot(now=NOW + timedelta(seconds=20)).totals.queue_jobs_24h == 3
 
 
-def test_it_reports_open_alerts_as_unknown_without_the_alerting_models(monkeypatch):
-    from workers.wall import selectors as selectors_wall
-
-    def missing(app_label: str, model_name: str):
-        raise LookupError(f"{app_label}.{model_name} is not installed")
-
-    build_fleet(now=NOW, groups=1)
-    monkeypatch.setattr(selectors_wall.apps, "get_model", missing)
-
-    snapshot = wall_snapshot(now=NOW)
-
-    assert snapshot.totals.open_alerts is None and snapshot.tiles[0].open_alerts == 0
-
-
 def test_it_greys_a_tile_whose_own_worker_poll_fails_and_sorts_it_with_the_degraded_ones():
     from workers.models import PollKind, PollRun, WorkerGroup
 
@@ -262,10 +248,18 @@ def test_it_greys_a_tile_whose_own_worker_poll_fails_and_sorts_it_with_the_degra
                                started_at=NOW - timedelta(seconds=6), finished_at=NOW - timedelta(seconds=5))
 
     snapshot = wall_snapshot(now=NOW)
-    tiles = {t.name: t for t in snapshot.tiles}
+    tiles = {t.group.name: t for t in snapshot.tiles}
 
-    assert [t.name for t in snapshot.tiles] == ["c-down", "b-one-off", "e-ok", "a-ok", "d-ok"]
-    assert (tiles["e-ok"].poll_problem, tiles["e-ok"].label) == ("worker poll failing: <b>403</b>", "NOT POLLED")
+    assert [t.group.name for t in snapshot.tiles] == ["c-down", "b-one-off", "e-ok", "a-ok", "d-ok"]
+    assert (tiles["e-ok"].group.poll_problem, tiles["e-ok"].label) == ("worker poll failing: <b>403</b>", "NOT POLLED")
     assert tiles["e-ok"].detail.startswith("last known healthy")
-    assert (tiles["a-ok"].poll_problem, tiles["a-ok"].label) == ("", "HEALTHY")
+    assert (tiles["a-ok"].group.poll_problem, tiles["a-ok"].label) == ("", "HEALTHY")
     assert snapshot.freshness.stale is False  # the other groups' polls are fine: only the tile is greyed
+
+
+def test_it_orders_the_tiles_like_the_overview_orders_its_rows():
+    from workers.fleet.selectors import fleet_overview
+
+    build_fleet(now=NOW, groups=4, workers_per_group=3, status=_mixed, group_names=["a-ok", "b-one-off", "c-down", "d-two-off"])
+
+    assert [t.group.id for t in wall_snapshot(now=NOW).tiles] == [g.id for g in fleet_overview(now=NOW).groups]

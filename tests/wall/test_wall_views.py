@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
@@ -264,3 +265,20 @@ def test_the_feed_applies_the_filters(logged_in):
 
 def test_the_feed_is_never_cached(logged_in):
     assert logged_in.get("/api/v1/wall")["Cache-Control"] == "no-store"
+
+
+def test_it_ships_one_blank_tile_for_the_script_to_clone(logged_in):
+    build_fleet(now=NOW, groups=1, workers_per_group=1, status=lambda g, w: WorkerStatus.OFFLINE.value)
+
+    html = logged_in.get("/wall/").content.decode()
+
+    match = re.search(r'<template id="wall-tile" data-icons="([^"]*)">(.*?)</template>', html, re.S)
+    assert match, "the tile markup the script fills comes from the server"
+    assert json.loads(unescape(match.group(1))) == {"down": "✕", "degraded": "▲", "healthy": "✓", "empty": "○"}
+    rendered = html[html.index('<main id="wall-tiles"'):html.index("</main>")]
+    rendered = rendered[rendered.index("<article"):]
+
+    def shape(markup: str) -> str:  # the elements and attributes, without values or text
+        return re.sub(r">[^<]*<", "><", re.sub(r'="[^"]*"', '=""', markup.strip()))
+
+    assert shape(rendered) == shape(match.group(2))

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.test import RequestFactory
 
-from dashboard.templatetags import hrw
+from dashboard.templatetags import hrw, latency_tags
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -39,11 +39,19 @@ def test_it_says_never_for_a_missing_time():
 def test_it_renders_ages_in_readable_units():
     assert hrw.age(T0 - timedelta(seconds=40), T0) == "40 s ago"
     assert hrw.age(T0 - timedelta(minutes=7), T0) == "7 min ago"
-    assert hrw.age(T0 - timedelta(hours=3), T0) == "3.0 h ago"
-    assert hrw.age(T0 - timedelta(days=3), T0) == "3.0 d ago"
+    assert hrw.age(T0 - timedelta(hours=3), T0) == "3 h ago"
+    assert hrw.age(T0 - timedelta(days=3), T0) == "3 d ago"
 
 
-def test_it_states_units_for_percent_and_seconds():
+def test_it_writes_durations_with_the_shared_formatter():
+    assert hrw.duration(11.94) == "12 s"
+    assert hrw.duration(4.26) == "4.3 s"
+    assert hrw.duration(5400) == "90 min"
+    assert hrw.duration(None) == "n/a"
+    assert latency_tags.secs(None) == "–"
+    assert latency_tags.secs(300) == "5 min"
+
+
+def test_it_states_units_for_percent():
     assert hrw.pct(41.6) == "42 %"
-    assert hrw.seconds(11.94) == "11.9 s"
     assert hrw.pct(None) == "n/a"

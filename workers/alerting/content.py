@@ -9,17 +9,22 @@ part is plain text; the subject has its line breaks removed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from workers.rules.health import AUTOMATION, Thresholds, diagnoses, format_age, summarize_group, worker_status
-from workers.models import Alert, AlertMember, AlertState, HybridWorker, Job, WorkerGroup, WorkerStatus
 from workers.alerting.pressure import group_queue_delay, pressure_stats
+from workers.models import Alert, AlertMember, AlertState, HybridWorker, Job, SignalSource, WorkerGroup, WorkerStatus
+from workers.rules.diagnosis import diagnoses
+from workers.rules.format import format_duration
+from workers.rules.health import summarize_group, worker_status
+from workers.rules.pressure import PressureLimits
+from workers.rules.signals import Thresholds
 
-SIGNAL_LABELS = {AUTOMATION: "Automation lastSeenDateTime", "heartbeat": "Log Analytics Heartbeat"}
+# "Automation lastSeenDateTime", "Log Analytics Heartbeat": the stored signals' own labels.
+SIGNAL_LABELS = dict(SignalSource.choices)
 
 
 @dataclass(frozen=True)
@@ -50,28 +55,6 @@ def worker_verdict(worker: HybridWorker, *, now: datetime) -> Any:
     )
 
 
-# A heartbeat written this long after Automation's last sighting proves the agent is still alive.
-HEARTBEAT_AFTER_CONTACT = timedelta(seconds=60)
-
-
-def automation_offline(worker: HybridWorker, *, now: datetime) -> bool:
-    """True when Automation has not seen the worker beyond its grace period: it cannot pick up jobs."""
-    signal = worker_verdict(worker, now=now).signal(AUTOMATION)
-    return signal is not None and signal.state == "offline"
-
-
-def unreachable_but_alive(worker: HybridWorker, *, now: datetime) -> bool:
-    """Automation lost the worker beyond its grace period while heartbeats kept coming after that
-    (outbound 443 blocked). A heartbeat merely still inside Log Analytics' ingestion latency proves
-    nothing (a stopped agent looks the same for minutes), so a heartbeat must postdate the last
-    Automation contact by HEARTBEAT_AFTER_CONTACT."""
-    if worker.last_seen_at is None or worker.last_heartbeat_at is None:
-        return False
-    if worker.last_heartbeat_at < worker.last_seen_at + HEARTBEAT_AFTER_CONTACT:
-        return False
-    return automation_offline(worker, now=now)
-
-
 def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
     """Signals (stale and fresh, with ages), the probable cause and its fix, and the worker's last job."""
     verdict = worker_verdict(worker, now=now)
@@ -82,7 +65,7 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
                 "name": signal.name,
                 "label": SIGNAL_LABELS.get(signal.name, signal.name),
                 "at": signal.at.isoformat() if signal.at else None,
-                "age": format_age(signal.age_seconds) if signal.age_seconds is not None else None,
+                "age": format_duration(signal.age_seconds) if signal.age_seconds is not None else None,
                 "state": signal.state,
                 "fresh": signal.state == "fresh",
             }
@@ -90,6 +73,7 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
     found = diagnoses(
         verdict=verdict,
         now=now,
+        pressure=PressureLimits.from_settings(),
         event_4502_count=worker.event_4502_count,
         cpu_pct=worker.cpu_pct,
         mem_pct=worker.mem_pct,
@@ -171,7 +155,7 @@ def _member_rows(alert: Alert, *, now: datetime) -> list[dict[str, Any]]:
                 "name": member.worker.name,
                 "down_at": member.down_at,
                 "recovered_at": member.recovered_at,
-                "outage": format_age((end - member.down_at).total_seconds()),
+                "outage": format_duration((end - member.down_at).total_seconds()),
                 "snapshot": worker_snapshot(member.worker, now=now),
             }
         )
@@ -209,7 +193,7 @@ def render_down(alert: Alert, *, now: datetime, reminder: bool = False) -> Rende
         who = f"{len(listed)} workers ({', '.join(r['name'] for r in listed[:4])}{', …' if len(listed) > 4 else ''})"
     since = ""
     if reminder and listed:
-        since = f" for {format_age((now - min(r['down_at'] for r in listed)).total_seconds())}"
+        since = f" for {format_duration((now - min(r['down_at'] for r in listed)).total_seconds())}"
     subject = f"{prefix} {who}{since} ({where}) — {_headline_cause(listed)}"
     context = {"alert": alert, "rows": rows, "down": down, "group": group, "reminder": reminder, "now": now}
     return render("down", context, subject)
@@ -219,7 +203,7 @@ def render_recovery(alert: Alert, *, now: datetime) -> RenderedEmail:
     rows = _member_rows(alert, now=now)
     group = group_snapshot(alert.group)
     end = alert.resolved_at or now
-    outage = format_age((end - alert.opened_at).total_seconds())
+    outage = format_duration((end - alert.opened_at).total_seconds())
     who = rows[0]["name"] if len(rows) == 1 else f"{len(rows)} workers"
     where = f" (group {group['name']}: {group['short']})" if group else ""
     subject = f"RECOVERED {who} after {outage}{where}"
@@ -229,10 +213,10 @@ def render_recovery(alert: Alert, *, now: datetime) -> RenderedEmail:
 def render_blind(alert: Alert, *, now: datetime, restored: bool = False) -> RenderedEmail:
     account = alert.account.name if alert.account else "all accounts"
     if restored:
-        outage = format_age(((alert.resolved_at or now) - alert.opened_at).total_seconds())
+        outage = format_duration(((alert.resolved_at or now) - alert.opened_at).total_seconds())
         subject = f"RESTORED monitoring of {account} after {outage} — worker alerts resume"
     else:
-        outage = format_age((now - alert.opened_at).total_seconds())
+        outage = format_duration((now - alert.opened_at).total_seconds())
         subject = f"BLIND monitoring of {account} — {alert.title}; worker alerts held until restored"
     context = {"alert": alert, "account": account, "restored": restored, "outage": outage, "now": now}
     return render("blind", context, subject)
@@ -280,8 +264,11 @@ def _pressure_context(alert: Alert, *, now: datetime) -> dict[str, Any]:
     cause = None
     if worker is not None and stats is not None:
         # The sustained values (p50), else the peaks, through the same rule the worker pages use.
+        limits = PressureLimits.from_settings()
         for cpu, mem in ((stats.cpu_p50, stats.mem_p50), (stats.cpu_max, stats.mem_max)):
-            found = diagnoses(verdict=worker_verdict(worker, now=now), now=end, cpu_pct=cpu, mem_pct=mem, utilization_at=end)
+            found = diagnoses(
+                verdict=worker_verdict(worker, now=now), now=end, pressure=limits, cpu_pct=cpu, mem_pct=mem, utilization_at=end
+            )
             cause = next((d for d in found if d.code == "resource_pressure"), None)
             if cause is not None:
                 break
@@ -306,7 +293,7 @@ def _pressure_context(alert: Alert, *, now: datetime) -> dict[str, Any]:
         "cpu_limit": settings.CAPACITY_CPU_PRESSURE_PCT,
         "mem_limit": settings.CAPACITY_MEM_PRESSURE_PCT,
         "url": site_url(f"/workers/{worker.pk}/") if worker else site_url("/alerts/"),
-        "duration": format_age((end - alert.opened_at).total_seconds()),
+        "duration": format_duration((end - alert.opened_at).total_seconds()),
         "now": now,
     }
 

@@ -1,105 +1,20 @@
 """Maintenance windows: planned work on a group or a worker during which alert emails are held.
 
-The rule itself (``window_active``) is pure and takes ``now``; ``covered_worker_ids`` reads the
-windows once per call for a set of workers. Create/delete are the only writes; both are safe to
-repeat (deleting a missing window is a no-op).
+The timing rule (``window_active``, the weekly recurrence) is pure and lives in
+``workers.rules.maintenance``; ``covered_worker_ids`` reads the windows once per call for a set of
+workers. Create/delete are the only writes; both are safe to repeat (deleting a missing window is
+a no-op).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
 from workers.models import HybridWorker, MaintenanceWindow, WorkerGroup
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """The timing of one window: one-off (``starts_at``/``ends_at``) or weekly."""
-
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    weekdays: tuple[int, ...] = ()
-    start_time: time | None = None
-    duration_minutes: int | None = None
-
-    @property
-    def recurring(self) -> bool:
-        return bool(self.weekdays) and self.start_time is not None and bool(self.duration_minutes)
-
-
-def parse_weekdays(raw: str) -> tuple[int, ...]:
-    """"0,2,4" -> (0, 2, 4). Raises ValueError on anything but integers 0..6."""
-    days: set[int] = set()
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        day = int(part)
-        if not 0 <= day <= 6:
-            raise ValueError(f"weekday {day} is not between 0 (Monday) and 6 (Sunday)")
-        days.add(day)
-    return tuple(sorted(days))
-
-
-def spec_of(window: MaintenanceWindow) -> WindowSpec:
-    return WindowSpec(
-        starts_at=window.starts_at,
-        ends_at=window.ends_at,
-        weekdays=parse_weekdays(window.weekdays or ""),
-        start_time=window.start_time,
-        duration_minutes=window.duration_minutes,
-    )
-
-
-def current_occurrence(spec: WindowSpec, now: datetime) -> tuple[datetime, datetime] | None:
-    """The (start, end) of the occurrence covering ``now``, or None. Ends are exclusive.
-
-    A weekly occurrence may run past midnight (or for days), so the previous week's days are
-    checked too.
-    """
-    if spec.recurring:
-        assert spec.start_time is not None and spec.duration_minutes is not None
-        length = timedelta(minutes=spec.duration_minutes)
-        today: date = now.astimezone(UTC).date()
-        for back in range(0, 8 + spec.duration_minutes // (24 * 60)):
-            day = today - timedelta(days=back)
-            if day.weekday() not in spec.weekdays:
-                continue
-            start = datetime.combine(day, spec.start_time, tzinfo=UTC)
-            if start <= now < start + length:
-                return start, start + length
-        return None
-    if spec.starts_at is not None and spec.ends_at is not None and spec.starts_at <= now < spec.ends_at:
-        return spec.starts_at, spec.ends_at
-    return None
-
-
-def window_active(spec: WindowSpec, now: datetime) -> bool:
-    return current_occurrence(spec, now) is not None
-
-
-def next_occurrence(spec: WindowSpec, now: datetime) -> tuple[datetime, datetime] | None:
-    """The current or next occurrence (for the page), or None when a one-off window is over."""
-    current = current_occurrence(spec, now)
-    if current is not None:
-        return current
-    if spec.recurring:
-        assert spec.start_time is not None and spec.duration_minutes is not None
-        today = now.astimezone(UTC).date()
-        for ahead in range(0, 8):
-            day = today + timedelta(days=ahead)
-            if day.weekday() in spec.weekdays:
-                start = datetime.combine(day, spec.start_time, tzinfo=UTC)
-                if start > now:
-                    return start, start + timedelta(minutes=spec.duration_minutes)
-        return None
-    if spec.starts_at is not None and spec.ends_at is not None and spec.starts_at > now:
-        return spec.starts_at, spec.ends_at
-    return None
+from workers.rules.maintenance import spec_of, window_active
 
 
 def covered_worker_ids(worker_ids: Iterable[int], *, now: datetime) -> set[int]:

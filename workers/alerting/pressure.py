@@ -3,7 +3,7 @@
 Microsoft's Hybrid Runbook Worker troubleshooting guide names a machine below the minimum hardware
 as a cause of delayed and timed-out jobs. Such a worker never goes offline, so the outbox of status
 changes never sees it; ``pressure_decisions`` looks at the one-minute ``UtilizationSample`` rows
-instead. It only reads: ``workers.alerting.alerts.process_outbox`` opens and resolves the alerts
+instead. It only reads: ``workers.alerting.outbox.process_outbox`` opens and resolves the alerts
 under its lock, so running it twice (or two beats at once) decides the same thing and acts once.
 
 Bounded work per call: the candidates are workers whose latest reading is above a threshold (the
@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, Q
 
-from workers.rules.health import pressure_alert_open
 from workers.models import Alert, AlertKind, AlertMember, AlertState, HybridWorker, Job, UtilizationSample, WorkerStatus
+from workers.rules.pressure import PressureLimits, pressure_alert_open
+from workers.rules.stats import percentile
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ def window() -> timedelta:
 
 
 def _high_filter() -> Q:
-    return Q(cpu_pct__gte=settings.CAPACITY_CPU_PRESSURE_PCT) | Q(mem_pct__gte=settings.CAPACITY_MEM_PRESSURE_PCT)
+    """A reading at or above either pressure limit, as a filter on ``cpu_pct``/``mem_pct`` columns."""
+    limits = PressureLimits.from_settings()
+    return Q(cpu_pct__gte=limits.cpu_pct) | Q(mem_pct__gte=limits.mem_pct)
 
 
 def pressure_decisions(*, now: datetime, skip_accounts: set[int]) -> PressureDecisions:
@@ -90,7 +93,7 @@ def pressure_decisions(*, now: datetime, skip_accounts: set[int]) -> PressureDec
     }
     hot = (
         HybridWorker.objects.filter(removed_at__isnull=True, utilization_at__gt=since, group__account__enabled=True)
-        .filter(Q(cpu_pct__gte=settings.CAPACITY_CPU_PRESSURE_PCT) | Q(mem_pct__gte=settings.CAPACITY_MEM_PRESSURE_PCT))
+        .filter(_high_filter())
         .exclude(status=WorkerStatus.OFFLINE)
         .exclude(pk__in=list(open_members))
         .select_related("group")
@@ -139,15 +142,6 @@ def pressure_decisions(*, now: datetime, skip_accounts: set[int]) -> PressureDec
     return PressureDecisions(to_open=to_open, to_resolve=to_resolve)
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..1); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))  # ceil(n * q), at least 1
-    return ordered[int(rank) - 1]
-
-
 def pressure_stats(worker_id: int, *, now: datetime) -> PressureStats:
     """The worker's CPU/memory over the window ending at ``now`` (at most one row per minute)."""
     rows = list(
@@ -155,16 +149,16 @@ def pressure_stats(worker_id: int, *, now: datetime) -> PressureStats:
     )
     cpu = [c for c, _ in rows if c is not None]
     mem = [m for _, m in rows if m is not None]
-    cpu_limit, mem_limit = settings.CAPACITY_CPU_PRESSURE_PCT, settings.CAPACITY_MEM_PRESSURE_PCT
+    limits = PressureLimits.from_settings()
     return PressureStats(
         minutes=settings.ALERT_PRESSURE_MINUTES,
         samples=len(rows),
-        high=sum(1 for c, m in rows if (c is not None and c >= cpu_limit) or (m is not None and m >= mem_limit)),
-        cpu_high=sum(1 for c in cpu if c >= cpu_limit),
-        mem_high=sum(1 for m in mem if m >= mem_limit),
-        cpu_p50=_percentile(cpu, 0.5),
+        high=sum(1 for c, m in rows if limits.high(c, m)),
+        cpu_high=sum(1 for c in cpu if limits.cpu_high(c)),
+        mem_high=sum(1 for m in mem if limits.mem_high(m)),
+        cpu_p50=percentile(cpu, 50),
         cpu_max=max(cpu) if cpu else None,
-        mem_p50=_percentile(mem, 0.5),
+        mem_p50=percentile(mem, 50),
         mem_max=max(mem) if mem else None,
     )
 
@@ -181,4 +175,4 @@ def group_queue_delay(group_id: int | None, *, now: datetime) -> QueueDelay:
     before: list[float] = []
     for created_at, seconds in rows.iterator(chunk_size=5000):
         (recent if created_at >= hour_ago else before).append(seconds)
-    return QueueDelay(_percentile(recent, 0.95), len(recent), _percentile(before, 0.95), len(before))
+    return QueueDelay(percentile(recent, 95), len(recent), percentile(before, 95), len(before))

@@ -12,9 +12,7 @@ from django.conf import settings
 from django.db.models import Prefetch, Q
 
 from workers.models import Alert, AlertMember, AlertState, MaintenanceWindow, Notification, NotificationStatus, WorkerGroup
-from workers.alerting.maintenance import next_occurrence, spec_of
-
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+from workers.rules.maintenance import WEEKDAY_NAMES, next_occurrence, spec_of
 
 
 @dataclass(frozen=True)
@@ -119,14 +117,14 @@ def email_destination() -> dict[str, Any]:
         "smtp": smtp,
         "host": settings.EMAIL_HOST,
         "port": settings.EMAIL_PORT,
-        "folder": getattr(settings, "EMAIL_FILE_PATH", "") if not smtp else "",
+        "folder": settings.EMAIL_FILE_PATH if not smtp else "",
         "recipients": list(settings.ALERT_RECIPIENTS),
         "backend": settings.EMAIL_BACKEND,
     }
 
 
 def _mail_dir() -> Path | None:
-    folder = getattr(settings, "EMAIL_FILE_PATH", "")
+    folder = settings.EMAIL_FILE_PATH
     if not folder or not settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
         return None
     return Path(folder)

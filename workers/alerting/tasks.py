@@ -1,7 +1,8 @@
-"""Celery tasks for alerting: thin wrappers over workers.alerting.alerts / alert_sending.
+"""Celery tasks for alerting: thin wrappers over workers.alerting.outbox, .reminders and .sending.
 
-Imported from ``workers/tasks.py`` so the autodiscovery finds them. Each is safe to run twice: the
-services claim their rows with conditional UPDATEs and a lock (see their docstrings).
+Celery finds them through ``autodiscover_tasks`` over ``TASK_PACKAGES`` (dashboard/celery.py). Each
+is safe to run twice: the services claim their rows with conditional UPDATEs and a lock (see their
+docstrings).
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from workers.alerting.outbox import process_outbox
+from workers.alerting.reminders import send_reminders
 from workers.alerting.sending import send_pending
-from workers.alerting.alerts import process_outbox, send_reminders
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)

@@ -4,7 +4,7 @@ Azure does not say which member of a group ran a job (``Job.worker`` is set only
 groups), so a worker's pressure is related to the delays of its GROUP's jobs: one point per job,
 x = the worker's mean CPU (or memory) in the bucket in which the job was created (the minutes it
 waited; for duration: the bucket in which it started), y = the job's queue delay (or duration). A
-group-level pair uses the busiest member per bucket. ``workers.rules.analytics.assess_pair`` decides
+group-level pair uses the busiest member per bucket. ``workers.rules.findings.assess_pair`` decides
 which pairs are findings (positive association AND real pressure AND effect size AND a significant
 effect by permutation test).
 
@@ -28,11 +28,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, F, FloatField, Func, IntegerField
+from django.db.models import Avg, F
 
-from workers.rules import analytics
+from workers.capacity.measure import measure_group_capacity
+from workers.capacity.selectors.findings import METRIC_LABELS, TARGET_LABELS
+from workers.db import EpochBucket, EpochSeconds
+from workers.rules import findings, latency
+from workers.rules.pressure import PressureLimits
 from workers.models import (
     AnalysisWindow,
     CapacityRun,
@@ -47,57 +50,19 @@ from workers.models import (
 
 log = logging.getLogger(__name__)
 
-WINDOWS: dict[str, timedelta] = {
-    AnalysisWindow.DAY: timedelta(hours=24),
-    AnalysisWindow.WEEK: timedelta(days=7),
-    AnalysisWindow.MONTH: timedelta(days=30),
-}
+# The analysed windows (``AnalysisWindow``) and their lengths (the one table of window lengths).
+WINDOWS: dict[str, timedelta] = {window.value: latency.WINDOWS[window.value] for window in AnalysisWindow}
 BUCKET_SECONDS: dict[str, int] = {AnalysisWindow.DAY: 300, AnalysisWindow.WEEK: 3600, AnalysisWindow.MONTH: 3600}
-METRICS = {"cpu": "CPU", "mem": "memory"}
-TARGETS = {"queue_delay": "queue delay", "duration": "duration"}
 MAX_POINTS = 400
 # Unflagged pairs kept per run (the strongest by rho), so the page can show why they were not flagged.
 KEEP_UNFLAGGED = 30
 RUNS_KEPT_PER_WINDOW = 2
 
 
-class EpochBucket(Func):
-    """Integer bucket number of a timestamp: floor(epoch seconds / size), on PostgreSQL and SQLite."""
-
-    output_field = IntegerField()
-
-    def __init__(self, expression, size: int) -> None:
-        super().__init__(expression)
-        self.size = int(size)
-
-    def as_sql(self, compiler, connection, **extra):  # type: ignore[override]
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(FLOOR(EXTRACT(EPOCH FROM {sql}) / {self.size}) AS BIGINT)", params
-
-    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[override]
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"(CAST(ROUND((julianday({sql}) - 2440587.5) * 86400) AS INTEGER) / {self.size})", params
-
-
-class EpochSeconds(Func):
-    """A timestamp as float epoch seconds, on PostgreSQL and SQLite."""
-
-    output_field = FloatField()
-
-    def as_sql(self, compiler, connection, **extra):  # type: ignore[override]
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"CAST(EXTRACT(EPOCH FROM {sql}) AS DOUBLE PRECISION)", params
-
-    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[override]
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"((julianday({sql}) - 2440587.5) * 86400.0)", params
-
-
-def pressure_rules() -> dict[str, analytics.FindingRules]:
-    """Finding rules per metric; thresholds from settings (CPU 85 %, memory 90 % by default)."""
-    cpu = float(getattr(settings, "CAPACITY_CPU_PRESSURE_PCT", 85))
-    mem = float(getattr(settings, "CAPACITY_MEM_PRESSURE_PCT", 90))
-    return {"cpu": analytics.FindingRules(pressure_threshold=cpu), "mem": analytics.FindingRules(pressure_threshold=mem)}
+def pressure_rules() -> dict[str, findings.FindingRules]:
+    """Finding rules per metric, at the one pair of pressure limits (``PressureLimits.from_settings``)."""
+    limits = PressureLimits.from_settings()
+    return {metric: findings.FindingRules(pressure_threshold=limits.of(metric)) for metric in ("cpu", "mem")}
 
 
 @dataclass
@@ -106,7 +71,7 @@ class _Pair:
     worker_id: int | None
     metric: str
     target: str
-    assessment: analytics.PairAssessment
+    assessment: findings.PairAssessment
     x: np.ndarray
     y: np.ndarray
 
@@ -169,7 +134,7 @@ def _dense(series: dict[int, tuple[float | None, float | None]], first: int, siz
     return arr
 
 
-def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: int, hourly: bool, rules: dict[str, analytics.FindingRules]) -> list[_Pair]:
+def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: int, hourly: bool, rules: dict[str, findings.FindingRules]) -> list[_Pair]:
     """Every (member or group-level) x (cpu, mem) x (queue_delay, duration) pair of one group.
 
     One point per job: for queue delay, the member's utilization in the bucket in which the job was
@@ -198,7 +163,7 @@ def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: i
             dense[metric].append(values)
             for target, (y, idx) in targets.items():
                 x = values[idx]
-                pairs.append(_Pair(group.pk, wid, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), x, y))
+                pairs.append(_Pair(group.pk, wid, metric, target, findings.assess_pair(x, y, rules=rules[metric]), x, y))
     if len(util) > 1:  # group-level only adds something when there is more than one member
         for metric, arrays in dense.items():
             if not arrays:
@@ -208,7 +173,7 @@ def examine_group(group: WorkerGroup, *, start: datetime, end: datetime, size: i
                 busiest = np.where(np.isfinite(stacked).any(axis=0), np.nanmax(np.where(np.isfinite(stacked), stacked, -np.inf), axis=0), np.nan)
             for target, (y, idx) in targets.items():
                 x = busiest[idx]
-                pairs.append(_Pair(group.pk, None, metric, target, analytics.assess_pair(x, y, rules=rules[metric]), x, y))
+                pairs.append(_Pair(group.pk, None, metric, target, findings.assess_pair(x, y, rules=rules[metric]), x, y))
     return pairs
 
 
@@ -226,7 +191,7 @@ def rank_pairs(pairs: list[_Pair]) -> list[_Pair]:
     return sorted(pairs, key=key)
 
 
-def _finding(run: CapacityRun, rank: int, pair: _Pair, rules: dict[str, analytics.FindingRules]) -> CorrelationFinding:
+def _finding(run: CapacityRun, rank: int, pair: _Pair, rules: dict[str, findings.FindingRules]) -> CorrelationFinding:
     a = pair.assessment
     corr, fit = a.correlation, a.fit
     threshold = rules[pair.metric].pressure_threshold
@@ -251,7 +216,7 @@ def _finding(run: CapacityRun, rank: int, pair: _Pair, rules: dict[str, analytic
         target_p95_low=a.target_p95_low,
         effect_ratio=a.ratio if a.ratio is None or np.isfinite(a.ratio) else None,
         score=a.score,
-        effect=analytics.effect_sentence(metric_label=METRICS[pair.metric], target_label=TARGETS[pair.target], threshold=threshold, ratio=a.ratio),
+        effect=findings.effect_sentence(metric_label=METRIC_LABELS[pair.metric], target_label=TARGET_LABELS[pair.target], threshold=threshold, ratio=a.ratio),
         reasons=list(a.reasons),
         points=pair.points,
     )
@@ -281,8 +246,6 @@ def compute_findings(window: str, now: datetime) -> CapacityRun:
     Safe to run twice: each call writes a new complete snapshot in one transaction, then deletes all
     but the newest ``RUNS_KEPT_PER_WINDOW`` runs of the window.
     """
-    from workers.capacity.measure import measure_group_capacity
-
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r}; expected one of {', '.join(WINDOWS)}")
     began = time.monotonic()

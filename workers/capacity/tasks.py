@@ -1,6 +1,6 @@
 """Celery task for the capacity analysis: a thin wrapper over workers.capacity.correlation.
 
-Imported from ``workers/tasks.py`` so autodiscovery finds it; beat runs
+Found by Celery's autodiscovery over the capability packages; beat runs
 ``workers.capacity.tasks.refresh_capacity`` every CAPACITY_REFRESH_SECONDS with ``expires`` set, so a
 backlog of stale refreshes is dropped. Safe to run twice or concurrently: each run writes one complete
 snapshot per window in a transaction and prunes older ones; readers take the newest.
@@ -18,8 +18,8 @@ from workers.capacity.correlation import WINDOWS, compute_findings
 
 @shared_task(
     acks_late=True,
-    soft_time_limit=getattr(settings, "CAPACITY_TASK_SOFT_TIME_LIMIT", 900),
-    time_limit=getattr(settings, "CAPACITY_TASK_TIME_LIMIT", 960),
+    soft_time_limit=settings.CAPACITY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CAPACITY_TASK_TIME_LIMIT,
 )
 def refresh_capacity(window: str | None = None) -> dict[str, Any]:
     """Recompute correlation findings and group capacity for one window.

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 
 from workers.models import AutomationAccount
-from workers.azure.records import ConnectionFileError, read_connection_file, resolve_ca_path
+from workers.azure.connection import ConnectionFileError, read_connection_file, resolve_ca_path
 
 
 class AccountConfigError(ValueError):

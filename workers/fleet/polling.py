@@ -30,9 +30,13 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
-from workers.azure.records import AzureError, AzureTransientError, ConnectionSettings
-from workers.fleet.selectors import worker_poll_window_seconds
-from workers.fleet import ingest
+from workers.azure.connection import ConnectionSettings, connection_from_account
+from workers.azure.errors import AzureError, AzureTransientError
+from workers.db import worker_poll_window_seconds
+from workers.fleet.ingest import IngestResult
+from workers.fleet.inventory import ingest_groups, ingest_workers
+from workers.fleet.jobs import ingest_jobs
+from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 
 if TYPE_CHECKING:  # the adapter imports the Azure SDK; load it only when a poll runs
     from workers.azure.client import AzureClient
@@ -71,7 +75,7 @@ def azure_client(account: AutomationAccount) -> AzureClient:
     does not fetch a new Entra token for every poll. Keyed by the full connection settings, so an
     edited account gets a fresh client.
     """
-    from workers.azure.client import AzureClient, connection_from_account
+    from workers.azure.client import AzureClient
 
     conn = connection_from_account(account)
     with _clients_lock:
@@ -163,7 +167,7 @@ def poll_groups(account_id: int, *, now: datetime | None = None) -> PollOutcome:
 
     def work() -> _Work:
         records = azure_client(account).list_groups()
-        result = ingest.ingest_groups(account, records, now=now)
+        result = ingest_groups(account, records, now=now)
         return _Work(result.rows, result.skipped)
 
     return _record(account, PollKind.GROUPS, "", now, work)
@@ -200,7 +204,7 @@ def poll_workers(account_id: int, group_id: int, *, now: datetime | None = None)
 
     def work() -> _Work:
         records = azure_client(account).list_workers(group.name)
-        result = ingest.ingest_workers(group, records, now=now)
+        result = ingest_workers(group, records, now=now)
         return _Work(result.rows, result.skipped)
 
     return _record(account, PollKind.WORKERS, group.name, now, work)
@@ -215,7 +219,7 @@ def poll_jobs(account_id: int, *, now: datetime | None = None) -> PollOutcome:
     def work() -> _Work:
         records = azure_client(account).list_jobs(since=since)
         with transaction.atomic():
-            result = ingest.ingest_jobs(account, records, now=now)
+            result = ingest_jobs(account, records, now=now)
             _advance(account.pk, "jobs_watermark", now)
         return _Work(result.rows, result.skipped)
 
@@ -238,7 +242,7 @@ def perf_slice(worker_count: int) -> timedelta:
 def _logs_work(
     account: AutomationAccount,
     method: str,
-    ingest_fn: Callable[[AutomationAccount, tuple], ingest.IngestResult],
+    ingest_fn: Callable[[AutomationAccount, tuple], IngestResult],
     watermark_field: str,
     now: datetime,
     *,
@@ -270,9 +274,9 @@ def _logs_work(
 
 
 _LOG_POLLS = (
-    (PollKind.HEARTBEAT, "latest_heartbeats", ingest.ingest_heartbeats, "heartbeat_watermark"),
-    (PollKind.PERF, "utilization", ingest.ingest_utilization, "perf_watermark"),
-    (PollKind.EVENTS, "agent_events", ingest.ingest_agent_events, "events_watermark"),
+    (PollKind.HEARTBEAT, "latest_heartbeats", ingest_heartbeats, "heartbeat_watermark"),
+    (PollKind.PERF, "utilization", ingest_utilization, "perf_watermark"),
+    (PollKind.EVENTS, "agent_events", ingest_agent_events, "events_watermark"),
 )
 
 

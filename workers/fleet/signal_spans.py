@@ -3,9 +3,9 @@
 A worker row keeps only the latest Automation ``lastSeenDateTime`` and the latest Log Analytics
 ``Heartbeat``. Each poll also hands the observed timestamps to ``record_signal``, which keeps one
 ``SignalSpan`` per unbroken stretch: an observation within the tolerance of the worker's latest span
-extends it, a later one starts a new span. The tolerance is the signal's "late" threshold (the one
-``workers.rules.health`` judges status with, capped by the group's grace period), so a gap between two
-spans on the worker page means exactly "this signal was late".
+extends it, a later one starts a new span. The tolerance (``workers.rules.signals.tolerance``) is the
+signal's "late" threshold (the one status is judged with, capped by the group's grace period), so a
+gap between two spans on the worker page means exactly "this signal was late".
 
 Set-based, like the rest of ingestion, and cheapest in the steady state (every signal advancing):
 per batch of 1,000 workers one ``UPDATE ... FROM (VALUES ...) RETURNING`` extends each worker's
@@ -19,7 +19,7 @@ overlaps a span: inside a span it is ignored; otherwise it extends the neighbour
 tolerance of (joining both neighbours if it closes the gap between them) or becomes a span of its
 own. The same poll twice writes nothing.
 
-Callers (``ingest.ingest_workers``, ``ingest.ingest_heartbeats``) hold the transaction and the
+Callers (``inventory.ingest_workers``, ``telemetry.ingest_heartbeats``) hold the transaction and the
 worker row locks, taken in primary-key order, and call this after their worker writes; every span
 writer of a worker and source therefore runs under that worker's lock, so the read-then-write here
 cannot race.
@@ -33,20 +33,10 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from workers.rules.health import Thresholds
-from workers.models import HybridWorker, SignalSource, SignalSpan
+from workers.models import HybridWorker, SignalSpan
 from workers.fleet.locking import qn, update_from_values, values_column_sql
 
 BATCH = 1000
-
-
-def tolerance(source: str, grace_seconds: float | None = None, *, thresholds: Thresholds | None = None) -> timedelta:
-    """The longest gap between two observations of ``source`` that still counts as one span: the
-    signal's late threshold (LASTSEEN_LATE_SECONDS / HEARTBEAT_LATE_SECONDS), capped by a group's
-    grace period exactly as the status rules cap it. No queries."""
-    rules = (thresholds or Thresholds.from_settings()).with_grace(grace_seconds)
-    seconds = rules.lastseen_late if source == SignalSource.AUTOMATION else rules.heartbeat_late
-    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)

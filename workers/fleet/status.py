@@ -17,7 +17,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from workers.rules.health import Thresholds, worker_status
+from workers.rules.health import worker_status
+from workers.rules.signals import Thresholds
 from workers.models import HybridWorker, StatusChange
 from workers.fleet.locking import BATCH, lock_workers, update_from_values, update_workers_in_pk_order
 

@@ -20,7 +20,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from workers.azure.records import AzureTransientError
+from workers.azure.errors import AzureTransientError
 from workers.fleet import polling, rollups, selectors, status
 from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors

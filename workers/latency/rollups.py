@@ -1,6 +1,8 @@
 """Job rollups: JobHourly (from raw Job rows) and JobDaily (from that day's JobHourly rows).
 
-Called by the ``rollup_recent`` task (beat, every ROLLUP_SECONDS), the on-demand
+The folding itself is pure (``workers.rules.job_rollups``); this module reads the raw rows
+(``hybrid_jobs``, shared with the latency reads) and replaces the stored rows. Called by the
+``rollup_recent`` task (beat, every ROLLUP_SECONDS), the on-demand
 ``rollup_job_latency`` task and ``manage.py rollup --hours N`` (backfill / rebuild).
 
 Safe to run twice, and concurrently: each touched hour is recomputed WHOLE from the raw rows and
@@ -11,19 +13,19 @@ never interleave their delete/insert.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from workers.latency.selectors.jobs import hybrid_jobs
+from workers.models import JobDaily, JobHourly
 from workers.rules import latency
-from workers.models import Job, JobDaily, JobHourly, RollupScope
+from workers.rules.job_rollups import JOB_FIELDS, ROLLUP_VALUE_FIELDS, Accumulator, accumulate_jobs
 
 log = logging.getLogger(__name__)
 
@@ -40,136 +42,6 @@ class RollupResult:
     days: int
     hourly_rows: int
     daily_rows: int
-
-
-@dataclass
-class Accumulator:
-    """Counts, sums and histograms for one (period, key); also used by the selectors to merge rows."""
-
-    scope: str
-    key: str
-    group_id: int | None = None
-    worker_id: int | None = None
-    runbook: str = ""
-    jobs: int = 0
-    completed: int = 0
-    failed: int = 0
-    stopped: int = 0
-    suspended: int = 0
-    other: int = 0
-    not_available: int = 0
-    queue_count: int = 0
-    queue_sum: float = 0.0
-    queue_max: float | None = None
-    queue_hist: list[int] = field(default_factory=latency.empty_histogram)
-    duration_count: int = 0
-    duration_sum: float = 0.0
-    duration_max: float | None = None
-    duration_hist: list[int] = field(default_factory=latency.empty_histogram)
-
-    def add_job(self, status: str, queue_seconds: float | None, duration_seconds: float | None, not_available: bool) -> None:
-        self.jobs += 1
-        name = latency.outcome(status)
-        setattr(self, name, getattr(self, name) + 1)
-        if not_available:
-            self.not_available += 1
-        if queue_seconds is not None:
-            value = max(0.0, float(queue_seconds))
-            self.queue_count += 1
-            self.queue_sum += value
-            self.queue_max = value if self.queue_max is None else max(self.queue_max, value)
-            self.queue_hist[latency.bucket_index(value)] += 1
-        if duration_seconds is not None:
-            value = max(0.0, float(duration_seconds))
-            self.duration_count += 1
-            self.duration_sum += value
-            self.duration_max = value if self.duration_max is None else max(self.duration_max, value)
-            self.duration_hist[latency.bucket_index(value)] += 1
-
-    def add_row(self, row: dict) -> None:
-        """Add a stored rollup row (a ``values()`` dict of JobHourly/JobDaily)."""
-        for name in ("jobs", "completed", "failed", "stopped", "suspended", "other", "not_available",
-                     "queue_count", "duration_count"):
-            setattr(self, name, getattr(self, name) + row[name])
-        self.queue_sum += row["queue_sum"]
-        self.duration_sum += row["duration_sum"]
-        for name in ("queue_max", "duration_max"):
-            if row[name] is not None:
-                mine = getattr(self, name)
-                setattr(self, name, row[name] if mine is None else max(mine, row[name]))
-        for name in ("queue_hist", "duration_hist"):
-            hist = getattr(self, name)
-            stored = row[name]
-            for i, count in enumerate(parse_hist(stored) if isinstance(stored, str) else stored):
-                if count:
-                    hist[i] += count
-
-    def counts(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in latency.OUTCOMES}
-
-    def as_fields(self) -> dict:
-        return {
-            "scope": self.scope, "key": self.key, "group_id": self.group_id, "worker_id": self.worker_id,
-            "runbook": self.runbook, "jobs": self.jobs, "completed": self.completed, "failed": self.failed,
-            "stopped": self.stopped, "suspended": self.suspended, "other": self.other,
-            "not_available": self.not_available, "queue_count": self.queue_count, "queue_sum": self.queue_sum,
-            "queue_max": self.queue_max, "queue_hist": dump_hist(self.queue_hist), "duration_count": self.duration_count,
-            "duration_sum": self.duration_sum, "duration_max": self.duration_max, "duration_hist": dump_hist(self.duration_hist),
-        }
-
-
-def dump_hist(hist: Sequence[int]) -> str:
-    """A histogram as compact JSON text (what JobHourly/JobDaily store)."""
-    return json.dumps(list(hist), separators=(",", ":"))
-
-
-def parse_hist(text: str) -> list[int]:
-    """A stored histogram back as a list of BUCKET_COUNT counts (shorter arrays padded with zeros)."""
-    values = [int(v) for v in json.loads(text or "[]")][: latency.BUCKET_COUNT]
-    return values + [0] * (latency.BUCKET_COUNT - len(values))
-
-
-ROLLUP_VALUE_FIELDS: tuple[str, ...] = (
-    "scope", "key", "group_id", "worker_id", "runbook", "jobs", "completed", "failed", "stopped", "suspended",
-    "other", "not_available", "queue_count", "queue_sum", "queue_max", "queue_hist", "duration_count",
-    "duration_sum", "duration_max", "duration_hist",
-)
-
-
-def scope_keys(group_id: int, runbook: str, worker_id: int | None) -> list[tuple[str, str, int | None, int | None, str]]:
-    """The rollup rows one job counts in: (scope, key, group_id, worker_id, runbook)."""
-    keys = [
-        (RollupScope.FLEET.value, "fleet", None, None, ""),
-        (RollupScope.GROUP.value, f"g:{group_id}", group_id, None, ""),
-        (RollupScope.RUNBOOK.value, f"r:{runbook}", None, None, runbook),
-    ]
-    if worker_id is not None:
-        keys.append((RollupScope.WORKER.value, f"w:{worker_id}", group_id, worker_id, ""))
-    return keys
-
-
-def accumulate_jobs(rows: Iterable[Sequence], period: Callable[[datetime], datetime]) -> dict[tuple[datetime, str], Accumulator]:
-    """Fold raw job tuples (JOB_FIELDS order) into accumulators keyed by (period start, key)."""
-    accs: dict[tuple[datetime, str], Accumulator] = {}
-    for group_id, worker_id, runbook, created_at, status, queue_s, duration_s, exception in rows:
-        start = period(created_at)
-        not_available = latency.is_not_available_failure(status, exception)
-        for scope, key, gid, wid, rb in scope_keys(group_id, runbook, worker_id):
-            acc = accs.get((start, key))
-            if acc is None:
-                acc = accs[(start, key)] = Accumulator(scope=scope, key=key, group_id=gid, worker_id=wid, runbook=rb)
-            acc.add_job(status, queue_s, duration_s, not_available)
-    return accs
-
-
-JOB_FIELDS: tuple[str, ...] = (
-    "group_id", "worker_id", "runbook", "created_at", "status", "queue_seconds", "duration_seconds", "exception",
-)
-
-
-def hybrid_jobs():
-    """Jobs that ran (or were meant to run) on a hybrid worker group we know; sandbox jobs are excluded."""
-    return Job.objects.filter(group__isnull=False)
 
 
 def touched_hours(since: datetime, until: datetime) -> set[datetime]:

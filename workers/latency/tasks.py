@@ -1,9 +1,10 @@
 """Celery task for the job latency rollups: a thin wrapper over workers.latency.rollups.
 
-Imported from ``workers/tasks.py`` so the autodiscovery finds it. Beat does not schedule it: the
+Found by Celery's autodiscovery over the capability packages. Beat does not schedule it: the
 ``rollup`` beat entry (``workers.fleet.tasks.rollup_recent``) already calls ``rollup_jobs`` every
-ROLLUP_SECONDS; this task is for an on-demand run with a longer lookback (e.g. after a polling gap). Safe to run twice or concurrently: ``rollup_jobs`` recomputes
-whole hours and serialises writers (see its docstring).
+ROLLUP_SECONDS; this task is for an on-demand run with a longer lookback (e.g. after a polling
+gap). Safe to run twice or concurrently: ``rollup_jobs`` recomputes whole hours and serialises
+writers (see its docstring).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ class AnalysisWindow(models.TextChoices):
 class CapacityRun(models.Model):
     """One precomputation of correlation findings and group capacity for a window.
 
-    Written in a single transaction by ``services.capacity.refresh_capacity_analysis``; pages and
+    Written in a single transaction by ``workers.capacity.correlation.compute_findings``; pages and
     the API read the latest complete run of a window, so a run in progress is never half-visible.
     """
 
@@ -33,7 +33,7 @@ class CapacityRun(models.Model):
     class Meta:
         ordering = ["-computed_at", "-id"]
         indexes = [
-            # selectors_capacity.latest_run(window): the newest run of a window.
+            # workers.capacity.selectors.runs.latest_run(window): the newest run of a window.
             models.Index(fields=["window", "-computed_at"], name="capacityrun_latest"),
         ]
 
@@ -122,7 +122,7 @@ class JobRollup(models.Model):
     Jobs are placed by ``created_at``; a group+runbook cut is read from raw rows (index job_group_created).
     The histograms are JSON text in a text column, not jsonb: PostgreSQL spends ~200 ms rendering the
     30,000 jsonb arrays of a 30-day per-group page back to text, while text is sent as stored and parsed
-    in one numpy call (selectors_latency._parse_hists).
+    in one numpy call (``workers.rules.job_rollups.merge_rows``).
     """
 
     scope = models.CharField(max_length=16, choices=RollupScope.choices)
@@ -160,9 +160,9 @@ class JobHourly(JobRollup):
         ordering = ["hour"]
         constraints = [models.UniqueConstraint(fields=["hour", "key"], name="uniq_jobhourly_key")]
         indexes = [
-            # selectors_latency: one scope over a window (fleet trend, per-group/runbook/worker tables).
+            # workers.latency.selectors: one scope over a window (fleet trend, per-group/runbook/worker tables).
             models.Index(fields=["scope", "hour"], name="jobhourly_scope_hour"),
-            # selectors_latency / selectors_capacity: one group's hours (API ?group=, capacity heatmaps).
+            # workers.latency.selectors / workers.capacity: one group's hours (API ?group=, capacity heatmaps).
             models.Index(fields=["group", "hour"], name="jobhourly_group_hour"),
         ]
 
@@ -176,9 +176,9 @@ class JobDaily(JobRollup):
         ordering = ["day"]
         constraints = [models.UniqueConstraint(fields=["day", "key"], name="uniq_jobdaily_key")]
         indexes = [
-            # selectors_latency: one scope over a 7 d / 30 d window.
+            # workers.latency.selectors: one scope over a 7 d / 30 d window.
             models.Index(fields=["scope", "day"], name="jobdaily_scope_day"),
-            # selectors_latency: one group's days (API ?group=&window=30d).
+            # workers.latency.selectors: one group's days (API ?group=&window=30d).
             models.Index(fields=["group", "day"], name="jobdaily_group_day"),
         ]
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from django.db import models
 
+from workers.rules import signals
+from workers.rules.health import Status
+
 
 class AutomationAccount(models.Model):
     """An Automation account to poll and the Log Analytics workspace its workers report to.
@@ -64,11 +67,13 @@ class WorkerGroup(models.Model):
 
 
 class WorkerStatus(models.TextChoices):
-    ONLINE = "online", "Online"
-    LATE = "late", "Late"
-    OFFLINE = "offline", "Offline"
-    NEVER = "never", "Never reported"
-    UNKNOWN = "unknown", "Unknown"
+    """The stored status; the values are the rules' (``workers.rules.health.Status``)."""
+
+    ONLINE = Status.ONLINE.value, "Online"
+    LATE = Status.LATE.value, "Late"
+    OFFLINE = Status.OFFLINE.value, "Offline"
+    NEVER = Status.NEVER.value, "Never reported"
+    UNKNOWN = Status.UNKNOWN.value, "Unknown"
 
 
 class HybridWorker(models.Model):
@@ -149,11 +154,11 @@ class Job(models.Model):
             # The overview's 24 h aggregate per group (outcome counts, queue-delay p95) reads only the
             # index on PostgreSQL (an index-only scan); SQLite ignores INCLUDE.
             models.Index(fields=["created_at"], include=["group", "status", "queue_seconds"], name="job_created_cov"),
-            # selectors_latency.queued_now / running-over-threshold: the few jobs not ended yet.
+            # workers.latency.selectors queued_now / over_threshold_now: the few jobs not ended yet.
             models.Index(fields=["created_at"], condition=models.Q(ended_at__isnull=True), name="job_open"),
-            # job_rollups.touched_hours: jobs changed since the last rollup (long jobs end days later).
+            # workers.latency.rollups.touched_hours: jobs changed since the last rollup (long jobs end days later).
             models.Index(fields=["last_modified_at"], name="job_last_modified"),
-            # selectors_latency timeouts: jobs over a queue / run threshold in a window (rare rows).
+            # workers.latency.selectors.timeouts: jobs over a queue / run threshold in a window (rare rows).
             models.Index(fields=["queue_seconds"], name="job_queue_seconds"),
             models.Index(fields=["duration_seconds"], name="job_duration_seconds"),
         ]
@@ -208,8 +213,10 @@ class StatusChange(models.Model):
 
 
 class SignalSource(models.TextChoices):
-    AUTOMATION = "automation", "Automation lastSeenDateTime"
-    HEARTBEAT = "heartbeat", "Log Analytics Heartbeat"
+    """The stored signal name; the values are the rules' (``workers.rules.signals``)."""
+
+    AUTOMATION = signals.AUTOMATION, "Automation lastSeenDateTime"
+    HEARTBEAT = signals.HEARTBEAT, "Log Analytics Heartbeat"
 
 
 class SignalSpan(models.Model):

@@ -1,4 +1,4 @@
-"""Pure rules for job latency: histogram buckets, percentiles, outcomes and timeout thresholds.
+"""Pure rules for job latency: histogram buckets, histogram percentiles, windows and timeout thresholds.
 
 No ORM here, so everything is trivially testable and shared by the rollup service, the selectors and
 the pages. The bucket edges are defined ONCE (``BUCKET_EDGES``); every stored histogram
@@ -13,10 +13,11 @@ the exact value: accurate to one bucket, i.e. within +-19 % (+-1 s below 1 s).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from workers.rules.format import format_duration
 
 STEPS_PER_DOUBLING = 4
 BUCKET_RATIO = 2 ** (1 / STEPS_PER_DOUBLING)
@@ -32,17 +33,6 @@ RESOLUTION_TEXT = (
 EXACT_TEXT = "percentiles computed exactly from the raw job rows"
 
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
-
-# Outcomes we count separately; any other status (New, Running, Queued, unknown strings...) is "other".
-OUTCOMES: tuple[str, ...] = ("completed", "failed", "stopped", "suspended", "other")
-_OUTCOME_OF = {"completed": "completed", "failed": "failed", "stopped": "stopped", "suspended": "suspended"}
-# Statuses after which a job will not start or run any more (Suspended can resume, but is not queued).
-TERMINAL_STATUSES: tuple[str, ...] = ("Completed", "Failed", "Stopped", "Suspended")
-
-# "Failed to start, as hybrid worker was not available when scheduled job started, ..." and the
-# docs' variant "wasn't available".
-NOT_AVAILABLE_PHRASES: tuple[str, ...] = ("hybrid worker was not available", "hybrid worker wasn't available")
-_NOT_AVAILABLE_RE = re.compile(r"hybrid worker (?:was not|wasn't|wasn’t) available", re.IGNORECASE)
 
 DEFAULT_RUNBOOK = "*"
 DEFAULT_MAX_QUEUE_SECONDS = 15 * 60
@@ -91,8 +81,8 @@ def merge_histograms(histograms: Iterable[Sequence[int]]) -> list[int]:
 def bucket_label(index: int) -> str:
     low = BUCKET_EDGES[index]
     if index == BUCKET_COUNT - 1:
-        return f">= {format_seconds(low)}"
-    return f"{format_seconds(low)} - {format_seconds(BUCKET_EDGES[index + 1])}"
+        return f">= {format_duration(low)}"
+    return f"{format_duration(low)} - {format_duration(BUCKET_EDGES[index + 1])}"
 
 
 def percentile_from_histogram(counts: Sequence[int], q: float, *, max_value: float | None = None) -> float | None:
@@ -123,31 +113,6 @@ def percentile_from_histogram(counts: Sequence[int], q: float, *, max_value: flo
             return float(value)
         cumulative += count
     return float(max_value) if max_value is not None else float(BUCKET_EDGES[-1])
-
-
-def exact_percentile(values: Sequence[float], q: float) -> float | None:
-    """Exact percentile with linear interpolation between order statistics (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
-
-
-def outcome(status: str) -> str:
-    """Map an Azure job status (an open set) to one of OUTCOMES; unknown strings are "other"."""
-    return _OUTCOME_OF.get((status or "").strip().lower(), "other")
-
-
-def is_terminal(status: str) -> bool:
-    return outcome(status) != "other"
-
-
-def is_not_available_failure(status: str, exception: str) -> bool:
-    """The service's own symptom for a group with no live member when the job was due."""
-    return outcome(status) == "failed" and bool(exception) and bool(_NOT_AVAILABLE_RE.search(exception))
 
 
 @dataclass(frozen=True)
@@ -186,18 +151,3 @@ def floor_hour(moment: datetime) -> datetime:
 
 def floor_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def format_seconds(seconds: float | None) -> str:
-    """Human duration with its unit: 0.4 s, 42 s, 3.5 min, 2.1 h, 1.5 d."""
-    if seconds is None:
-        return "–"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"

@@ -3,9 +3,9 @@ fleet totals and how old the data is.
 
 A wall polls this every few seconds from several screens, so the whole snapshot costs a fixed
 number of queries whatever the fleet size (tests pin it): one for the groups with their member
-counts, one for the job data version, one for open alerts, one for the groups' recent worker polls
+counts (the same group rows as the overview: ``workers.fleet.selectors.groups``), one for the job data version, one for open alerts, one for the groups' recent worker polls
 (plus one for the error text when one failed), and the freshness query shared with the other pages;
-once per jobs poll (``selectors.per_jobs_poll``) two more for the jobs queued now and the 24 h
+once per jobs poll (``per_jobs_poll``) two more for the jobs queued now and the 24 h
 queue-delay p95, which every screen then shares. Nothing here writes, so running it any
 number of times is harmless.
 """
@@ -14,20 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.apps import apps
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q
 
-from workers.rules.health import GROUP_HEALTH_RANK, health_from_counts
-from workers.rules.latency import exact_percentile
-from workers.models import AutomationAccount, Job, WorkerGroup
-from workers.fleet.selectors import (
-    FLEET_JOB_STATS_MAX_AGE, Percentile95, data_freshness, jobs_data_version, member_counts, per_jobs_poll,
-    poll_problem_rank, worker_poll_problems,
-)
+from workers.db import p95_and_count
+from workers.fleet.selectors.freshness import data_freshness
+from workers.fleet.selectors.groups import GroupRow, group_rows
+from workers.fleet.selectors.job_stats import FLEET_JOB_STATS_MAX_AGE, jobs_data_version, per_jobs_poll
+from workers.models import Alert, AutomationAccount, Job
+from workers.rules.health import GROUP_HEALTH_RANK
 
 # Azure job statuses that mean "created, not picked up by a worker yet". "Queued" is not in the
 # SDK's enum but real accounts (and the emulator) report it; unknown strings are simply not counted.
@@ -51,54 +47,41 @@ class WallFilters:
 
 @dataclass(frozen=True)
 class WallTile:
-    id: int
-    name: str
-    account: str
-    group_type: str
-    health: str  # healthy | degraded | down | empty
-    online: int
-    total: int
-    late: int
-    offline: int
-    never: int
-    queued: int
+    """A group's tile: its row (the same one the overview and the API show) plus the wall's figures."""
+
+    group: GroupRow
+    queued: int  # jobs waiting for a worker now
     open_alerts: int
-    # Why this group's own worker poll is failing or overdue ("" when it is fine): the counts are
-    # then the last known state, and the tile says so instead of showing them as live.
-    poll_problem: str = ""
 
     @property
     def label(self) -> str:
         """The tile's status word: the health, or NOT POLLED when the counts are not live."""
-        return "NOT POLLED" if self.poll_problem else self.health.upper()
-
-    @property
-    def single_member(self) -> bool:
-        return self.total == 1
-
-    @property
-    def not_online(self) -> int:
-        return self.total - self.online
+        return "NOT POLLED" if self.group.poll_problem else self.group.health.upper()
 
     @property
     def detail(self) -> str:
         """The tile's small print, e.g. "2 offline · 1 late · 4 jobs queued · 1 open alert · no HA"."""
-        parts = [f"last known {self.health}"] if self.poll_problem else []
-        if self.offline:
-            parts.append(f"{self.offline} offline")
-        if self.late:
-            parts.append(f"{self.late} late")
-        if self.never:
-            parts.append(f"{self.never} never reported")
+        members = self.group.members
+        parts = [f"last known {self.group.health}"] if self.group.poll_problem else []
+        if members.offline:
+            parts.append(f"{members.offline} offline")
+        if members.late:
+            parts.append(f"{members.late} late")
+        if members.never:
+            parts.append(f"{members.never} never reported")
         if self.queued:
             parts.append(f"{self.queued} job{'s' if self.queued != 1 else ''} queued")
         if self.open_alerts:
             parts.append(f"{self.open_alerts} open alert{'s' if self.open_alerts != 1 else ''}")
-        if self.single_member:
+        if self.group.single_member:
             parts.append("1 member: no HA")
-        if self.group_type.strip().lower() == "system":
+        if self.group.system_group:
             parts.append("System group")
         return " · ".join(parts)
+
+    def sort_key(self) -> tuple[object, ...]:
+        """Worst first, the same key as every list of groups, open alerts breaking ties."""
+        return self.group.sort_key(open_alerts=self.open_alerts)
 
 
 @dataclass(frozen=True)
@@ -113,7 +96,7 @@ class WallTotals:
     jobs_queued: int
     queue_p95_seconds_24h: float | None
     queue_jobs_24h: int  # how many started jobs the p95 is computed over
-    open_alerts: int | None  # None: the alerting models are not installed
+    open_alerts: int
 
 
 @dataclass(frozen=True)
@@ -140,22 +123,6 @@ class WallSnapshot:
     account_found: bool = True
 
 
-def _groups_query(filters: WallFilters) -> QuerySet[WorkerGroup, dict[str, Any]]:
-    groups = WorkerGroup.objects.filter(removed_at__isnull=True, account__enabled=True)
-    if filters.account:
-        groups = groups.filter(account__name__iexact=filters.account)
-    if filters.groups:
-        # iexact per name keeps the filter parameterised (no string pasted into SQL).
-        by_name = Q()
-        for name in filters.groups:
-            by_name |= Q(name__iexact=name)
-        groups = groups.filter(by_name)
-    # Plain values, not model instances: a wall shows hundreds of groups every few seconds.
-    return groups.values("id", "name", "group_type", "account_id", "first_seen_at", account_name=F("account__name")).order_by().annotate(
-        **member_counts(v1=False)
-    )
-
-
 def _queued_by_group(group_ids: Sequence[int]) -> dict[int, int]:
     rows = (
         Job.objects.filter(group_id__in=group_ids, status__in=QUEUED_STATUSES, started_at__isnull=True, ended_at__isnull=True)
@@ -167,28 +134,19 @@ def _queued_by_group(group_ids: Sequence[int]) -> dict[int, int]:
 
 
 def _queue_p95(group_ids: Sequence[int], *, now: datetime) -> tuple[float | None, int]:
-    jobs = Job.objects.filter(group_id__in=group_ids, created_at__gte=now - P95_WINDOW, queue_seconds__isnull=False)
-    if connection.vendor == "postgresql":
-        row = jobs.aggregate(p95=Percentile95("queue_seconds"), n=Count("id"))
-        return row["p95"], row["n"]
-    values = list(jobs.values_list("queue_seconds", flat=True))
-    return exact_percentile(values, 95), len(values)
+    return p95_and_count(Job.objects.filter(group_id__in=group_ids, created_at__gte=now - P95_WINDOW), "queue_seconds")
 
 
-def _open_alerts_by_group(group_ids: Sequence[int], account_ids: Sequence[int], *, filtered: bool) -> tuple[dict[int, int], int] | None:
-    """Open alerts per group and in total, or None when the alerting app's model does not exist.
+def _open_alerts_by_group(group_ids: Sequence[int], account_ids: Sequence[int], *, filtered: bool) -> tuple[dict[int, int], int]:
+    """Open alerts per group and in total.
 
     Alerts without a group (e.g. "monitoring is blind" for an account) count in the total for the
     accounts on screen; with a ``?groups=`` filter only the listed groups' alerts count.
     """
-    try:
-        alert_model = apps.get_model("workers", "Alert")
-    except LookupError:
-        return None
     scope = Q(group_id__in=group_ids)
     if not filtered:
         scope |= Q(group__isnull=True, account_id__in=account_ids) | Q(group__isnull=True, account__isnull=True)
-    rows = alert_model.objects.filter(scope, state="open").values_list("group_id").annotate(n=Count("id")).order_by()
+    rows = Alert.objects.filter(scope, state="open").values_list("group_id").annotate(n=Count("id")).order_by()
     per_group: dict[int, int] = {}
     total = 0
     for gid, n in rows:
@@ -238,9 +196,9 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
     """Every matching live group as a tile (worst first), fleet totals over those groups, open
     alerts, jobs queued now, queue-delay p95 over 24 h, and the data's freshness. Fixed query count."""
     filters = filters or WallFilters()
-    rows = list(_groups_query(filters))
-    group_ids = [g["id"] for g in rows]
-    account_ids = sorted({g["account_id"] for g in rows})
+    rows = group_rows(now=now, account=filters.account, names=filters.groups)
+    group_ids = [g.id for g in rows]
+    account_ids = sorted({g.account_id for g in rows})
     # Job rows change only when a jobs poll lands: screens refreshing every few seconds share one
     # computation per poll (the 24 h p95 window slides by at most FLEET_JOB_STATS_MAX_AGE).
     version = jobs_data_version()
@@ -252,38 +210,27 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
         "wall-p95", lambda: _queue_p95(group_ids, now=now) if group_ids else (None, 0), now=now,
         max_age_seconds=FLEET_JOB_STATS_MAX_AGE, version=version, extra=tuple(group_ids),
     )
-    alerts = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
-    alerts_by_group = alerts[0] if alerts is not None else {}
-    problems = worker_poll_problems(now=now, groups=[(g["account_id"], g["name"], g["first_seen_at"]) for g in rows])
-
-    tiles: list[WallTile] = []
-    for g in rows:
-        tiles.append(
-            WallTile(
-                id=g["id"], name=g["name"], account=g["account_name"], group_type=g["group_type"],
-                health=health_from_counts(total=g["n_total"], online=g["n_online"], late=g["n_late"]),
-                online=g["n_online"], total=g["n_total"], late=g["n_late"], offline=g["n_offline"],
-                never=g["n_never"], queued=queued.get(g["id"], 0), open_alerts=alerts_by_group.get(g["id"], 0),
-                poll_problem=problems.get((g["account_id"], g["name"]), ""),
-            )
-        )
-    tiles.sort(key=lambda t: (poll_problem_rank(GROUP_HEALTH_RANK.get(t.health, 9), bool(t.poll_problem)), -t.offline, -t.not_online, -t.open_alerts, t.name.lower(), t.account))
+    alerts_by_group, alerts_total = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
+    tiles = sorted(
+        (WallTile(group=g, queued=queued.get(g.id, 0), open_alerts=alerts_by_group.get(g.id, 0)) for g in rows),
+        key=WallTile.sort_key,
+    )
 
     by_health = {h: 0 for h in GROUP_HEALTH_RANK}
     for tile in tiles:
-        by_health[tile.health] = by_health.get(tile.health, 0) + 1
+        by_health[tile.group.health] = by_health.get(tile.group.health, 0) + 1
     totals = WallTotals(
         groups=len(tiles),
         groups_by_health=by_health,
-        workers_total=sum(t.total for t in tiles),
-        workers_online=sum(t.online for t in tiles),
-        workers_late=sum(t.late for t in tiles),
-        workers_offline=sum(t.offline for t in tiles),
-        workers_never=sum(t.never for t in tiles),
+        workers_total=sum(t.group.members.total for t in tiles),
+        workers_online=sum(t.group.members.online for t in tiles),
+        workers_late=sum(t.group.members.late for t in tiles),
+        workers_offline=sum(t.group.members.offline for t in tiles),
+        workers_never=sum(t.group.members.never for t in tiles),
         jobs_queued=sum(queued.values()),
         queue_p95_seconds_24h=p95,
         queue_jobs_24h=p95_n,
-        open_alerts=alerts[1] if alerts is not None else None,
+        open_alerts=alerts_total,
     )
     # Freshness covers the accounts on screen. When the filter matched no group, a named account's
     # own polls still say whether "nothing here" is current; otherwise the whole fleet's do.
@@ -298,7 +245,7 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
 
     unmatched: tuple[str, ...] = ()
     if filters.groups:
-        present = {t.name.lower() for t in tiles}
+        present = {t.group.name.lower() for t in tiles}
         unmatched = tuple(n for n in filters.groups if n.lower() not in present)
     return WallSnapshot(
         now=now, filters=filters, tiles=tiles, totals=totals, freshness=freshness,

@@ -93,7 +93,7 @@ class Command(BaseCommand):
         url = f"http://127.0.0.1:{opts['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\nHRW monitor is running: {url}"))
         self.stdout.write(f"Log in as {username!r} with password {password!r} (kept in var/demo-login.json)")
-        self.stdout.write(f"Emails go to {getattr(settings, 'EMAIL_FILE_PATH', None) or settings.EMAIL_HOST}")
+        self.stdout.write(f"Emails go to {settings.EMAIL_HOST or settings.EMAIL_FILE_PATH}")
         if not opts["no_emulator"]:
             self.stdout.write(f"Emulator connection file: {var / 'emulator.json'}; request log: {var / 'emulator-requests.log'}")
         self.stdout.write("Press Ctrl-C to stop everything.\n")
@@ -106,7 +106,7 @@ class Command(BaseCommand):
     def _first_poll(self) -> None:
         """Groups and workers of every account, in the foreground (seconds); the rest via Celery."""
         from workers.models import AutomationAccount
-        from workers.azure.records import AzureError
+        from workers.azure.errors import AzureError
         from workers.fleet.polling import poll_groups, poll_workers
         from workers.fleet.status import refresh_statuses
 

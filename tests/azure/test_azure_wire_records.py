@@ -1,109 +1,32 @@
-"""Wire-format tests: our JSON fixtures (shapes of azure-notes §2.8 / §3.5) through the REAL SDK
-clients and pipeline, with an in-process ``requests`` adapter as the transport (azure-notes §4.6).
+"""Wire-format tests, reading: our JSON fixtures through the REAL SDK clients and pipeline become
+the right records (groups, workers, jobs, Log Analytics rows), and the right requests go out.
 
-No SDK method is mocked: AutomationClient / LogsQueryClient build, send, retry, page and decode as
-they would against Azure; only the socket is replaced. The end-to-end tests over HTTPS against the
-emulator are in test_azure_emulator.py.
+No SDK method is mocked: only the socket is replaced (``tests.azure.wire``, azure-notes §4.6). Error
+mapping is in test_azure_wire_errors.py; the end-to-end tests over HTTPS against the emulator are in
+test_azure_emulator.py.
 """
 from __future__ import annotations
 
-import io
 import json
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import urllib3
-from azure.core.credentials import AccessToken
-from azure.core.pipeline.transport import RequestsTransport
 
-from workers.azure.client import (
-    AzureClient,
-    AzureError,
-    AzureTransientError,
-    ConnectionSettings,
-    HeartbeatRecord,
+from tests.azure.wire import (
+    ACCT,
+    END,
+    START,
+    Reply,
+    body,
+    logs_route,
+    make_client,
+    paged,
+    query_of,
 )
-
-BODIES = Path(__file__).resolve().parents[1] / "fixtures" / "azure_bodies"
-ACCT = "/subscriptions/6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/resourceGroups/rg-ops/providers/Microsoft.Automation/automationAccounts/aa-ops"
-START = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
-END = datetime(2024, 5, 2, 10, 30, tzinfo=timezone.utc)
-
-Reply = tuple[int, Any, dict[str, str]]
-
-
-def body(name: str) -> Any:
-    return json.loads((BODIES / name).read_text())
-
-
-class StaticCredential:
-    """A TokenCredential for the socket-free tests (the emulator tests use a real ClientSecretCredential)."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("wire-test-token", int(time.time()) + 3600)
-
-    def close(self) -> None:
-        pass
-
-
-class InProcessAdapter(requests.adapters.BaseAdapter):
-    """Answers each request with ``route(request)``; records what was sent."""
-
-    def __init__(self, route: Callable[[requests.PreparedRequest], Reply]) -> None:
-        super().__init__()
-        self.route = route
-        self.sent: list[requests.PreparedRequest] = []
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        status, payload, headers = self.route(request)
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        response = requests.Response()
-        response.status_code = status
-        response.reason = "test"
-        response.request = request
-        response.url = request.url or ""
-        response.headers.update({"Content-Type": "application/json; charset=utf-8", **headers})
-        response.raw = urllib3.HTTPResponse(
-            body=io.BytesIO(data), preload_content=False, status=status, headers=dict(response.headers)
-        )
-        return response
-
-    def close(self) -> None:
-        pass
-
-
-def make_client(route: Callable[[requests.PreparedRequest], Reply], *, retry_total: int = 0) -> tuple[AzureClient, InProcessAdapter]:
-    adapter = InProcessAdapter(route)
-    session = requests.Session()
-    session.mount("https://", adapter)
-    conn = ConnectionSettings(
-        subscription_id="6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-        resource_group="rg-ops",
-        automation_account="aa-ops",
-        workspace_id="ws-1",
-        retry_total=retry_total,
-    )
-    client = AzureClient(conn, credential=StaticCredential(), transport=RequestsTransport(session=session, session_owner=False))
-    return client, adapter
-
-
-def query_of(request: requests.PreparedRequest) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(request.url or "").query)
-
-
-def paged(first: str, second: str) -> Callable[[requests.PreparedRequest], Reply]:
-    def route(request: requests.PreparedRequest) -> Reply:
-        return (200, body(second if "$skip" in query_of(request) else first), {})
-
-    return route
-
+from workers.azure.connection import ConnectionSettings
+from workers.azure.errors import AzureError
+from workers.azure.records import HeartbeatRecord
 
 # --- groups and workers ------------------------------------------------------------------------
 
@@ -226,10 +149,6 @@ def test_it_filters_run_on_client_side_when_the_service_ignores_it() -> None:
 # --- Log Analytics -----------------------------------------------------------------------------
 
 
-def logs_route(name: str, status: int = 200, headers: dict[str, str] | None = None) -> Callable[[requests.PreparedRequest], Reply]:
-    return lambda request: (status, body(name) if name.endswith(".json") else name.encode(), headers or {})
-
-
 def test_it_parses_heartbeat_rows() -> None:
     client, _ = make_client(logs_route("logs_heartbeat.json"))
     rows = client.latest_heartbeats(start=START, end=END).rows
@@ -316,95 +235,3 @@ def test_it_refuses_a_log_query_without_a_workspace() -> None:
     with pytest.raises(AzureError, match="no Log Analytics workspace"):
         client.agent_events(start=START, end=END)
 
-
-# --- error mapping -----------------------------------------------------------------------------
-
-
-def test_it_maps_arm_401_to_a_permanent_error() -> None:
-    client, _ = make_client(lambda request: (401, body("arm_error_401.json"), {}))
-    with pytest.raises(AzureError) as info:
-        client.list_groups()
-    assert not isinstance(info.value, AzureTransientError)
-
-
-def test_it_maps_arm_404_to_a_permanent_error() -> None:
-    client, _ = make_client(lambda request: (404, body("arm_error_404.json"), {}))
-    with pytest.raises(AzureError) as info:
-        client.list_workers("gone")
-    assert not isinstance(info.value, AzureTransientError)
-
-
-def test_it_maps_arm_429_to_a_transient_error_with_retry_after() -> None:
-    client, _ = make_client(lambda request: (429, body("arm_error_429.json"), {"Retry-After": "30"}))
-    with pytest.raises(AzureTransientError) as info:
-        client.list_groups()
-    assert info.value.retry_after == 30.0
-
-
-def test_it_does_not_sleep_a_retry_after_longer_than_the_cap() -> None:
-    client, adapter = make_client(lambda request: (429, body("arm_error_429.json"), {"Retry-After": "3600"}), retry_total=3)
-    with pytest.raises(AzureTransientError):
-        client.list_groups()
-    assert len(adapter.sent) == 1
-
-
-def test_it_retries_a_503_then_succeeds() -> None:
-    answers = iter([(503, {"error": {"code": "ServiceUnavailable", "message": "busy"}}, {}), (200, body("groups_page2.json"), {})])
-    client, adapter = make_client(lambda request: next(answers), retry_total=1)
-    assert [g.name for g in client.list_groups()] == ["Update-Mgmt-Leftover", "hrw-future"]
-    assert len(adapter.sent) == 2
-
-
-def test_it_raises_instead_of_returning_the_pages_it_got_before_a_failure() -> None:
-    def route(request: requests.PreparedRequest) -> Reply:
-        if "$skip" in query_of(request):
-            return (503, {"error": {"code": "ServiceUnavailable", "message": "busy"}}, {})
-        return (200, body("groups_page1.json"), {})
-
-    client, _ = make_client(route)
-    with pytest.raises(AzureTransientError):
-        client.list_groups()
-
-
-def test_it_maps_a_malformed_arm_body_to_a_permanent_error() -> None:
-    client, _ = make_client(lambda request: (200, b'{"value": [', {}))
-    with pytest.raises(AzureError) as info:
-        client.list_groups()
-    assert not isinstance(info.value, AzureTransientError)
-
-
-def test_it_maps_a_log_analytics_400_to_a_permanent_error() -> None:
-    client, _ = make_client(logs_route("logs_error_400.json", status=400))
-    with pytest.raises(AzureError) as info:
-        client.latest_heartbeats(start=START, end=END)
-    assert not isinstance(info.value, AzureTransientError)
-    assert "400" in str(info.value)
-
-
-def test_it_maps_a_log_analytics_html_502_to_a_transient_error() -> None:
-    client, _ = make_client(logs_route("<html><body>Bad Gateway</body></html>", status=502, headers={"Content-Type": "text/html"}))
-    with pytest.raises(AzureTransientError):
-        client.latest_heartbeats(start=START, end=END)
-
-
-def test_it_maps_a_malformed_log_analytics_200_to_a_permanent_error() -> None:
-    client, _ = make_client(logs_route("{not json", status=200))
-    with pytest.raises(AzureError) as info:
-        client.utilization(start=START, end=END)
-    assert not isinstance(info.value, AzureTransientError)
-
-
-def test_it_maps_a_log_analytics_429_to_a_transient_error() -> None:
-    client, _ = make_client(logs_route("logs_error_400.json", status=429, headers={"Retry-After": "120"}))
-    with pytest.raises(AzureTransientError) as info:
-        client.agent_events(start=START, end=END)
-    assert info.value.retry_after == 120.0
-
-
-def test_it_maps_a_dropped_connection_to_a_transient_error() -> None:
-    def route(request: requests.PreparedRequest) -> Reply:
-        raise requests.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
-
-    client, _ = make_client(route)
-    with pytest.raises(AzureTransientError):
-        client.list_groups()

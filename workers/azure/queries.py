@@ -1,0 +1,198 @@
+"""Query text: the only doors through which values enter KQL and OData ``$filter``.
+
+Untrusted strings (names from Azure or from users) reach queries only through ``kql_string`` (KQL)
+and ``odata_string`` (``$filter``); datetimes only through ``kql_datetime`` / ``odata_datetime``,
+which accept ``datetime`` objects, never text. Every other piece of query text is a constant of
+this module. Pure: no SDK, no I/O.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+logger = logging.getLogger(__name__)
+
+# --- Log Analytics vocabulary (constants: the only text a query is built from) ---------------
+CPU_COUNTER = "% Processor Time"
+CPU_OBJECTS = ("Processor", "Processor Information")  # legacy agent / Azure Monitor Agent on Windows
+CPU_INSTANCES = ("_Total", "total")  # "total": AMA spelling on Linux
+MEMORY_OBJECT = "Memory"
+MEMORY_USED_PCT_COUNTERS = ("% Committed Bytes In Use", "% Used Memory")  # Windows / Linux
+MEMORY_AVAILABLE_PCT_COUNTER = "% Available Memory"  # Linux: a percentage, so the total is implied
+AGENT_EVENT_LOG = "Operations Manager"
+AGENT_EVENT_ID = 4502  # TLS interception: certificate not issued by a Microsoft CA
+
+_KQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def kql_string(value: str) -> str:
+    """``value`` as a double-quoted KQL string literal.
+
+    Uses only the escapes Kusto documents for string literals (backslash, the enclosing quote, ``\\n``,
+    ``\\r``, ``\\t``). Inside a literal, ``|``, ``//``, ``'`` and keywords are plain text. Other control
+    characters have no documented escape, so a value holding one is refused (``ValueError``) rather
+    than guessed at; callers skip such a name with a warning.
+    """
+    if not isinstance(value, str):
+        raise TypeError("kql_string() takes a str")
+    out: list[str] = []
+    for ch in value:
+        if ch in _KQL_ESCAPES:
+            out.append(_KQL_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u2028\u2029":
+            raise ValueError(f"control character U+{ord(ch):04X} cannot be written in a KQL literal")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC. A naive datetime is taken to be UTC already (the project runs with TIME_ZONE=UTC)."""
+    if not isinstance(value, datetime):
+        raise TypeError("expected a datetime")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _seven_digit(value: datetime) -> str:
+    v = as_utc(value)
+    return v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond:06d}0"
+
+
+def kql_datetime(value: datetime) -> str:
+    """``datetime(2026-11-20T12:00:00.0000000Z)``, built from a datetime object only."""
+    return f"datetime({_seven_digit(value)}Z)"
+
+
+def odata_string(value: str) -> str:
+    """An OData string literal: single quotes, an embedded quote doubled."""
+    if not isinstance(value, str):
+        raise TypeError("odata_string() takes a str")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def odata_datetime(value: datetime) -> str:
+    """The form Az PowerShell sends (.NET ``{0:O}`` in UTC): ``2024-05-02T10:00:00.0000000+00:00``."""
+    return _seven_digit(value) + "+00:00"
+
+
+def jobs_filters(
+    *, since: datetime, until: datetime | None = None, status: str | None = None, run_on: str | None = None
+) -> list[str]:
+    """The two ``$filter`` values whose union is "jobs created OR last modified in [since, until)".
+
+    The service's filter grammar (as Az PowerShell uses it) joins clauses with ``and`` only, so the
+    OR is two queries merged by job id.
+    """
+    out = []
+    for field in ("creationTime", "lastModifiedTime"):
+        clauses = [f"properties/{field} ge {odata_datetime(since)}"]
+        if until is not None:
+            clauses.append(f"properties/{field} lt {odata_datetime(until)}")
+        if status:
+            clauses.append(f"properties/status eq {odata_string(status)}")
+        if run_on:
+            clauses.append(f"properties/runOn eq {odata_string(run_on)}")
+        out.append(" and ".join(clauses))
+    return out
+
+
+def _computer_clause(computers: Sequence[str] | None) -> str | None:
+    """``| where Computer in (...)``, or None for "every computer".
+
+    Names that cannot be written as a literal are skipped with a warning; if nothing is left the
+    caller must not query at all (an empty list must never widen to "every computer").
+    """
+    if computers is None:
+        return None
+    literals: list[str] = []
+    seen: set[str] = set()
+    for name in computers:
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            literals.append(kql_string(name))
+        except (TypeError, ValueError) as exc:
+            logger.warning("skipping computer name %r in a Log Analytics query: %s", name, exc)
+    if not literals:
+        return ""
+    return "| where Computer in (" + ", ".join(literals) + ")"
+
+
+def _window_clause(start: datetime, end: datetime) -> str:
+    return f"| where TimeGenerated >= {kql_datetime(start)} and TimeGenerated < {kql_datetime(end)}"
+
+
+def _tuple(values: Iterable[str]) -> str:
+    return "(" + ", ".join(kql_string(v) for v in values) + ")"
+
+
+def _assemble(lines: Iterable[str | None]) -> str:
+    return "\n".join(line for line in lines if line)
+
+
+def heartbeat_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+    """Latest Heartbeat per computer in [start, end). None when ``computers`` leaves nothing to ask."""
+    where_computer = _computer_clause(computers)
+    if where_computer == "":
+        return None
+    return _assemble(
+        [
+            "Heartbeat",
+            _window_clause(start, end),
+            where_computer,
+            "| summarize arg_max(TimeGenerated, Version, OSType, Category, ComputerIP, _ResourceId) by Computer",
+            "| project Computer, TimeGenerated, Version, OSType, Category, ComputerIP, _ResourceId",
+        ]
+    )
+
+
+def utilization_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+    """CPU and memory per computer per minute in [start, end).
+
+    CPU: ``% Processor Time`` of object Processor or Processor Information, instance _Total/total.
+    Memory used %: ``% Committed Bytes In Use`` (Windows) or ``% Used Memory`` (Linux); failing both,
+    100 - ``% Available Memory`` (Linux, a percentage). ``Available MBytes``/``Available Bytes``/
+    ``Available MBytes Memory`` are absolute, and Perf carries no total memory to divide by, so
+    they are not turned into a percentage (mem_pct stays None rather than guessed).
+    """
+    where_computer = _computer_clause(computers)
+    if where_computer == "":
+        return None
+    memory_counters = MEMORY_USED_PCT_COUNTERS + (MEMORY_AVAILABLE_PCT_COUNTER,)
+    return _assemble(
+        [
+            "Perf",
+            _window_clause(start, end),
+            where_computer,
+            f"| where (CounterName == {kql_string(CPU_COUNTER)} and ObjectName in {_tuple(CPU_OBJECTS)}"
+            f" and InstanceName in {_tuple(CPU_INSTANCES)})"
+            f" or (ObjectName == {kql_string(MEMORY_OBJECT)} and CounterName in {_tuple(memory_counters)})",
+            f"| summarize CpuPct = avgif(CounterValue, CounterName == {kql_string(CPU_COUNTER)}),"
+            f" MemUsedPct = avgif(CounterValue, CounterName in {_tuple(MEMORY_USED_PCT_COUNTERS)}),"
+            f" MemAvailablePct = avgif(CounterValue, CounterName == {kql_string(MEMORY_AVAILABLE_PCT_COUNTER)})"
+            " by Computer, TimeGenerated = bin(TimeGenerated, 1m)",
+            "| project Computer, TimeGenerated, CpuPct, MemUsedPct, MemAvailablePct",
+        ]
+    )
+
+
+def agent_events_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+    """Event 4502 (Operations Manager log) per computer in [start, end): count, first, last, one message."""
+    where_computer = _computer_clause(computers)
+    if where_computer == "":
+        return None
+    return _assemble(
+        [
+            "Event",
+            _window_clause(start, end),
+            f"| where EventLog == {kql_string(AGENT_EVENT_LOG)} and EventID == {AGENT_EVENT_ID}",
+            where_computer,
+            "| summarize EventCount = count(), FirstAt = min(TimeGenerated), LastAt = max(TimeGenerated),"
+            " Message = take_any(RenderedDescription) by Computer",
+            "| project Computer, EventCount, FirstAt, LastAt, Message",
+        ]
+    )

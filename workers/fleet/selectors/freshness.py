@@ -1,0 +1,171 @@
+"""How old the data is: per source (Automation, Jobs, Log Analytics), over the enabled accounts.
+
+Freshness comes from PollRun (the latest run, and the latest successful run, of each kind per
+account), so a failed or overdue poll always reads as stale. One query per call, whatever the fleet
+size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Subquery
+
+from workers.db import worker_poll_window_seconds
+from workers.models import AutomationAccount, PollKind, PollRun
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    key: str
+    label: str
+    interval_seconds: int
+    last_ok_at: datetime | None
+    age_seconds: float | None
+    stale: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class Freshness:
+    now: datetime
+    accounts: int
+    ever_polled: bool
+    sources: tuple[SourceFreshness, ...]
+
+    @property
+    def stale(self) -> bool:
+        return self.accounts > 0 and any(s.stale for s in self.sources)
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Age of the oldest source's data (what a single "data age" figure must report)."""
+        ages = [s.age_seconds for s in self.sources]
+        if not ages or any(a is None for a in ages):
+            return None
+        return max(a for a in ages if a is not None)
+
+
+# (key, label, poll kind, needs a Log Analytics workspace)
+_SOURCES = (
+    ("automation", "Automation", PollKind.WORKERS, False),
+    ("jobs", "Jobs", PollKind.JOBS, False),
+    ("log_analytics", "Log Analytics", PollKind.HEARTBEAT, True),
+)
+
+
+def _interval_seconds(kind: str) -> int:
+    """How often a source is polled (read at call time: tests change the settings)."""
+    return {
+        PollKind.WORKERS: settings.POLL_WORKERS_SECONDS,
+        PollKind.JOBS: settings.POLL_JOBS_SECONDS,
+        PollKind.HEARTBEAT: settings.POLL_LOGS_SECONDS,
+    }[kind]
+
+
+def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scope: str | None = None) -> Subquery:
+    # Only finished runs count: services record a PollRun (ok=False) when a poll starts, and a poll in
+    # progress is neither a failure nor fresh data.
+    runs = PollRun.objects.filter(account=account_ref, kind=kind, finished_at__isnull=False)
+    if scope is not None:
+        runs = runs.filter(scope=scope)
+    if ok_only:
+        runs = runs.filter(ok=True)
+    return Subquery(runs.order_by("-started_at").values(field_name)[:1])
+
+
+def _some_group_polled_ok(account_ref: Any, *, since: datetime) -> Exists:
+    """Whether some group's latest worker poll since ``since`` succeeded: a successful run with no
+    failed run of the same group (scope) after it. Worker polls run per group, so the account's
+    newest worker poll is whichever group happened to finish last; judging the account by it would
+    flip the banner between fresh and failing from one poll to the next when one group's poll
+    fails. This judges it by every group at once (a failing group is flagged on its own row)."""
+    later_failure = PollRun.objects.filter(
+        account=OuterRef("account"), kind=PollKind.WORKERS, scope=OuterRef("scope"), ok=False,
+        finished_at__isnull=False, started_at__gt=OuterRef("started_at"),
+    )
+    return Exists(
+        PollRun.objects.filter(
+            account=account_ref, kind=PollKind.WORKERS, ok=True, finished_at__isnull=False, started_at__gte=since,
+        ).filter(~Exists(later_failure))
+    )
+
+
+def _freshness_rows(
+    account_ids: Iterable[int] | None, *, now: datetime, group_name: str | None = None
+) -> list[dict[str, Any]]:
+    accounts = AutomationAccount.objects.filter(enabled=True)
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    annotations: dict[str, Subquery | Exists] = {}
+    for key, _label, kind, _needs_ws in _SOURCES:
+        # Worker polls run per group (scope = group name): a group page judges its own group's poll.
+        scope = group_name if kind == PollKind.WORKERS else None
+        annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True, scope=scope)
+        annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False, scope=scope)
+        annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False, scope=scope)
+    if group_name is None:
+        since = now - timedelta(seconds=worker_poll_window_seconds())
+        annotations["automation_some_group_ok"] = _some_group_polled_ok(OuterRef("pk"), since=since)
+    return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
+
+
+def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
+    multiple = int(settings.STALE_AFTER_INTERVALS)
+    sources: list[SourceFreshness] = []
+    ever_polled = False
+    for key, label, kind, needs_ws in _SOURCES:
+        interval = int(_interval_seconds(kind))
+        relevant = [r for r in rows if r["workspace_id"] or not needs_ws]
+        if not relevant:
+            continue
+        ok_times = [r[f"{key}_ok_at"] for r in relevant]
+        ever_polled = ever_polled or any(t is not None for t in ok_times)
+        oldest = None if any(t is None for t in ok_times) else min(ok_times)
+        # An account's worker polls (one per group) count as failing when no group's latest one
+        # succeeded; a single group's failure is that group's flag (worker_poll_problems).
+        errors = [
+            r[f"{key}_last_error"] or "poll failed" for r in relevant
+            if r[f"{key}_last_ok"] is False and not r.get(f"{key}_some_group_ok", False)
+        ]
+        age = (now - oldest).total_seconds() if oldest is not None else None
+        stale = bool(errors) or age is None or age > multiple * interval
+        sources.append(SourceFreshness(key, label, interval, oldest, age, stale, "; ".join(errors)))
+    return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources))
+
+
+def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None, group_name: str | None = None) -> Freshness:
+    """How old the data is per source, over every enabled account (the stalest account wins). One query.
+
+    A source is stale when its latest finished poll failed, when it never succeeded, or when its
+    latest success is older than STALE_AFTER_INTERVALS poll intervals. With ``group_name``, the
+    Automation source is that group's own worker poll; without it, the account's worker polls
+    failed when the latest one of every group polled in that window failed (one group's failing
+    poll is flagged on that group: ``worker_poll_problems``).
+    """
+    return _fold_freshness(_freshness_rows(account_ids, now=now, group_name=group_name), now=now)
+
+
+def freshness_by_account(*, now: datetime) -> tuple[Freshness, dict[int, Freshness]]:
+    """The fleet's freshness and each enabled account's, from the same single query."""
+    rows = _freshness_rows(None, now=now)
+    return _fold_freshness(rows, now=now), {r["pk"]: _fold_freshness([r], now=now) for r in rows}
+
+
+def last_successful_poll_at() -> datetime | None:
+    """For /healthz and /metrics: each enabled account's newest successful poll (any kind), then the
+    oldest of those, so one account whose polling died is visible. None when there is no enabled
+    account or one has never polled successfully. One query: a latest-run subquery per (account, kind)
+    walks the ``pollrun_latest`` index instead of scanning every PollRun.
+    """
+    annotations = {f"ok_{kind}": _latest(OuterRef("pk"), kind, "finished_at", ok_only=True) for kind in PollKind.values}
+    rows = AutomationAccount.objects.filter(enabled=True).annotate(**annotations).values_list(*annotations)
+    newest_per_account: list[datetime] = []
+    for row in rows:
+        times = [t for t in row if t is not None]
+        if not times:
+            return None
+        newest_per_account.append(max(times))
+    return min(newest_per_account) if newest_per_account else None
