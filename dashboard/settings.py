@@ -211,6 +211,8 @@ CAPACITY_TASK_TIME_LIMIT = env_int("CAPACITY_TASK_TIME_LIMIT", 960, minimum=60)
 # Pressure thresholds (percent): a finding needs the metric's p95 above these.
 CAPACITY_CPU_PRESSURE_PCT = env_int("CAPACITY_CPU_PRESSURE_PCT", 85, minimum=1, maximum=100)
 CAPACITY_MEM_PRESSURE_PCT = env_int("CAPACITY_MEM_PRESSURE_PCT", 90, minimum=1, maximum=100)
+# A poll whose process died (no finish past CELERY_TASK_TIME_LIMIT plus a margin) is closed as failed.
+CELERY_BEAT_SCHEDULE["close-abandoned-polls"] = _every("workers.fleet.tasks.close_abandoned_polls", 60)
 CELERY_BEAT_SCHEDULE["capacity-refresh"] = _every("workers.capacity.tasks.refresh_capacity", CAPACITY_REFRESH_SECONDS)
 # workers.latency.tasks.rollup_job_latency (on demand; the "rollup" beat entry's rollup_recent already
 # calls rollup_jobs every ROLLUP_SECONDS) recomputes this many hours back, plus older hours whose jobs changed.
@@ -267,12 +269,18 @@ ALERT_RECIPIENTS = env_list("ALERT_RECIPIENTS")
 # FLAP_TRANSITIONS changes in and out of offline within FLAP_WINDOW_MINUTES; alerts stay held until
 # FLAP_STABLE_MINUTES without a change.
 ALERT_GROUP_WAIT_SECONDS = env_int("ALERT_GROUP_WAIT_SECONDS", 60, minimum=0, maximum=600)
+# A rollup whose members are at least this share of their group (and at least 2) is reported as a
+# possible site or network outage: members listed once, the advice given once.
+ALERT_SITE_OUTAGE_SHARE = env_float("ALERT_SITE_OUTAGE_SHARE", 0.8, minimum=0.05, maximum=1.0)
 ALERT_REMINDER_HOURS = env_int("ALERT_REMINDER_HOURS", 4, minimum=1)
 FLAP_TRANSITIONS = env_int("FLAP_TRANSITIONS", 4, minimum=2)
 FLAP_WINDOW_MINUTES = env_int("FLAP_WINDOW_MINUTES", 30, minimum=1)
 FLAP_STABLE_MINUTES = env_int("FLAP_STABLE_MINUTES", 15, minimum=1)
 # Every worker of an account (spread over at least this many groups) offline at once = blind.
 ALERT_BLIND_MIN_GROUPS = env_int("ALERT_BLIND_MIN_GROUPS", 2, minimum=1)
+# A blind condition pages only once it has held this long (dated from its start), so one failed poll,
+# retried within seconds or followed by a good one, never pages. Default: two worker-poll intervals.
+ALERT_BLIND_GRACE_SECONDS = env_int("ALERT_BLIND_GRACE_SECONDS", 2 * POLL_WORKERS_SECONDS, minimum=0)
 ALERT_MAX_ATTEMPTS = env_int("ALERT_MAX_ATTEMPTS", 8, minimum=1)
 ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
 # Pressure alerts: CPU >= CAPACITY_CPU_PRESSURE_PCT or memory >= CAPACITY_MEM_PRESSURE_PCT in at least

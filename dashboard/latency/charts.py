@@ -5,10 +5,11 @@ No database access here; every label is data that ``json_script`` escapes on the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from workers.rules import latency
 from workers.latency.selectors import TrendPoint
+from workers.rules import latency
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, VERMILION, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#999999"
@@ -26,8 +27,14 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
     return layout
 
 
-def trend_figure(points: Sequence[TrendPoint], *, step: str, window_label: str) -> dict[str, Any]:
-    """Queue delay and duration p50/p95 per step (log seconds) with jobs per step as bars."""
+def trend_figure(
+    points: Sequence[TrendPoint], *, step: str, window_label: str, x_range: tuple[datetime, datetime] | None = None
+) -> dict[str, Any]:
+    """Queue delay and duration p50/p95 per step (log seconds) with jobs per step as bars.
+
+    The date axis is pinned to ``x_range`` (the window): with no data plotly would otherwise fall
+    back to its default date range, January 2000. Steps without data are None: gaps, not zeros.
+    """
     x = [p.start.isoformat() for p in points]
     lines = [
         ("queue delay p50", [p.queue.p50 for p in points], BLUE, "dot"),
@@ -51,7 +58,7 @@ def trend_figure(points: Sequence[TrendPoint], *, step: str, window_label: str) 
             yaxis={"title": {"text": "seconds (log)"}, "type": "log"},
             yaxis2={"title": {"text": f"jobs per {step}"}, "overlaying": "y", "side": "right", "rangemode": "tozero",
                     "showgrid": False},
-            xaxis={"type": "date"},
+            xaxis={"type": "date", **({"range": [x_range[0].isoformat(), x_range[1].isoformat()]} if x_range else {})},
         ),
     }
 

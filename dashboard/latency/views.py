@@ -93,7 +93,8 @@ def latency_page(request: HttpRequest) -> HttpResponse:
         return _latency_csv(report, form.cleaned_data["table"] or "groups")
     span = report.span
     figures = {
-        "trend": charts_latency.trend_figure(report.trend, step=span.trend_step, window_label=span.label),
+        "trend": charts_latency.trend_figure(report.trend, step=span.trend_step, window_label=span.label,
+                                             x_range=(span.start, span.end)),
         "queue_hist": charts_latency.histogram_figure(report.summary.queue_hist, title=f"Queue delay, {span.label}"),
         "duration_hist": charts_latency.histogram_figure(
             report.summary.duration_hist, title=f"Duration, {span.label}", color=charts_latency.ORANGE

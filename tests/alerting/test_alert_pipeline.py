@@ -98,8 +98,9 @@ def test_it_sends_a_recovery_email_with_the_outage_duration(fleet, mailbox):
     tick(T0 + WAIT)
     go(w1, "online", T0 + timedelta(minutes=12))
     tick(T0 + timedelta(minutes=12))
-    assert mailbox.subjects()[1] == "RECOVERED hrw-win-01 after 12 min (group hrw-win: 3 of 3 online)"
-    assert "Outage: 2026-11-20 12:00:00 to 2026-11-20 12:12:00 UTC (12 min)." in text_part(mailbox.messages[1])
+    # Dated from the last signal (go(): 610 s before the change), not from the detection.
+    assert mailbox.subjects()[1] == "RECOVERED hrw-win-01 after 22.2 min (group hrw-win: 3 of 3 online)"
+    assert "Outage: 2026-11-20 11:49:50 to 2026-11-20 12:12:00 UTC (22.2 min)." in text_part(mailbox.messages[1])
 
 
 def test_it_treats_leaving_offline_for_late_as_recovery_when_automation_sees_the_worker(fleet, mailbox):
@@ -143,7 +144,7 @@ def test_it_sends_one_rollup_recovery_when_the_last_member_is_back(fleet, mailbo
     for worker in workers[1:]:
         go(worker, "online", T0 + timedelta(minutes=6))
     tick(T0 + timedelta(minutes=6))
-    assert mailbox.subjects()[1] == "RECOVERED 3 workers after 6 min (group hrw-win: 3 of 3 online)"
+    assert mailbox.subjects()[1] == "RECOVERED 3 workers after 16.2 min (group hrw-win: 3 of 3 online)"  # from the last signal
 
 
 def test_it_keeps_a_worker_that_goes_down_after_the_wait_in_its_own_alert(fleet, mailbox):
@@ -302,7 +303,7 @@ def test_it_sends_a_reminder_every_four_hours_while_down(fleet, mailbox):
     send_reminders(now=T0 + timedelta(hours=4))
     send_reminders(now=T0 + timedelta(hours=4))
     send_pending(now=T0 + timedelta(hours=4))
-    assert mailbox.subjects()[1].startswith("STILL DOWN hrw-win-01 for 4 h (group hrw-win: 2 of 3 online)")
+    assert mailbox.subjects()[1].startswith("STILL DOWN hrw-win-01 for 4.2 h (group hrw-win: 2 of 3 online)")  # from the last signal
 
 
 def test_it_stops_reminders_once_acknowledged(fleet, mailbox, django_user_model):
@@ -370,6 +371,8 @@ def test_it_reports_failing_log_analytics_without_holding_worker_alerts(fleet, m
     ok_poll(account, T0, kind="heartbeat", ok=False, error="HttpResponseError: 503")
     go(w1, "offline", T0)
     tick(T0)
+    assert mailbox.subjects()[0].startswith("DOWN")  # not held: Log Analytics alone does not blind Automation
+    tick(T0 + timedelta(seconds=60))  # the blind alert pages once its condition held ALERT_BLIND_GRACE_SECONDS
     assert sorted(s.split()[0] for s in mailbox.subjects()) == ["BLIND", "DOWN"]
     blind = next(s for s in mailbox.subjects() if s.startswith("BLIND"))
     assert "Log Analytics heartbeat query failing: HttpResponseError: 503" in blind

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 FLEET_URLS = {
     # session, user, freshness, job data version (cache key), groups+member counts, recent worker polls
     # (a group whose own poll fails), thresholds; then once per jobs poll (a cache miss, as here): job
-    # outcomes+queue p95 and 3 for the timeout counts
-    "/": 11,
+    # outcomes+queue p95 and 4 for the timeout counts (over now, over in the window, the rollup coverage
+    # markers, the uncovered raw rows; one more once rollups cover part of the window)
+    "/": 12,
     "/api/v1/groups": 7,
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,

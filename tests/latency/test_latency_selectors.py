@@ -34,11 +34,11 @@ def _rollup() -> None:
 
 @pytest.mark.parametrize("key,source,start", [
     ("1h", "raw", NOW - timedelta(hours=1)),
-    ("24h", "hourly", datetime(2026, 11, 24, 12, tzinfo=timezone.utc)),
-    ("7d", "daily", datetime(2026, 11, 18, tzinfo=timezone.utc)),
-    ("30d", "daily", datetime(2026, 10, 26, tzinfo=timezone.utc)),
+    ("24h", "hourly", NOW - timedelta(hours=24)),
+    ("7d", "daily", NOW - timedelta(days=7)),
+    ("30d", "daily", NOW - timedelta(days=30)),
 ])
-def test_it_resolves_each_window_to_a_span_covering_it(key, source, start):
+def test_it_resolves_each_window_to_its_exact_span(key, source, start):
     span = sel.resolve_window(key, now=NOW)
     assert (span.source, span.start, span.end) == (source, start, NOW)
 
@@ -123,8 +123,11 @@ def test_it_gives_the_30d_trend_per_day_and_7d_per_hour(fleet):
     _rollup()
     daily = sel.latency_report("30d", now=NOW).trend
     hourly = sel.latency_report("7d", now=NOW).trend
-    assert [p.start.hour for p in daily] == [0, 0, 0]
-    assert len(hourly) == 3 and {p.start.hour for p in hourly} == {11}
+    # One point per step of the whole window; steps before the first job are missing (None), not 0.
+    assert len(daily) == 31 and {p.start.hour for p in daily} == {0}
+    assert [p.jobs for p in daily if p.jobs] == [1, 1, 1]
+    assert all(p.jobs is None for p in daily if p.start < NOW - timedelta(days=3))
+    assert len(hourly) == 7 * 24 + 1 and {p.start.hour for p in hourly if p.jobs} == {11}
 
 
 def test_it_reports_still_queued_jobs_however_old(fleet):
@@ -231,17 +234,19 @@ def _fleet_of(n_groups: int) -> None:
 
 @pytest.mark.parametrize("window", ["1h", "24h", "30d"])
 @pytest.mark.parametrize("n_groups", [2, 12])
-def test_it_reads_the_latency_report_in_four_queries_whatever_the_fleet_size(window, n_groups, django_assert_num_queries):
+def test_it_reads_the_latency_report_in_ten_queries_whatever_the_fleet_size(window, n_groups, django_assert_max_num_queries):
+    # 1h: raw rows + queued (2). Longer: coverage plan (2), then rollups + raw for the fleet series and
+    # for the breakdown (at most 3 each), + queued (2).
     _fleet_of(n_groups)
-    with django_assert_num_queries(4 if window != "1h" else 3):
+    with django_assert_max_num_queries(10 if window != "1h" else 3):
         report = sel.latency_report(window, now=NOW)
     assert report.queued.count == n_groups
 
 
 @pytest.mark.parametrize("n_groups", [2, 12])
-def test_it_reads_the_timeout_report_in_seven_queries_whatever_the_fleet_size(n_groups, django_assert_num_queries):
+def test_it_reads_the_timeout_report_in_eleven_queries_whatever_the_fleet_size(n_groups, django_assert_max_num_queries):
     _fleet_of(n_groups)
-    with django_assert_num_queries(7):
+    with django_assert_max_num_queries(11):
         sel.timeout_report("7d", now=NOW)
 
 

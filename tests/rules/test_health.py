@@ -160,8 +160,9 @@ def test_a_group_with_some_members_not_online_is_degraded():
     assert group_health(["online", "offline"]) == "degraded"
 
 
-def test_a_group_with_only_late_members_is_degraded_not_down():
-    assert group_health(["late", "offline"]) == "degraded"
+def test_a_group_with_no_member_online_is_down_even_if_some_are_late():
+    # Issue 12: "0/7 DEGRADED" hid a group nobody was known to serve; see tests/rules/test_group_health.py.
+    assert group_health(["late", "offline"]) == "down"
 
 
 def test_a_group_with_nobody_online_or_late_is_down():

@@ -16,10 +16,10 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from workers.alerting.pressure import group_queue_delay, pressure_stats
-from workers.models import Alert, AlertMember, AlertState, HybridWorker, Job, SignalSource, WorkerGroup, WorkerStatus
+from workers.models import Alert, AlertKind, AlertMember, AlertState, HybridWorker, Job, SignalSource, WorkerGroup, WorkerStatus
 from workers.rules.diagnosis import diagnoses
 from workers.rules.format import format_duration
-from workers.rules.health import summarize_group, worker_status
+from workers.rules.health import possible_site_outage, summarize_group, worker_status
 from workers.rules.pressure import PressureLimits
 from workers.rules.signals import Thresholds
 
@@ -121,10 +121,11 @@ def group_snapshot(group: WorkerGroup | None) -> dict[str, Any] | None:
         return None
     statuses = list(HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("status", flat=True))
     summary = summarize_group(statuses)
+    # summary.health is the one group rule: no member online is "down" whether they are late or offline.
     if summary.total and summary.online == 0 and summary.late == 0:
         meaning = "the group has NO online worker: queued jobs will fail"
     elif summary.total and summary.online == 0:
-        meaning = f"no worker of the group is fully online ({summary.late} late): jobs may be delayed or fail"
+        meaning = f"the group is DOWN: no worker is fully online ({summary.late} late): jobs may be delayed or fail"
     elif summary.online < summary.total:
         meaning = f"{summary.label}: jobs still run on the remaining workers, with less capacity"
     else:
@@ -140,6 +141,7 @@ def group_snapshot(group: WorkerGroup | None) -> dict[str, Any] | None:
         "late": summary.late,
         "meaning": meaning,
         "no_online": summary.online == 0,
+        "health": summary.health,
         "last_job": job_summary(last_job),
         "url": site_url(f"/groups/{group.pk}/"),
     }
@@ -160,6 +162,39 @@ def _member_rows(alert: Alert, *, now: datetime) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _advice(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each distinct cause and fix once, with the workers it applies to: members that went dark
+    together usually share one cause, and seven identical blocks of advice hide that. Causes that
+    are some worker's most likely one come first, then by how many workers they cover."""
+    entries: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        snapshot = row["snapshot"]
+        found = ([snapshot["cause"]] if snapshot["cause"] else []) + list(snapshot["other_causes"])
+        for index, cause in enumerate(found or [None]):
+            key = (cause["title"], cause["detail"], cause["fix"]) if cause else ("", "", "")
+            entry = entries.setdefault(key, {"cause": cause, "workers": [], "probable": False})
+            entry["workers"].append(row["name"])
+            entry["probable"] = entry["probable"] or index == 0
+    ordered = sorted(entries.values(), key=lambda e: (not e["probable"], -len(e["workers"])))
+    for entry in ordered:
+        count = len(entry["workers"])
+        entry["applies_to"] = (
+            f"all {count} workers" if count == len(rows) else f"{count} of {len(rows)}: {', '.join(entry['workers'])}"
+        )
+    return ordered
+
+
+def _site_outage(alert: Alert, down: list[dict[str, Any]], group: dict[str, Any] | None) -> dict[str, Any] | None:
+    """"Possible site or network outage" facts when most of the group went dark within one group
+    wait (the members of one rollup alert; ``health.possible_site_outage``), else None."""
+    if group is None or alert.kind != AlertKind.GROUP_ROLLUP:
+        return None
+    if not possible_site_outage(down_together=len(down), total=group["total"], share=settings.ALERT_SITE_OUTAGE_SHARE):
+        return None
+    starts = [r["down_at"] for r in down]
+    return {"down": len(down), "total": group["total"], "first": min(starts), "last": max(starts)}
 
 
 def _headline_cause(rows: list[dict[str, Any]]) -> str:
@@ -194,8 +229,13 @@ def render_down(alert: Alert, *, now: datetime, reminder: bool = False) -> Rende
     since = ""
     if reminder and listed:
         since = f" for {format_duration((now - min(r['down_at'] for r in listed)).total_seconds())}"
-    subject = f"{prefix} {who}{since} ({where}) — {_headline_cause(listed)}"
-    context = {"alert": alert, "rows": rows, "down": down, "group": group, "reminder": reminder, "now": now}
+    site = _site_outage(alert, down, group)
+    headline = f"possible site or network outage; {_headline_cause(listed)}" if site else _headline_cause(listed)
+    subject = f"{prefix} {who}{since} ({where}) — {headline}"
+    context = {
+        "alert": alert, "rows": rows, "down": down, "group": group, "reminder": reminder, "now": now,
+        "site": site, "advice": _advice(listed) if len(rows) > 1 else [],
+    }
     return render("down", context, subject)
 
 

@@ -13,11 +13,11 @@ under its lock.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from workers.alerting import content as alert_content
 from workers.alerting.maintenance import covered_worker_ids
@@ -88,7 +88,22 @@ def is_down(worker: HybridWorker, *, now: datetime) -> bool:
     return worker.status == WorkerStatus.LATE.value and unreachable_but_alive(worker, now=now)
 
 
-def open_memberships(worker: HybridWorker) -> Iterable[AlertMember]:
+def outage_started_at(worker: HybridWorker, *, detected_at: datetime) -> datetime:
+    """When the outage began: the last signal seen, not the moment we noticed (a worker silent for
+    15 minutes is reported as down for 15, not for the 10 since it crossed the offline threshold).
+
+    Offline: the latest of Automation's lastSeen and the heartbeat. Late but unreachable (heartbeats
+    go on): Automation's lastSeen, the signal it lost. Never later than ``detected_at``; the
+    detection time when no signal was ever seen.
+    """
+    if worker.status == OFFLINE:
+        signals = [at for at in (worker.last_seen_at, worker.last_heartbeat_at) if at is not None]
+    else:
+        signals = [worker.last_seen_at] if worker.last_seen_at is not None else []
+    return min(max(signals), detected_at) if signals else detected_at
+
+
+def open_memberships(worker: HybridWorker) -> QuerySet[AlertMember]:
     """The worker's unrecovered places in open down/rollup alerts."""
     return AlertMember.objects.filter(
         worker=worker, recovered_at__isnull=True, alert__state=AlertState.OPEN, alert__kind__in=DOWN_KINDS
@@ -106,13 +121,18 @@ def open_flapping(worker: HybridWorker) -> Alert | None:
 def worker_down(
     worker: HybridWorker, *, at: datetime, reason: str, now: datetime, blind_accounts: set[int], result: OutboxResult
 ) -> None:
-    """Count the worker as down at ``at``: join the group's alert that is still gathering, else open one.
+    """Count the worker as down (detected at ``at``): join the group's alert that is still
+    gathering, else open one.
 
-    The new alert is due at ``alert_after`` + ALERT_GROUP_WAIT_SECONDS and held as ``maintenance``
-    or ``blind`` when that applies. A worker already in an open down alert is left alone.
+    The member's ``down_at`` and a new alert's ``opened_at`` are the outage start (the last signal,
+    ``outage_started_at``), so every duration shown counts from there; a member joining with an
+    earlier start moves its alert's ``opened_at`` back. The new alert is due at ``alert_after`` +
+    ALERT_GROUP_WAIT_SECONDS and held as ``maintenance`` or ``blind`` when that applies. A worker
+    already in an open down alert is left alone.
     """
     if open_memberships(worker).exists():
         return  # already counted as down (e.g. late-but-unreachable, then offline)
+    started = outage_started_at(worker, detected_at=at)
     anchor = worker.alert_after if worker.alert_after is not None and worker.alert_after <= at else at
     wait = timedelta(seconds=settings.ALERT_GROUP_WAIT_SECONDS)
     account_id = worker.group.account_id
@@ -136,20 +156,21 @@ def worker_down(
         .first()
     )
     if gathering is not None:
-        AlertMember.objects.get_or_create(alert=gathering, worker=worker, defaults={"down_at": at, "reason": reason[:300]})
+        AlertMember.objects.get_or_create(alert=gathering, worker=worker, defaults={"down_at": started, "reason": reason[:300]})
         if gathering.kind != AlertKind.GROUP_ROLLUP:
             Alert.objects.filter(pk=gathering.pk).update(kind=AlertKind.GROUP_ROLLUP)
+        Alert.objects.filter(pk=gathering.pk, opened_at__gt=started).update(opened_at=started)
         return
     alert = Alert.objects.create(
         kind=AlertKind.WORKER_DOWN,
         account_id=account_id,
         group=worker.group,
         title=f"{worker.name} down",
-        opened_at=at,
+        opened_at=started,
         notify_at=anchor + wait,
         suppressed=held,
     )
-    AlertMember.objects.create(alert=alert, worker=worker, down_at=at, reason=reason[:300])
+    AlertMember.objects.create(alert=alert, worker=worker, down_at=started, reason=reason[:300])
     result.opened.append(alert.pk)
 
 

@@ -5,10 +5,12 @@ and its Log Analytics workspace (heartbeats, CPU/memory, agent events) through
 ``azure-monitor-query``, authenticated by ``azure-identity``. It returns the small frozen records
 of ``workers.azure.records`` and raises only our own errors (``workers.azure.errors``):
 
-* ``AzureTransientError`` -- worth retrying later: 408, 429, 5xx, timeouts, connection errors
-  (``retry_after`` carries the service's ``Retry-After`` when there was one);
-* ``AzureError`` -- retrying will not help: 400/401/403/404, authentication failures, bodies we
-  cannot decode.
+* ``AzureTransientError`` -- worth retrying later: 408, 429, 5xx, timeouts, connection errors, and
+  bodies that could not be decoded (a truncated or garbled answer: the same call usually succeeds
+  when repeated, so one must not fail a poll for good); ``retry_after`` carries the service's
+  ``Retry-After`` when there was one;
+* ``AzureError`` -- retrying will not help: 400/401/403/404, authentication failures, decoded rows
+  of a shape we cannot use.
 
 Nothing here writes anywhere, so every call is safe to repeat. A list that fails on any page raises
 and returns nothing, so callers never mistake half a fleet for the whole fleet. The query text comes
@@ -50,6 +52,7 @@ from workers.azure.errors import (
     LastStatus,
     exception_causes,
     is_transient_status,
+    malformed_body,
     retry_after_header,
     short_message,
     tls_untrusted,
@@ -91,8 +94,9 @@ def _map_error(exc: BaseException, what: str, hook: LastStatus | None = None) ->
         return exc
     if tls_untrusted(exc):
         return AzureError(f"{what}: the TLS certificate was not trusted; check the CA bundle ({short_message(exc)})")
-    if isinstance(exc, DecodeError):
-        return AzureError(f"{what}: Azure sent a body that could not be decoded ({short_message(exc)})")
+    if isinstance(exc, DecodeError) or (isinstance(exc, _SdkAzureError) and malformed_body(exc)):
+        # A truncated or garbled answer (also a 200 whose JSON is cut short): transient, retried.
+        return AzureTransientError(f"{what}: Azure sent a body that could not be decoded ({short_message(exc)})")
     if isinstance(exc, ClientAuthenticationError):
         # azure-identity reports an unreachable or failing token endpoint as an authentication
         # error too; that is an outage, not a wrong secret.
@@ -121,7 +125,9 @@ def _map_error(exc: BaseException, what: str, hook: LastStatus | None = None) ->
             return AzureTransientError(
                 f"{what}: HTTP {status} with a non-JSON body", retry_after=hook.retry_after if hook else None
             )
-        return AzureError(f"{what}: Azure sent a malformed body ({short_message(exc)})")
+        if malformed_body(exc):
+            return AzureTransientError(f"{what}: Azure sent a malformed body ({short_message(exc)})")
+        return AzureError(f"{what}: unexpected value ({short_message(exc)})")
     if isinstance(exc, OSError):
         return AzureTransientError(f"{what}: connection failed ({short_message(exc)})")
     return AzureError(f"{what}: unexpected {type(exc).__name__}: {short_message(exc)}")

@@ -7,6 +7,7 @@ module that may name SDK classes); the helpers here read what needs no SDK: an H
 """
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator, Mapping
 from typing import Protocol
@@ -18,11 +19,12 @@ TRANSIENT_STATUS = frozenset({408, 429})
 
 
 class AzureError(Exception):
-    """Azure answered with something we cannot use (auth, not found, bad request, bad body)."""
+    """Azure answered with something we cannot use (auth, not found, bad request, rows we cannot parse)."""
 
 
 class AzureTransientError(AzureError):
-    """Worth retrying later: 429, 5xx, timeouts, connection errors. ``retry_after`` in seconds if known."""
+    """Worth retrying later: 429, 5xx, timeouts, connection errors, a truncated or garbled body.
+    ``retry_after`` in seconds if known."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -96,6 +98,12 @@ def exception_causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def malformed_body(exc: BaseException) -> bool:
+    """Was a body cut short or garbled (invalid JSON or text)? A truncated answer is a transport
+    accident, not a wrong request: the same call usually succeeds when repeated."""
+    return any(isinstance(err, (json.JSONDecodeError, UnicodeDecodeError)) for err in (exc, *exception_causes(exc)))
 
 
 def tls_untrusted(exc: BaseException) -> bool:

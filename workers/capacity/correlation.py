@@ -31,7 +31,7 @@ import numpy as np
 from django.db import transaction
 from django.db.models import Avg, F
 
-from workers.capacity.measure import measure_group_capacity
+from workers.capacity.measure import fleet_data_start, measure_group_capacity
 from workers.capacity.selectors.findings import METRIC_LABELS, TARGET_LABELS
 from workers.db import EpochBucket, EpochSeconds
 from workers.rules import findings, latency
@@ -223,19 +223,24 @@ def _finding(run: CapacityRun, rank: int, pair: _Pair, rules: dict[str, findings
 
 
 def fleet_heat(capacities: list[GroupCapacity]) -> dict[str, list[float | None]]:
-    """Fleet-wide hour-of-week maps: jobs per hour summed over groups, queue delay weighted by jobs."""
+    """Fleet-wide hour-of-week maps: jobs per hour summed over groups, queue delay weighted by jobs.
+    An hour of the week no group has data for stays None (a blank cell, not a zero)."""
     load = np.zeros(168)
+    seen = np.zeros(168, dtype=bool)
     qsum = np.zeros(168)
     qweight = np.zeros(168)
     for cap in capacities:
         for h in range(min(168, len(cap.heat_load))):
+            if cap.heat_load[h] is None:
+                continue  # no data for that hour of the week: missing, not zero
+            seen[h] = True
             jobs = cap.heat_load[h] or 0.0
             load[h] += jobs
             if cap.heat_queue[h] is not None and jobs:
                 qsum[h] += cap.heat_queue[h] * jobs
                 qweight[h] += jobs
     return {
-        "heat_load": [round(float(v), 3) for v in load],
+        "heat_load": [round(float(v), 3) if ok else None for v, ok in zip(load, seen)],
         "heat_queue": [round(float(s / w), 2) if w else None for s, w in zip(qsum, qweight)],
     }
 
@@ -254,12 +259,13 @@ def compute_findings(window: str, now: datetime) -> CapacityRun:
     hourly = size >= 3600
     rules = pressure_rules()
     groups = list(WorkerGroup.objects.filter(removed_at__isnull=True).order_by("pk"))
+    data_start = fleet_data_start(start, now)
     pairs: list[_Pair] = []
     capacities = []
     for group in groups:
         try:
             pairs.extend(examine_group(group, start=start, end=now, size=size, hourly=hourly, rules=rules))
-            capacities.append(measure_group_capacity(group, start=start, end=now))
+            capacities.append(measure_group_capacity(group, start=start, end=now, data_start=data_start, known_start=True))
         except Exception:  # one bad group is logged and skipped, never the whole run
             log.exception("capacity analysis failed for group %s", group.pk)
     ranked = rank_pairs(pairs)
@@ -274,7 +280,7 @@ def compute_findings(window: str, now: datetime) -> CapacityRun:
             pairs_examined=len(pairs),
             groups_examined=len(groups),
             rules={metric: asdict(r) for metric, r in rules.items()},
-            fleet=fleet_heat(capacities),
+            fleet={**fleet_heat(capacities), "data_start": data_start.isoformat() if data_start else None},
         )
         CorrelationFinding.objects.bulk_create([_finding(run, i + 1, p, rules) for i, p in enumerate(kept)], batch_size=500)
         for cap in capacities:

@@ -8,6 +8,11 @@ Sources: ``UtilizationHourly`` (the hourly rollup: percentiles are of hourly mea
 of minutes) and ``Job`` rows aggregated per hour in SQL (one row per hour, not per job), plus the
 group's queue delays for p50/p95. When a group counts as saturated, and how its forecast is
 summarised, are pure rules (``workers.rules.saturation``).
+
+Every rate divides by the covered span (``fleet_data_start``): from the first job or utilization
+hour the fleet has in the window to the window's end (polls run up to now, so a quiet last hour is
+data, a stretch before the first data is not). Hours before it are missing: they count in no mean,
+percentile or heat-map cell, and days before it have ``None`` in the daily series.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Min, Sum
 
 from workers.db import EpochBucket
 from workers.models import GroupCapacity, HybridWorker, Job, UtilizationHourly, WorkerGroup, WorkerStatus
@@ -27,8 +32,26 @@ from workers.rules.stats import percentile
 HOUR = saturation.HOUR_SECONDS
 
 
-def measure_group_capacity(group: WorkerGroup, *, start: datetime, end: datetime) -> GroupCapacity:
-    """One group's figures over [start, end) (unsaved; the caller attaches the run)."""
+def fleet_data_start(start: datetime, end: datetime) -> datetime | None:
+    """The first data the fleet has in [start, end): the earliest job start on a group or utilization
+    hour (two index reads), or None without any. The covered span runs from there to ``end``."""
+    first_job = Job.objects.filter(group__isnull=False, started_at__gte=start, started_at__lt=end).aggregate(m=Min("started_at"))["m"]
+    first_util = UtilizationHourly.objects.filter(hour__gte=start, hour__lt=end).aggregate(m=Min("hour"))["m"]
+    found = [t for t in (first_job, first_util) if t is not None]
+    return min(found) if found else None
+
+
+def measure_group_capacity(
+    group: WorkerGroup, *, start: datetime, end: datetime, data_start: datetime | None = None, known_start: bool = False
+) -> GroupCapacity:
+    """One group's figures over [start, end) (unsaved; the caller attaches the run).
+
+    ``data_start`` is the first data the fleet holds in the window (``fleet_data_start``; looked up
+    when not given and ``known_start`` is False): rates, peaks, heat maps and daily series cover only
+    [data_start, end), never hours before we had any data.
+    """
+    if data_start is None and not known_start:
+        data_start = fleet_data_start(start, end)
     members = list(HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("pk", "status"))
     member_ids = [pk for pk, _ in members]
     online = sum(1 for _, status in members if status == WorkerStatus.ONLINE)
@@ -47,9 +70,11 @@ def measure_group_capacity(group: WorkerGroup, *, start: datetime, end: datetime
         Job.objects.filter(group=group, started_at__gte=start, started_at__lt=end, queue_seconds__isnull=False).values_list("queue_seconds", flat=True)
     )
 
-    window_hours = max((end - start).total_seconds() / HOUR, 1e-9)
-    first_bucket = math.floor(start.timestamp() / HOUR)
-    last_bucket = math.ceil(end.timestamp() / HOUR)  # exclusive
+    # From the hour holding the first data: the hourly buckets are whole hours.
+    covered_from = max(start, data_start.replace(minute=0, second=0, microsecond=0)) if data_start is not None else end
+    window_hours = max((end - covered_from).total_seconds() / HOUR, 1e-9)
+    first_bucket = math.floor(covered_from.timestamp() / HOUR)
+    last_bucket = math.ceil(end.timestamp() / HOUR) if data_start is not None else first_bucket  # exclusive
     per_hour = {int(b): (n, qs, qn, ds, dn) for b, n, qs, qn, ds, dn in job_hours}
     counts = np.asarray([per_hour.get(b, (0,))[0] for b in range(first_bucket, last_bucket)], dtype=float)
     jobs = int(counts.sum())
@@ -89,15 +114,17 @@ def measure_group_capacity(group: WorkerGroup, *, start: datetime, end: datetime
         day_jobs[d] += n
         day_peak[d] = max(day_peak[d], n)
     n_days = (end.astimezone(timezone.utc).date() - start_day).days + 1
+    first_covered_day = (covered_from.astimezone(timezone.utc).date() - start_day).days
     daily = []
     for d in range(n_days):
+        covered = d >= first_covered_day and data_start is not None
         daily.append(
             {
                 "day": (start_day + timedelta(days=d)).isoformat(),
                 "cpu_p95": percentile(day_cpu.get(d, []), 95),
                 "mem_p95": percentile(day_mem.get(d, []), 95),
-                "jobs": day_jobs.get(d, 0),
-                "arrivals_peak": day_peak.get(d, 0),
+                "jobs": day_jobs.get(d, 0) if covered else None,
+                "arrivals_peak": day_peak.get(d, 0) if covered else None,
             }
         )
     offsets, cpu_series, load_series = saturation.trend_inputs(daily)

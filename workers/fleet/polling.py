@@ -6,9 +6,12 @@ minutes) up to ``now``; the first poll of an account, or one after a long gap, r
 the watermark moves only after the rows are committed, so a crash or a failure loses nothing.
 
 Every poll writes one ``PollRun`` (kind, scope, times, rows, ok, error), which is where the pages
-get data freshness. A failed poll records why and never marks data fresh: nothing is ingested and
-the watermark stays put. ``AzureTransientError`` propagates after it is recorded (the Celery task
-retries it); ``AzureError`` is recorded and returned (retrying will not help). A Log Analytics
+get data freshness. The run is opened (not ok, not finished) when the poll starts and completed when
+it ends; only finished runs count as evidence (``workers.fleet.selectors.poll_evidence``), and a run
+left open by a process that died is closed as failed by ``workers.fleet.poll_sweep``. A failed poll
+records why and never marks data fresh: nothing is ingested and the watermark stays put.
+``AzureTransientError`` (including a truncated or garbled body) propagates after it is recorded (the
+Celery task retries it); ``AzureError`` is recorded and returned (retrying will not help). A Log Analytics
 partial result ingests the rows it has but counts as a failure (ok=False, watermark unchanged), so
 the next poll reads that window again.
 
@@ -105,9 +108,13 @@ def _close_clients_locked() -> None:
 # --- windows and watermarks ------------------------------------------------------------------------
 
 
-def poll_window_start(watermark: datetime | None, *, now: datetime) -> datetime:
-    """Where a poll starts reading: watermark minus the overlap, but never before the backfill limit."""
-    floor = now - timedelta(hours=settings.POLL_BACKFILL_HOURS)
+def poll_window_start(watermark: datetime | None, *, now: datetime, floor: datetime | None = None) -> datetime:
+    """Where a poll starts reading: watermark minus the overlap, but never before the backfill limit.
+
+    ``floor`` replaces that limit (``POLL_BACKFILL_HOURS`` back) for an explicit history backfill
+    (``workers.fleet.backfill``), which reads further back than a routine poll may.
+    """
+    floor = floor if floor is not None else now - timedelta(hours=settings.POLL_BACKFILL_HOURS)
     if watermark is None:
         return floor
     return max(floor, watermark - timedelta(seconds=settings.POLL_OVERLAP_SECONDS))
@@ -210,11 +217,11 @@ def poll_workers(account_id: int, group_id: int, *, now: datetime | None = None)
     return _record(account, PollKind.WORKERS, group.name, now, work)
 
 
-def poll_jobs(account_id: int, *, now: datetime | None = None) -> PollOutcome:
+def poll_jobs(account_id: int, *, now: datetime | None = None, floor: datetime | None = None) -> PollOutcome:
     """Jobs created or modified since the jobs watermark (minus the overlap). Safe to repeat."""
     now = now or timezone.now()
     account = _account(account_id)
-    since = poll_window_start(account.jobs_watermark, now=now)
+    since = poll_window_start(account.jobs_watermark, now=now, floor=floor)
 
     def work() -> _Work:
         records = azure_client(account).list_jobs(since=since)
@@ -248,8 +255,9 @@ def _logs_work(
     *,
     slice_length: timedelta | None = None,
     max_slices: int = 1,
+    floor: datetime | None = None,
 ) -> Callable[[], _Work]:
-    start = poll_window_start(getattr(account, watermark_field), now=now)
+    start = poll_window_start(getattr(account, watermark_field), now=now, floor=floor)
 
     def work() -> _Work:
         rows = skipped = 0
@@ -280,7 +288,7 @@ _LOG_POLLS = (
 )
 
 
-def poll_logs(account_id: int, *, now: datetime | None = None) -> list[PollOutcome]:
+def poll_logs(account_id: int, *, now: datetime | None = None, floor: datetime | None = None) -> list[PollOutcome]:
     """Heartbeats, CPU/memory and event 4502 from Log Analytics, each with its own watermark/PollRun.
 
     One failing query does not stop the others; if any failed transiently, the first such error is
@@ -297,7 +305,7 @@ def poll_logs(account_id: int, *, now: datetime | None = None) -> list[PollOutco
     for kind, method, ingest_fn, field in _LOG_POLLS:
         slicing = {"slice_length": perf_slice(workers), "max_slices": PERF_SLICES_PER_POLL} if kind == PollKind.PERF else {}
         try:
-            outcomes.append(_record(account, kind, "", now, _logs_work(account, method, ingest_fn, field, now, **slicing)))
+            outcomes.append(_record(account, kind, "", now, _logs_work(account, method, ingest_fn, field, now, floor=floor, **slicing)))
         except AzureTransientError as exc:
             transient = transient or exc
             outcomes.append(PollOutcome(kind, "", False, 0, error=f"transient: {exc}"))

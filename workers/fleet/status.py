@@ -7,6 +7,12 @@ the rows that UPDATE matched.
 Two refreshes running at once (two beats, a retried task) therefore write each change exactly once:
 the loser's UPDATE matches nothing. Called by the ``refresh_statuses`` task (beat, and after every
 worker/log poll), by ``manage.py poll --once`` and by the alerting tests.
+
+A worker is judged only on data we actually fetched: each signal as of the start of our latest
+finished, successful poll of it (``workers.fleet.selectors.last_looked``, one query per refresh). When
+our own polling is behind (Celery worker or broker down, a failed poll), a worker does not turn late
+or offline until a fresh poll of its group has come in, and its reason says the signal was not
+re-checked: the gap is recorded as ours, not the fleet's. A group never polled is judged at ``now``.
 """
 from __future__ import annotations
 
@@ -17,10 +23,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from workers.fleet.locking import BATCH, lock_workers, update_from_values, update_workers_in_pk_order
+from workers.fleet.selectors.last_looked import LastLooked, last_looked
+from workers.models import HybridWorker, StatusChange
 from workers.rules.health import worker_status
 from workers.rules.signals import Thresholds
-from workers.models import HybridWorker, StatusChange
-from workers.fleet.locking import BATCH, lock_workers, update_from_values, update_workers_in_pk_order
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +46,15 @@ def refresh_statuses(
     group_id: int | None = None,
     thresholds: Thresholds | None = None,
 ) -> RefreshResult:
-    """Judge every current (not removed) worker, of one account (or one group) or all, at ``now``.
+    """Judge every current (not removed) worker, of one account (or one group) or all, at ``now``,
+    each signal as of our last successful poll of it (never later than ``now``).
 
     Safe to run twice or concurrently: a status change is claimed by a conditional UPDATE, so only
     one caller writes its ``StatusChange``; the other updates only reason/deadline columns.
     """
     now = now or timezone.now()
     base = thresholds or Thresholds.from_settings()
+    looked = last_looked(account_id=account_id, group_id=group_id)
     qs = HybridWorker.objects.filter(removed_at__isnull=True)
     if account_id is not None:
         qs = qs.filter(group__account_id=account_id)
@@ -53,19 +62,23 @@ def refresh_statuses(
         qs = qs.filter(group_id=group_id)
     rows = qs.values_list(
         "pk", "status", "status_reason", "alert_after", "last_seen_at", "last_heartbeat_at", "registered_at",
-        "group__grace_seconds",
+        "group__grace_seconds", "group_id",
     )
     changes: dict[int, dict[str, object]] = {}
     touch: dict[int, dict[str, object]] = {}
     judged = 0
-    for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace in rows.iterator(chunk_size=2000):
+    never = LastLooked(None, None)
+    for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace, group in rows.iterator(chunk_size=2000):
         judged += 1
+        seen = looked.get(group, never)
         verdict = worker_status(
             now=now,
             last_seen_at=last_seen_at,
             last_heartbeat_at=last_heartbeat_at,
             registered_at=registered_at,
             thresholds=base.with_grace(grace),
+            automation_checked_at=seen.automation,
+            heartbeat_checked_at=seen.heartbeat,
         )
         if verdict.status != old:
             changes[pk] = {
@@ -84,10 +97,10 @@ def refresh_statuses(
     return RefreshResult(workers=judged, changes=changed, updated=updated)
 
 
-def _stale_part(reason: str) -> tuple[bool, bool]:
-    """Which signals the reason calls stale, ignoring the ages (so a new age alone causes no write)."""
-    parts = reason.split("; ")
-    return tuple("fresh" not in p for p in parts)  # type: ignore[return-value]
+def _stale_part(reason: str) -> tuple[tuple[bool, bool], ...]:
+    """Which signals the reason calls stale, and which not re-checked (our polling is behind),
+    ignoring the ages (so a new age alone causes no write, but the start or end of a gap does)."""
+    return tuple(("fresh" not in p, "not re-checked" in p) for p in reason.split("; "))
 
 
 def change_statuses(changes: dict[int, dict[str, object]], *, now: datetime) -> int:

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from workers.azure.errors import AzureTransientError
-from workers.fleet import polling, rollups, selectors, status
+from workers.fleet import poll_sweep, polling, rollups, selectors, status
 from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors
 from workers.latency.rollups import rollup_jobs
@@ -201,6 +201,13 @@ def refresh_statuses(account_id: int | None = None) -> int:
     Safe twice or concurrently: each change is claimed by a conditional UPDATE.
     """
     return status.refresh_statuses(account_id).changes
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def close_abandoned_polls() -> int:
+    """Beat entry: close as failed the polls whose process died (still open past the hard time limit
+    plus a margin), so they count as the failures they were instead of staying open forever."""
+    return poll_sweep.close_abandoned_polls(now=timezone.now())
 
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,

@@ -78,6 +78,12 @@ def _recompute_hours(start: datetime, end: datetime, *, now: datetime) -> int:
         .iterator(chunk_size=5000)
     )
     accs = accumulate_jobs(rows, latency.floor_hour)
+    # Every computed hour gets its fleet row, even without jobs: it marks the hour as covered, so the
+    # reads (workers.latency.selectors.coverage) know a missing row means "no jobs", not "not rolled up".
+    hour = start
+    while hour < end:
+        accs.setdefault((hour, "fleet"), Accumulator(scope="fleet", key="fleet"))
+        hour += HOUR
     JobHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
     objs = [JobHourly(hour=hour, computed_at=now, **acc.as_fields()) for (hour, _key), acc in accs.items()]
     JobHourly.objects.bulk_create(objs, batch_size=_BULK)

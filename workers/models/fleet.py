@@ -270,4 +270,8 @@ class PollRun(models.Model):
         indexes = [
             # Freshness: the latest run of each kind per account.
             models.Index(fields=["account", "kind", "started_at"], name="pollrun_latest"),
+            # workers.fleet.poll_sweep: the few runs still open (a poll in flight, or one whose process died).
+            models.Index(fields=["started_at"], condition=models.Q(finished_at__isnull=True), name="pollrun_open"),
+            # The status refresh: our latest successful poll of each group (workers.fleet.selectors.last_looked).
+            models.Index(fields=["account", "kind", "scope", "started_at"], condition=models.Q(ok=True), name="pollrun_ok_scope"),
         ]

@@ -35,17 +35,32 @@ class StatusVerdict:
     fresh_signals: list[str] = field(default_factory=list)
     signals: tuple[SignalState, ...] = ()
     # The moment every available signal is beyond its offline threshold (the worker is "down").
-    # In the past for an offline worker; None when nothing was ever reported.
+    # In the past for an offline worker; None when nothing was ever reported. A fact about the
+    # signals, not about when we looked: after a gap in our polling the worker turns offline only
+    # once a fresh poll confirms it, and its outage is still dated from here.
     alert_after: datetime | None = None
+    # Signals judged as of our last look because our polling is behind, and worse by now if nothing
+    # changed: the status holds until a fresh poll re-checks them (see ``signals.judge_signal``).
+    unchecked_signals: list[str] = field(default_factory=list)
 
     def signal(self, name: str) -> SignalState | None:
         return next((s for s in self.signals if s.name == name), None)
+
+
+# Whose poll a signal is re-checked by: the worker listing of its group, the account's heartbeat query.
+_LOOKED_BY = {AUTOMATION: "our last worker poll of this group", HEARTBEAT: "our last heartbeat poll of this account"}
 
 
 def _describe(signal: SignalState) -> str:
     label = "Automation last seen" if signal.name == AUTOMATION else "Log Analytics heartbeat"
     assert signal.age_seconds is not None
     age = format_duration(signal.age_seconds)
+    if signal.unchecked_seconds is not None:
+        # Our polling is behind: say so, so the gap reads as ours and not as the worker's.
+        when = "fresh when last checked; " if signal.state == "fresh" else ""
+        gap = format_duration(signal.unchecked_seconds)
+        ago = "ago" if signal.name == AUTOMATION else "old"
+        return f"{label} {age} {ago} ({when}not re-checked: {_LOOKED_BY[signal.name]} was {gap} ago)"
     if signal.state == "fresh":
         return f"{label} fresh ({age})" if signal.name == HEARTBEAT else f"{label} {age} ago (fresh)"
     return f"{label} {age} ago" if signal.name == AUTOMATION else f"{label} {age} old"
@@ -58,19 +73,29 @@ def worker_status(
     last_heartbeat_at: datetime | None,
     registered_at: datetime | None,
     thresholds: Thresholds,
+    automation_checked_at: datetime | None = None,
+    heartbeat_checked_at: datetime | None = None,
 ) -> StatusVerdict:
-    """Judge one worker from its two liveness signals.
+    """Judge one worker from its two liveness signals, each as of when we last looked at it.
 
     - no signal at all: ``never`` when the worker registered (it never reported), else ``unknown``;
     - ``offline`` when every available signal is beyond its offline threshold;
     - ``late`` when some available signal is beyond its late threshold;
     - ``online`` otherwise. A missing heartbeat (V2 without the agent) is not counted as stale.
+
+    ``automation_checked_at`` / ``heartbeat_checked_at``: the start of our latest finished,
+    successful worker poll of the worker's group / heartbeat poll of its account (None: never
+    polled, judged at ``now``). A signal's age is taken at ``min(now, checked_at)``, so when our own
+    polling is behind, the worker does not turn late or offline until a fresh poll re-checks it;
+    the reason then says "not re-checked: our last ... was N ago".
     """
     automation = judge_signal(
-        AUTOMATION, last_seen_at, now=now, late=thresholds.lastseen_late, offline=thresholds.lastseen_offline
+        AUTOMATION, last_seen_at, now=now, late=thresholds.lastseen_late, offline=thresholds.lastseen_offline,
+        checked_at=automation_checked_at,
     )
     heartbeat = judge_signal(
-        HEARTBEAT, last_heartbeat_at, now=now, late=thresholds.heartbeat_late, offline=thresholds.heartbeat_offline
+        HEARTBEAT, last_heartbeat_at, now=now, late=thresholds.heartbeat_late, offline=thresholds.heartbeat_offline,
+        checked_at=heartbeat_checked_at,
     )
     signals = (automation, heartbeat)
     available = [s for s in signals if s.state != "missing"]
@@ -95,13 +120,18 @@ def worker_status(
     if heartbeat.state == "missing":
         reason += "; no Log Analytics heartbeat (judged on Automation alone)"
     alert_after = max(s.offline_at for s in available if s.offline_at is not None)
-    return StatusVerdict(status, reason[:300], stale, fresh, signals, alert_after)
+    unchecked = [s.name for s in available if s.unchecked_seconds is not None]
+    return StatusVerdict(status, reason[:300], stale, fresh, signals, alert_after, unchecked)
 
 
 # --- Groups -------------------------------------------------------------------------------------
 
 
 class GroupHealth:
+    """A group's health. ``DOWN`` is any group with members and none of them online: whether they
+    are offline or only late, nobody is known to be able to pick up the next job, so it must read
+    as an outage at once, not as an ordinary degraded group."""
+
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     DOWN = "down"
@@ -129,7 +159,7 @@ class GroupSummary:
     @property
     def health(self) -> str:
         """"healthy" | "degraded" | "down" | "empty" (see ``health_from_counts``)."""
-        return health_from_counts(total=self.total, online=self.online, late=self.late)
+        return health_from_counts(total=self.total, online=self.online)
 
     @property
     def not_online(self) -> int:
@@ -144,6 +174,13 @@ class GroupSummary:
         """E.g. "2 of 3 workers online"."""
         noun = "worker" if self.total == 1 else "workers"
         return f"{self.online} of {self.total} {noun} online"
+
+    @property
+    def down_note(self) -> str:
+        """Why a down group is down, e.g. "no member online (7 late)"; empty when it is not down."""
+        if self.health != GroupHealth.DOWN:
+            return ""
+        return "no member online" + (f" ({self.late} late)" if self.late else "")
 
 
 def summarize_group(statuses: Iterable[str]) -> GroupSummary:
@@ -163,17 +200,19 @@ def summarize_group(statuses: Iterable[str]) -> GroupSummary:
     )
 
 
-def health_from_counts(*, total: int, online: int, late: int) -> str:
+def health_from_counts(*, total: int, online: int) -> str:
     """The group health rule, from member counts.
 
-    healthy: every member online. down: no member online or late (nobody can pick up a queued
-    job). degraded: anything in between. empty: no members.
+    healthy: every member online. down: no member online, even when some are only late (a late
+    member may still take jobs, but none is known to: the group is at risk now, and "0/7 degraded"
+    for minutes hid exactly that). degraded: some members online, not all. empty: no members.
+    ``GroupSummary.down_note`` says how many of a down group's members are late.
     """
     if total == 0:
         return GroupHealth.EMPTY
     if online == total:
         return GroupHealth.HEALTHY
-    if online + late == 0:
+    if online == 0:
         return GroupHealth.DOWN
     return GroupHealth.DEGRADED
 
@@ -191,6 +230,17 @@ def worst_first(
     rank = GROUP_HEALTH_RANK.get(members.health, len(GROUP_HEALTH_RANK))
     placed = min(rank, GROUP_HEALTH_RANK[GroupHealth.DEGRADED] + 0.5) if poll_problem else rank
     return (placed, rank, -members.offline, -members.not_online, -open_alerts, name.lower(), account)
+
+
+def possible_site_outage(*, down_together: int, total: int, share: float) -> bool:
+    """Most or all of a group went dark together: at least ``share`` of its ``total`` members (and
+    at least 2) down within one group wait (``down_together``: the members of one rollup alert).
+    Then a shared cause (site power, network link, proxy, firewall) is likelier than N separate
+    machine faults, and the email says so once instead of repeating each worker's advice."""
+    if total <= 0 or down_together < 2:
+        return False
+    # A hair of tolerance so 0.7 x 10 (7.000000000000001 in floating point) needs 7, not 8.
+    return down_together >= share * total - 1e-9
 
 
 def group_health(statuses: Iterable[str]) -> str:

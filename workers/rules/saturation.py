@@ -34,10 +34,11 @@ def trend_inputs(daily: Sequence[dict]) -> tuple[list[float], list[float | None]
     """(day offsets, CPU p95 per day, busiest-hour arrivals per day) for the forecast.
 
     The first and last days of a window are partial: they are left out so they do not bend the line.
+    A day without data (``None``, before the first data we hold) stays None: missing, not zero.
     """
     full = daily[1:-1] if len(daily) > 2 else []
     offsets = [float(i + 1) for i in range(len(full))]
-    return offsets, [row.get("cpu_p95") for row in full], [float(row.get("arrivals_peak") or 0) for row in full]
+    return offsets, [row.get("cpu_p95") for row in full], [None if row.get("arrivals_peak") is None else float(row["arrivals_peak"]) for row in full]
 
 
 def forecast_summary(days: Sequence[float], values: Sequence[float | None], *, threshold: float, first_day: str) -> dict:

@@ -7,7 +7,13 @@
   "not available", never "stale".
 
 ``workers.models.SignalSource`` takes its values from here. Nothing touches the database or the
-clock: callers pass ``now``.
+clock: callers pass ``now``, and ``checked_at``: when we last actually looked at the signal.
+
+Why ``checked_at``: a stored timestamp only says what the last successful poll saw. When our own
+polling is behind (the Celery worker or the broker was down, a poll failed), judging that old answer
+against ``now`` turns every healthy worker late or offline until the next poll lands: our gap, not the
+fleet's. So a signal is judged as of our last look (``min(now, checked_at)``); its true age is kept
+for display, and the state it would have at ``now`` is noted as not re-checked.
 """
 from __future__ import annotations
 
@@ -73,23 +79,45 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class SignalState:
-    """One liveness signal judged at ``now``: ``state`` is fresh, late, offline or missing."""
+    """One liveness signal: ``state`` (fresh, late, offline or missing) as of our last look at it.
+
+    ``age_seconds`` is its true age at ``now`` (what a page shows). ``unchecked_seconds`` is set only
+    when our last look is so old that the signal would be in a worse state at ``now`` than when we
+    looked: it is then how long ago that look was (the gap is ours, and the verdict says so).
+    """
 
     name: str
     at: datetime | None
     age_seconds: float | None
     state: str  # "fresh" | "late" | "offline" | "missing"
     offline_at: datetime | None  # when this signal crosses (or crossed) its offline threshold
+    unchecked_seconds: float | None = None
 
 
-def judge_signal(name: str, at: datetime | None, *, now: datetime, late: float, offline: float) -> SignalState:
-    """One signal at ``now``: missing without a timestamp, else fresh, late or offline by its age."""
+def _state(age: float, *, late: float, offline: float) -> str:
+    return "offline" if age > offline else "late" if age > late else "fresh"
+
+
+def judge_signal(
+    name: str, at: datetime | None, *, now: datetime, late: float, offline: float, checked_at: datetime | None = None
+) -> SignalState:
+    """One signal: missing without a timestamp, else fresh, late or offline by its age when we last looked.
+
+    ``checked_at``: when we last actually looked (the start of our latest finished, successful poll of
+    this signal); the state is judged at ``min(now, checked_at)``. None (never polled) judges at
+    ``now``. A timestamp newer than our look (a poll in flight already wrote it) counts as seen then.
+    ``offline_at`` does not depend on when we looked: it is a fact about the signal.
+    """
     if at is None:
         return SignalState(name, None, None, "missing", None)
+    looked = now if checked_at is None else min(now, checked_at)
     # A timestamp ahead of our clock (skew) counts as just now.
     age = max(0.0, (now - at).total_seconds())
-    state = "offline" if age > offline else "late" if age > late else "fresh"
-    return SignalState(name, at, age, state, at + timedelta(seconds=offline))
+    state = _state(max(0.0, (looked - at).total_seconds()), late=late, offline=offline)
+    unchecked = None
+    if _state(age, late=late, offline=offline) != state:
+        unchecked = (now - looked).total_seconds()
+    return SignalState(name, at, age, state, at + timedelta(seconds=offline), unchecked)
 
 
 def tolerance(source: str, grace_seconds: float | None = None, *, thresholds: Thresholds | None = None) -> timedelta:

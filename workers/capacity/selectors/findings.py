@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from workers.capacity.selectors.runs import latest_run
+from workers.capacity.selectors.runs import latest_run, run_data_span
 from workers.models import CapacityRun, CorrelationFinding
+from workers.rules.coverage import DataSpan
 
 # What a finding relates, as the pages and the stored effect sentences name it.
 METRIC_LABELS = {"cpu": "CPU", "mem": "memory"}
@@ -125,6 +126,11 @@ class CorrelationReport:
     findings: list[FindingRow]  # flagged, ranked
     examined: list[FindingRow]  # strongest unflagged, with the reasons
     selected: FindingRow | None  # the one drawn as a scatter
+
+    @property
+    def data(self) -> DataSpan | None:
+        """The part of the run's window our data covers (its ``notice`` says when it is partial)."""
+        return run_data_span(self.run) if self.run is not None else None
 
 
 def correlation_report(window: str, *, selected_id: int | None = None) -> CorrelationReport:

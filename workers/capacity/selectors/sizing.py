@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from workers.capacity.selectors.runs import latest_run
+from workers.capacity.selectors.runs import latest_run, run_data_span
 from workers.models import CapacityRun, GroupCapacity
 from workers.rules import queueing, saturation
+from workers.rules.coverage import DataSpan
 from workers.rules.forecast import Forecast, forecast_saturation
 from workers.rules.pressure import PressureLimits
 
@@ -181,6 +182,11 @@ class CapacityReport:
     trend: TrendSeries | None
     groups: list[tuple[int, str]]
     cpu_threshold: float  # the CPU pressure limit the CPU trends are judged against
+
+    @property
+    def data(self) -> DataSpan | None:
+        """The part of the run's window our data covers (its ``notice`` says when it is partial)."""
+        return run_data_span(self.run) if self.run is not None else None
 
     @property
     def spof_rows(self) -> list[CapacityRow]:

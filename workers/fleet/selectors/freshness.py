@@ -1,20 +1,23 @@
 """How old the data is: per source (Automation, Jobs, Log Analytics), over the enabled accounts.
 
 Freshness comes from PollRun (the latest run, and the latest successful run, of each kind per
-account), so a failed or overdue poll always reads as stale. One query per call, whatever the fleet
-size.
+account), so a failed or overdue poll always reads as stale. Which runs count (finished ones: a poll
+in flight is neither a failure nor fresh data) and when data is stale are decided in
+``workers.fleet.selectors.poll_evidence``, the rule the blind alert reads too. One query per call,
+whatever the fleet size.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Subquery
 
 from workers.db import worker_poll_window_seconds
-from workers.models import AutomationAccount, PollKind, PollRun
+from workers.fleet.selectors.poll_evidence import finished_polls, poll_interval_seconds, stale_after_seconds
+from workers.models import AutomationAccount, PollKind
 
 
 @dataclass(frozen=True)
@@ -56,19 +59,9 @@ _SOURCES = (
 )
 
 
-def _interval_seconds(kind: str) -> int:
-    """How often a source is polled (read at call time: tests change the settings)."""
-    return {
-        PollKind.WORKERS: settings.POLL_WORKERS_SECONDS,
-        PollKind.JOBS: settings.POLL_JOBS_SECONDS,
-        PollKind.HEARTBEAT: settings.POLL_LOGS_SECONDS,
-    }[kind]
-
-
 def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scope: str | None = None) -> Subquery:
-    # Only finished runs count: services record a PollRun (ok=False) when a poll starts, and a poll in
-    # progress is neither a failure nor fresh data.
-    runs = PollRun.objects.filter(account=account_ref, kind=kind, finished_at__isnull=False)
+    # Only finished runs count (poll_evidence): a poll in progress is neither a failure nor fresh data.
+    runs = finished_polls(account=account_ref, kind=kind)
     if scope is not None:
         runs = runs.filter(scope=scope)
     if ok_only:
@@ -82,14 +75,12 @@ def _some_group_polled_ok(account_ref: Any, *, since: datetime) -> Exists:
     newest worker poll is whichever group happened to finish last; judging the account by it would
     flip the banner between fresh and failing from one poll to the next when one group's poll
     fails. This judges it by every group at once (a failing group is flagged on its own row)."""
-    later_failure = PollRun.objects.filter(
+    later_failure = finished_polls(
         account=OuterRef("account"), kind=PollKind.WORKERS, scope=OuterRef("scope"), ok=False,
-        finished_at__isnull=False, started_at__gt=OuterRef("started_at"),
+        started_at__gt=OuterRef("started_at"),
     )
     return Exists(
-        PollRun.objects.filter(
-            account=account_ref, kind=PollKind.WORKERS, ok=True, finished_at__isnull=False, started_at__gte=since,
-        ).filter(~Exists(later_failure))
+        finished_polls(account=account_ref, kind=PollKind.WORKERS, ok=True, started_at__gte=since).filter(~Exists(later_failure))
     )
 
 
@@ -113,11 +104,10 @@ def _freshness_rows(
 
 
 def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
-    multiple = int(settings.STALE_AFTER_INTERVALS)
     sources: list[SourceFreshness] = []
     ever_polled = False
     for key, label, kind, needs_ws in _SOURCES:
-        interval = int(_interval_seconds(kind))
+        interval = poll_interval_seconds(kind)
         relevant = [r for r in rows if r["workspace_id"] or not needs_ws]
         if not relevant:
             continue
@@ -131,7 +121,7 @@ def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
             if r[f"{key}_last_ok"] is False and not r.get(f"{key}_some_group_ok", False)
         ]
         age = (now - oldest).total_seconds() if oldest is not None else None
-        stale = bool(errors) or age is None or age > multiple * interval
+        stale = bool(errors) or age is None or age > stale_after_seconds(kind)
         sources.append(SourceFreshness(key, label, interval, oldest, age, stale, "; ".join(errors)))
     return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources))
 

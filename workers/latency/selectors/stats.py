@@ -1,7 +1,10 @@
 """Reads for the latency page and the latency API: percentiles, counts and trends per scope.
 
 Windows are resolved by ``workers.latency.selectors.windows``: the 1 h window is computed exactly
-from raw Job rows, longer ones merge JobHourly/JobDaily rows (``workers.rules.job_rollups``).
+from raw Job rows; longer ones merge JobHourly/JobDaily rows where the rollups cover the window and
+fold raw rows the same way elsewhere (``workers.latency.selectors.coverage``), so their percentiles
+come from the same histograms whether or not a rollup has run. The trend has one point per step of
+the whole window: a step before the first job we hold has ``jobs=None`` (a gap, not a zero).
 Jobs are placed by creation time. Percentiles count only jobs that started (queue delay) or ended
 (duration); jobs still queued are reported separately with their current age, never dropped.
 Every function here issues a fixed number of queries, independent of the number of groups or jobs.
@@ -12,12 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
-
+from workers.latency.selectors.coverage import LABEL_FIELDS, WindowPlan, plan_window, window_rows
 from workers.latency.selectors.jobs import DEFAULT_LIST_LIMIT, QueuedNow, hybrid_jobs, queued_now
-from workers.latency.selectors.windows import WindowSpan, resolve_window, rollups_in
+from workers.latency.selectors.windows import WindowSpan, resolve_window
 from workers.models import RollupScope
 from workers.rules import job_rollups, latency
+from workers.rules.coverage import DataSpan
 from workers.rules.job_rollups import Accumulator
 from workers.rules.stats import percentile
 
@@ -63,10 +66,11 @@ class LatencyStats:
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """One step of the latency trend: jobs and percentiles of the jobs created in it."""
+    """One step of the latency trend: jobs and percentiles of the jobs created in it (``jobs`` is
+    None for a step before the first data we hold: missing, not zero)."""
 
     start: datetime
-    jobs: int
+    jobs: int | None
     queue: Percentiles
     duration: Percentiles
 
@@ -82,6 +86,7 @@ class LatencyReport:
     by_worker: list[LatencyStats]
     trend: list[TrendPoint]
     queued: QueuedNow
+    data: DataSpan | None = None
 
 
 # --- building stats -------------------------------------------------------------------------------
@@ -122,25 +127,47 @@ def _empty(scope: str = RollupScope.FLEET.value, key: str = "fleet", label: str 
 
 # --- reading rollup rows --------------------------------------------------------------------------
 
-def _rollup_rows(qs: QuerySet, *extra: str) -> list[dict]:
-    return list(
-        qs.values(*job_rollups.KEY_FIELDS, *job_rollups.COUNT_FIELDS, *job_rollups.SUM_FIELDS, *job_rollups.MAX_FIELDS,
-                  *job_rollups.HIST_FIELDS, *extra)
-    )
+_STEPS = {"5 min": timedelta(minutes=5), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
-def _fleet_series(span: WindowSpan, *, key: str) -> tuple[LatencyStats, list[TrendPoint]]:
-    """Summary and trend of one rollup key (fleet, g:<id>, r:<runbook>) from ONE query."""
-    in_window, period = rollups_in(span, trend=True)
-    rows = _rollup_rows(in_window.filter(key=key), period)
+def _trend_starts(span: WindowSpan) -> list[datetime]:
+    """Every step of the window, from the step holding its start."""
+    step = _STEPS[span.trend_step]
+    if span.trend_step == "5 min":
+        first = span.start
+    else:
+        first = latency.floor_day(span.start) if span.trend_step == "day" else latency.floor_hour(span.start)
+    starts = []
+    while first <= span.end:
+        starts.append(first)
+        first += step
+    return starts
+
+
+def filled_trend(span: WindowSpan, data: DataSpan, by_start: dict[datetime, Accumulator]) -> list[TrendPoint]:
+    """One point per step of the window; steps ending before the first data are missing (None)."""
+    step = _STEPS[span.trend_step]
+    points = []
+    for start in _trend_starts(span):
+        acc = by_start.get(start)
+        missing = data.first is None or start + step <= data.first
+        if acc is None or missing or not acc.jobs:
+            points.append(TrendPoint(start=start, jobs=None if missing else 0, queue=Percentiles(None, None, None),
+                                     duration=Percentiles(None, None, None)))
+            continue
+        points.append(TrendPoint(start=start, jobs=acc.jobs, queue=_hist_percentiles(acc.queue_hist, acc.queue_max),
+                                 duration=_hist_percentiles(acc.duration_hist, acc.duration_max)))
+    return points
+
+
+def _fleet_series(plan: WindowPlan, *, key: str, group_id: int | None = None, runbook: str | None = None) -> tuple[LatencyStats, list[TrendPoint]]:
+    """Summary and trend of one key (fleet, g:<id>, r:<runbook>) of the window: at most three queries."""
+    span = plan.span
+    rows = window_rows(plan, by_day=span.trend_step == "day", key=key, group_id=group_id, runbook=runbook)
     total = job_rollups.merge_rows(rows, lambda r: "all")
-    by_period = job_rollups.merge_rows(rows, lambda r: r[period])
+    by_period = job_rollups.merge_rows(rows, lambda r: r["period"])
     summary = _stats(total["all"][0], label="") if total else None
-    trend = [
-        TrendPoint(start=start, jobs=acc.jobs, queue=_hist_percentiles(acc.queue_hist, acc.queue_max),
-                   duration=_hist_percentiles(acc.duration_hist, acc.duration_max))
-        for start, (acc, _row) in sorted(by_period.items())
-    ]
+    trend = filled_trend(span, plan.data, {start: acc for start, (acc, _row) in by_period.items()})
     return (summary or _empty(), trend)
 
 
@@ -160,7 +187,7 @@ def _sorted_breakdown(stats: Iterable[LatencyStats]) -> list[LatencyStats]:
 
 # --- raw rows (1h, and group+runbook cuts) --------------------------------------------------------
 
-_RAW_LABEL_FIELDS = ("group__name", "group__account__name", "worker__name")
+_RAW_LABEL_FIELDS = LABEL_FIELDS
 
 
 def _raw_report(
@@ -193,11 +220,9 @@ def _raw_report(
         stats[key] = _stats(acc, label=name, account=account, raw=raw_values.get(key, ([], [])))
     step = timedelta(minutes=5)
     buckets = job_rollups.accumulate_jobs(job_rows, lambda t: span.start + step * int((t - span.start) / step))
-    trend = [
-        TrendPoint(start=start, jobs=acc.jobs, queue=_hist_percentiles(acc.queue_hist, acc.queue_max),
-                   duration=_hist_percentiles(acc.duration_hist, acc.duration_max))
-        for (start, key), acc in sorted(buckets.items()) if key == "fleet"
-    ]
+    first = min((r[3] for r in job_rows), default=None)
+    data = DataSpan.of(span.key, span.start, span.end, first, span.end if first is not None else None)
+    trend = filled_trend(span, data, {start: acc for (start, key), acc in buckets.items() if key == "fleet"})
     return stats, trend
 
 
@@ -211,13 +236,14 @@ def latency_summary(window: str, *, now: datetime, group_id: int | None = None, 
         stats, _trend = _raw_report(span, group_id=group_id, runbook=runbook)
         return span, stats.get("fleet") or _empty()
     key = f"g:{group_id}" if group_id is not None else (f"r:{runbook}" if runbook is not None else "fleet")
-    summary, _trend = _fleet_series(span, key=key)
+    summary, _trend = _fleet_series(plan_window(span), key=key, group_id=group_id, runbook=runbook)
     return span, summary
 
 
 def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> LatencyReport:
-    """Everything the latency page shows. Four queries for any window and fleet size."""
+    """Everything the latency page shows. A fixed number of queries (at most ten) for any window and fleet size."""
     span = resolve_window(window, now=now)
+    data: DataSpan
     if span.exact:
         stats, trend = _raw_report(span)
         summary = stats.get("fleet") or _empty()
@@ -226,12 +252,14 @@ def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
             if s.scope in by_scope:
                 by_scope[s.scope].append(s)
         breakdown = by_scope
+        first = min((p.start for p in trend if p.jobs), default=None)
+        data = DataSpan.of(span.key, span.start, span.end, first, span.end if first is not None else None)
     else:
-        summary, trend = _fleet_series(span, key="fleet")
-        in_window, _period = rollups_in(span)
-        rows = _rollup_rows(
-            in_window.filter(scope__in=[RollupScope.GROUP, RollupScope.RUNBOOK, RollupScope.WORKER]), *_RAW_LABEL_FIELDS
-        )
+        plan = plan_window(span)
+        data = plan.data
+        summary, trend = _fleet_series(plan, key="fleet")
+        rows = window_rows(plan, by_day=span.source == "daily", labels=True,
+                           scopes=(RollupScope.GROUP.value, RollupScope.RUNBOOK.value, RollupScope.WORKER.value))
         breakdown = {"group": [], "runbook": [], "worker": []}
         for key, (acc, row) in job_rollups.merge_rows(rows, lambda r: r["key"]).items():
             name, account = _label(row)
@@ -244,6 +272,5 @@ def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
         by_worker=_sorted_breakdown(breakdown["worker"]),
         trend=trend,
         queued=queued_now(now=now, limit=list_limit),
+        data=data,
     )
-
-

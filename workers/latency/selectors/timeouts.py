@@ -12,13 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 
 from workers.fleet.selectors.job_stats import per_jobs_poll
+from workers.latency.selectors.coverage import WindowPlan, plan_window, window_rows
 from workers.latency.selectors.jobs import DEFAULT_LIST_LIMIT, JOB_ROW_FIELDS, JobList, JobRow, hybrid_jobs, job_row, listed
-from workers.latency.selectors.windows import WindowSpan, resolve_window, rollups_in
+from workers.latency.selectors.windows import WindowSpan, resolve_window
 from workers.models import RunbookThreshold
 from workers.rules import latency, outcomes
+from workers.rules.coverage import DataSpan
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TimeoutReport:
     over_past: JobList
     suspended_stopped: JobList
     not_available: JobList
+    data: DataSpan | None = None
 
 
 def thresholds() -> tuple[latency.ThresholdSet, list[latency.Threshold]]:
@@ -102,9 +105,10 @@ def _not_available_q() -> Q:
     return q
 
 
-def symptom_counts(span: WindowSpan) -> dict[str, int]:
-    """Suspended, Stopped and "not available" counts in the window: from the fleet rollup rows
-    (one small query) for 24h/7d/30d, from the raw rows for 1h."""
+def symptom_counts(span: WindowSpan, plan: WindowPlan | None = None) -> dict[str, int]:
+    """Suspended, Stopped and "not available" counts in the window: from the raw rows for 1h; for
+    24h/7d/30d from the fleet rollup rows where they cover the window and the raw rows elsewhere
+    (``workers.latency.selectors.coverage``), so the count never depends on whether a rollup ran."""
     if span.exact:
         in_window = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end)
         agg = in_window.aggregate(
@@ -113,11 +117,8 @@ def symptom_counts(span: WindowSpan) -> dict[str, int]:
             not_available=Count("id", filter=Q(status="Failed") & _not_available_q()),
         )
         return {k: int(v or 0) for k, v in agg.items()}
-    in_window, _period = rollups_in(span)
-    agg = in_window.filter(key="fleet").aggregate(
-        suspended=Sum("suspended"), stopped=Sum("stopped"), not_available=Sum("not_available")
-    )
-    return {k: int(v or 0) for k, v in agg.items()}
+    rows = window_rows(plan or plan_window(span, with_data=False), by_day=span.source == "daily", key="fleet")
+    return {name: sum(int(r[name]) for r in rows) for name in ("suspended", "stopped", "not_available")}
 
 
 def suspended_or_stopped(span: WindowSpan, *, limit: int | None = DEFAULT_LIST_LIMIT, total: int | None = None) -> JobList:
@@ -133,11 +134,13 @@ def not_available_failures(span: WindowSpan, *, limit: int | None = DEFAULT_LIST
 
 
 def timeout_report(window: str, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> TimeoutReport:
-    """Everything the timeouts page shows. At most seven queries for any window and fleet size."""
+    """Everything the timeouts page shows. At most eleven queries for any window and fleet size."""
     span = resolve_window(window, now=now)
     tset, threshold_rows = thresholds()
-    counts = symptom_counts(span)
+    plan = None if span.exact else plan_window(span)
+    counts = symptom_counts(span, plan)
     return TimeoutReport(
+        data=plan.data if plan is not None else None,
         span=span, thresholds=tset, threshold_rows=threshold_rows,
         over_now=over_threshold_now(now=now, tset=tset, limit=list_limit),
         over_past=over_threshold_in_window(span, tset=tset, limit=list_limit),

@@ -1,19 +1,15 @@
-"""The named windows of the latency and timeouts pages, resolved to an exact span and data source.
+"""The named windows of the latency and timeouts pages, resolved to an exact span.
 
-``1h`` is computed exactly from raw Job rows (a few thousand rows at most); ``24h`` and ``7d`` read
-JobHourly (trend per hour), ``30d`` reads JobDaily (trend per day); tables of 7d/30d read JobDaily.
-Rollup windows start on a whole hour (24h) or a whole UTC day (7d, 30d), so they cover at least the
-nominal window; ``WindowSpan`` states the exact start so every page can say it, and
-``rollups_in`` is the one place that picks the rollup table of a window.
+Every window is exact: [now - length, now], the same span the overview's "last 24 hours" counts.
+``1h`` is computed from raw Job rows only; ``24h`` and ``7d`` draw their trend per hour, ``30d`` per
+day, and tables of 7d/30d merge per day. Whatever a rollup does not cover is read from the raw rows
+(``workers.latency.selectors.coverage``), so no figure depends on whether a rollup has run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
-
-from workers.models import JobDaily, JobHourly
 from workers.rules import latency
 
 
@@ -23,7 +19,7 @@ class WindowError(ValueError):
 
 @dataclass(frozen=True)
 class WindowSpan:
-    """A resolved window: its key, exact [start, end] and where its numbers come from."""
+    """A resolved window: its key, exact [start, end] and its table granularity (raw, hourly, daily)."""
 
     key: str
     start: datetime
@@ -61,17 +57,4 @@ def resolve_window(key: str, *, now: datetime) -> WindowSpan:
     length = latency.WINDOWS[key]
     if key == "1h":
         return WindowSpan(key, now - length, now, "raw")
-    if key == "24h":
-        return WindowSpan(key, latency.floor_hour(now - length), now, "hourly")
-    return WindowSpan(key, latency.floor_day(now - length), now, "daily")
-
-
-def rollups_in(span: WindowSpan, *, trend: bool = False) -> tuple[QuerySet, str]:
-    """The rollup rows of a 24h/7d/30d window, and their period field ("hour" or "day").
-
-    Tables and counts of the daily windows read JobDaily; trends read JobDaily for 30d only (the 7d
-    trend is drawn per hour, ``WindowSpan.trend_step``); everything else reads JobHourly.
-    """
-    daily = span.trend_step == "day" if trend else span.source == "daily"
-    model, period = (JobDaily, "day") if daily else (JobHourly, "hour")
-    return model.objects.filter(**{f"{period}__gte": span.start, f"{period}__lte": span.end}), period
+    return WindowSpan(key, now - length, now, "hourly" if key == "24h" else "daily")

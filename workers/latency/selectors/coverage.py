@@ -1,0 +1,177 @@
+"""Rollup rows for an exact window, with the parts no rollup covers (yet) read from the raw jobs.
+
+The one source of truth for job figures is the Job table; JobHourly/JobDaily only save reading it.
+So a window's figures must not depend on whether a rollup has run: ``plan_window`` finds which
+whole hours of [start, end] the rollups cover, and ``window_rows`` returns rollup-shaped rows (one
+per period and key) that take those hours from JobHourly (or JobDaily, for whole covered days) and
+everything else from the raw rows folded the same way (``workers.rules.job_rollups``). The window's
+partial first hour and its recent tail are always raw.
+
+An hour counts as covered when the rollup wrote its ``fleet`` marker row (``rollup_jobs`` writes
+one for every hour it computes, even with no jobs), computed after the hour had ended, and the hour
+ended before the rollup lookback (``JOB_ROLLUP_LOOKBACK_HOURS``): hours inside the lookback are
+still being recomputed as polls land, so they are read raw. A fixed number of queries per call.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Min, Q, QuerySet
+
+from workers.latency.selectors.jobs import hybrid_jobs
+from workers.latency.selectors.windows import WindowSpan
+from workers.models import JobDaily, JobHourly
+from workers.rules import job_rollups, latency
+from workers.rules.coverage import DataSpan
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+LABEL_FIELDS: tuple[str, ...] = ("group__name", "group__account__name", "worker__name")
+_ROW_FIELDS = (*job_rollups.KEY_FIELDS, *job_rollups.COUNT_FIELDS, *job_rollups.SUM_FIELDS, *job_rollups.MAX_FIELDS,
+               *job_rollups.HIST_FIELDS)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Which whole hours of a window the rollups cover, and the window's data span."""
+
+    span: WindowSpan
+    covered: frozenset[datetime]
+    data: DataSpan
+
+    def covered_days(self) -> list[datetime]:
+        """Whole UTC days inside the window whose 24 hours are all covered."""
+        days = {latency.floor_day(h) for h in self.covered}
+        return sorted(d for d in days if all(d + HOUR * i in self.covered for i in range(24)))
+
+    def raw_ranges(self) -> list[tuple[datetime, datetime]]:
+        """The [a, b) stretches of the window no covered hour holds (the last one ends at span.end)."""
+        ranges: list[tuple[datetime, datetime]] = []
+        cursor = self.span.start
+        for hour in sorted(self.covered):
+            if hour > cursor:
+                ranges.append((cursor, hour))
+            cursor = max(cursor, hour + HOUR)
+        if cursor <= self.span.end:
+            ranges.append((cursor, self.span.end))
+        return ranges
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = latency.floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def plan_window(span: WindowSpan, *, with_data: bool = True) -> WindowPlan:
+    """The covered hours (one query on the fleet marker rows) and the data span (one query, skipped
+    when ``with_data`` is False: then the span claims the whole window)."""
+    tail_start = latency.floor_hour(span.end - timedelta(hours=settings.JOB_ROLLUP_LOOKBACK_HOURS))
+    covered: set[datetime] = set()
+    if not span.exact:
+        markers = JobHourly.objects.filter(key="fleet", hour__gte=_ceil_hour(span.start), hour__lt=tail_start)
+        for hour, computed_at in markers.values_list("hour", "computed_at"):
+            if hour + HOUR <= tail_start and computed_at >= hour + HOUR:
+                covered.add(hour)
+    if not with_data:
+        return WindowPlan(span=span, covered=frozenset(covered), data=DataSpan.of(span.key, span.start, span.end, span.start, span.end))
+    first = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end).aggregate(first=Min("created_at"))["first"]
+    data = DataSpan.of(span.key, span.start, span.end, first, span.end if first is not None else None)
+    return WindowPlan(span=span, covered=frozenset(covered), data=data)
+
+
+def _ranges_q(field: str, ranges: Iterable[tuple[datetime, datetime]], *, end: datetime) -> Q | None:
+    q: Q | None = None
+    for a, b in ranges:
+        part = Q(**{f"{field}__gte": a, f"{field}__lte" if b == end else f"{field}__lt": b})
+        q = part if q is None else q | part
+    return q
+
+
+def _hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for hour in sorted(hours):
+        if out and out[-1][1] == hour:
+            out[-1] = (out[-1][0], hour + HOUR)
+        else:
+            out.append((hour, hour + HOUR))
+    return out
+
+
+def _scoped(qs: QuerySet, *, scopes: tuple[str, ...] | None, key: str | None) -> QuerySet:
+    if key is not None:
+        qs = qs.filter(key=key)
+    if scopes is not None:
+        qs = qs.filter(scope__in=scopes)
+    return qs
+
+
+def window_rows(
+    plan: WindowPlan, *, by_day: bool, scopes: tuple[str, ...] | None = None, key: str | None = None,
+    group_id: int | None = None, runbook: str | None = None, labels: bool = False,
+) -> list[dict]:
+    """Rollup-shaped rows (``_ROW_FIELDS`` plus "period", and the label fields when ``labels``) of the
+    window: covered hours from JobHourly (whole covered days from JobDaily when ``by_day``), the rest
+    folded from raw jobs. Periods are hours, or days when ``by_day``. At most three queries.
+
+    ``key`` / ``scopes`` pick rollup rows; ``group_id`` / ``runbook`` cut the raw rows the same way
+    (a group+runbook cut exists only in raw rows: then nothing is read from the rollups).
+    """
+    span = plan.span
+    extra = LABEL_FIELDS if labels else ()
+    rows: list[dict] = []
+    covered = set(plan.covered) if not (group_id is not None and runbook is not None) else set()
+    days = plan.covered_days() if by_day and covered else []
+    if days:
+        for row in _scoped(JobDaily.objects.filter(day__in=days), scopes=scopes, key=key).values(*_ROW_FIELDS, *extra, period_=F("day")):
+            rows.append(row)
+        covered_in_days = {d + HOUR * i for d in days for i in range(24)}
+    else:
+        covered_in_days = set()
+    hourly = covered - covered_in_days
+    q = _ranges_q("hour", _hour_ranges(hourly), end=span.end)
+    if q is not None:
+        floor = latency.floor_day if by_day else (lambda h: h)
+        for row in _scoped(JobHourly.objects.filter(q), scopes=scopes, key=key).values(*_ROW_FIELDS, *extra, period_=F("hour")):
+            row["period_"] = floor(row["period_"])
+            rows.append(row)
+    plan_raw = WindowPlan(span=span, covered=frozenset(covered), data=plan.data)
+    q = _ranges_q("created_at", plan_raw.raw_ranges(), end=span.end)
+    if q is not None:
+        rows.extend(_raw_rows(hybrid_jobs().filter(q), by_day=by_day, scopes=scopes, key=key, group_id=group_id,
+                              runbook=runbook, labels=labels))
+    for row in rows:
+        row["period"] = row.pop("period_")
+    return rows
+
+
+def _raw_rows(
+    qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...] | None, key: str | None, group_id: int | None,
+    runbook: str | None, labels: bool,
+) -> list[dict]:
+    """Raw jobs folded per (period, key) exactly as the rollup writer folds them."""
+    if group_id is not None:
+        qs = qs.filter(group_id=group_id)
+    if runbook is not None:
+        qs = qs.filter(runbook=runbook)
+    n = len(job_rollups.JOB_FIELDS)
+    found = list(qs.values_list(*job_rollups.JOB_FIELDS, *(LABEL_FIELDS if labels else ())))
+    names: dict[str, dict] = {}
+    if labels:
+        for r in found:
+            gid, wid, rb = r[0], r[1], r[2]
+            for _scope, k, _g, _w, _rb in job_rollups.scope_keys(gid, rb, wid):
+                names.setdefault(k, dict(zip(LABEL_FIELDS, r[n:])))
+    period = latency.floor_day if by_day else latency.floor_hour
+    accs = job_rollups.accumulate_jobs((r[:n] for r in found), period)
+    out = []
+    for (start, k), acc in accs.items():
+        if (key is not None and k != key) or (scopes is not None and acc.scope not in scopes):
+            continue
+        row = {**acc.as_fields(), "period_": start}
+        if labels:
+            row.update(names.get(k, dict.fromkeys(LABEL_FIELDS)))
+        out.append(row)
+    return out
