@@ -7,7 +7,7 @@ PORT ?= 8000
 # The database-layer tests, run a second time on SQLite when DATABASE_URL points at PostgreSQL.
 SQLITE_TESTS := tests/fleet tests/alerting tests/latency tests/capacity tests/wall tests/rules tests/azure tests/emulator
 
-.PHONY: demo test bench install install-dev emulator clean
+.PHONY: demo test lint bench install install-dev emulator clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,13 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	PORT=$(PORT) $(PY) manage.py demo
 
-# The whole suite, on DATABASE_URL/REDIS_URL when set (PostgreSQL/Redis), then the database-layer
-# tests once more on SQLite so both engines are covered.
-test: $(VENV)/.installed-dev
+# Style and types first (seconds), then the whole suite, on DATABASE_URL/REDIS_URL when set
+# (PostgreSQL/Redis), then the database-layer tests once more on SQLite so both engines are covered.
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	env -u DATABASE_URL -u REDIS_URL HRW_VAR_DIR=$$(mktemp -d) $(VENV)/bin/mypy workers dashboard
+
+test: lint
 	$(PY) -m pytest
 	@if [ -n "$$DATABASE_URL" ]; then \
 		echo "--- database-layer tests again on SQLite"; \

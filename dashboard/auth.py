@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -30,7 +32,7 @@ TOKEN_PREFIX = "hrw_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def hash_token(raw: str) -> str:
@@ -77,7 +79,7 @@ def page_view(view: View) -> View:
     """Login required; or a valid read-only ``?token=`` for safe methods (the token stays on links)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         request.display_token = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
@@ -100,7 +102,7 @@ def api_view(view: View) -> View:
     """Session or ``Authorization: Bearer <token>``; otherwise a JSON 401 (403 for writes by a token)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         raw = bearer_token(request)

@@ -16,7 +16,7 @@ Nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
@@ -84,11 +84,12 @@ def live_groups(
         for name in names:
             by_name |= Q(name__iexact=name)
         groups = groups.filter(by_name)
-    return (
+    # The stubs' row TypedDict omits the member_counts annotations: the rows are plain dicts.
+    return cast("QuerySet[WorkerGroup, dict[str, Any]]", (
         groups.values("id", "name", "group_type", "account_id", "first_seen_at", account_name=F("account__name"))
         .annotate(**member_counts())
         .order_by()
-    )
+    ))
 
 
 def worker_poll_window_seconds() -> int:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -19,7 +19,7 @@ class AlertFilterForm(forms.Form):
 
     def __init__(self, *args: Any, group_choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [("", "All groups"), *[(str(pk), label) for pk, label in group_choices]]
+        cast(forms.TypedChoiceField, self.fields["group"]).choices = [("", "All groups"), *[(str(pk), label) for pk, label in group_choices]]
 
     def clean_window(self) -> str:
         return self.cleaned_data.get("window") or "7d"
@@ -40,7 +40,7 @@ class MaintenanceWindowForm(forms.Form):
 
     def __init__(self, *args: Any, group_choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [("", "—"), *[(str(pk), label) for pk, label in group_choices]]
+        cast(forms.TypedChoiceField, self.fields["group"]).choices = [("", "—"), *[(str(pk), label) for pk, label in group_choices]]
 
     @staticmethod
     def _utc(value: datetime | None) -> datetime | None:
@@ -51,6 +51,7 @@ class MaintenanceWindowForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean() returns self.cleaned_data
         group_id = data.get("group")
         worker_name = (data.get("worker") or "").strip()
         if (group_id is None) == (not worker_name):

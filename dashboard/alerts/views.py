@@ -2,18 +2,20 @@
 and where emails go. Views validate, call a selector or a service, and render."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from dashboard.auth import page_view
 from dashboard.alerts.forms import AlertFilterForm, MaintenanceWindowForm
+from dashboard.auth import page_view
 from workers.alerting import selectors
-from workers.alerting.sending import retry_now
-from workers.alerting.reminders import acknowledge
 from workers.alerting.maintenance import create_maintenance_window, delete_maintenance_window
+from workers.alerting.reminders import acknowledge
+from workers.alerting.sending import retry_now
 
 
 def _page(request: HttpRequest, *, maintenance_form: MaintenanceWindowForm | None = None, status: int = 200) -> HttpResponse:
@@ -25,7 +27,7 @@ def _page(request: HttpRequest, *, maintenance_form: MaintenanceWindowForm | Non
     if request.GET and not filters.is_valid():
         status = 400
     else:
-        data = filters.cleaned_data if request.GET else {"group": None, "window": "7d"}
+        data: dict[str, Any] = filters.cleaned_data if request.GET else {"group": None, "window": "7d"}
         since = selectors.parse_window(data["window"], now=now)
         lists = selectors.alert_lists(now=now, since=since, group_id=data["group"])
     context = {

@@ -5,8 +5,9 @@ Every axis names its unit and every title its window. Colours are Okabe-Ito (col
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from workers.rules.forecast import Forecast
 
@@ -79,7 +80,8 @@ def scatter_with_fit(
         y_title=f"{target_label} of each of the group's jobs (s)",
     )
     layout["shapes"] = [
-        {"type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1, "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1}}
+        {"type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1,
+         "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1}}
     ]
     layout["annotations"] = [
         {"x": threshold, "xref": "x", "y": 1, "yref": "paper", "text": f"pressure {threshold:g} %", "showarrow": False, "xanchor": "left", "font": {"size": 11}}
@@ -130,7 +132,8 @@ def trend_with_forecast(
     if forecast is not None:
         days = [(first_day + timedelta(days=b[0])).isoformat() for b in forecast.band]
         data += [
-            {"type": "scatter", "mode": "lines", "name": "95 % prediction interval (upper)", "x": days, "y": [b[3] for b in forecast.band], "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
+            {"type": "scatter", "mode": "lines", "name": "95 % prediction interval (upper)", "x": days,
+             "y": [b[3] for b in forecast.band], "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
             {
                 "type": "scatter",
                 "mode": "lines",
@@ -141,13 +144,16 @@ def trend_with_forecast(
                 "fillcolor": BAND_COLOUR,
                 "line": {"width": 0},
             },
-            {"type": "scatter", "mode": "lines", "name": f"linear trend ({forecast.slope_per_day:+.2f} per day)", "x": days, "y": [b[1] for b in forecast.band], "line": {"color": FIT_COLOUR, "dash": "dot"}},
+            {"type": "scatter", "mode": "lines", "name": f"linear trend ({forecast.slope_per_day:+.2f} per day)", "x": days,
+             "y": [b[1] for b in forecast.band], "line": {"color": FIT_COLOUR, "dash": "dot"}},
         ]
     layout = _layout(title=title, x_title="day (UTC)", y_title=y_title)
     layout["xaxis"]["type"] = "date"
     if threshold is not None:
         layout["shapes"] = [
-            {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold, "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1}}
+            {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold,
+             "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1}}
         ]
-        layout["annotations"] = [{"x": 0, "xref": "paper", "y": threshold, "yref": "y", "text": f"saturation {threshold:g}", "showarrow": False, "yanchor": "bottom", "xanchor": "left", "font": {"size": 11}}]
+        layout["annotations"] = [{"x": 0, "xref": "paper", "y": threshold, "yref": "y", "text": f"saturation {threshold:g}",
+                                  "showarrow": False, "yanchor": "bottom", "xanchor": "left", "font": {"size": 11}}]
     return {"data": data, "layout": layout}

@@ -8,15 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from dashboard.capacity import charts as charts_capacity
 from dashboard.auth import api_view, page_view
+from dashboard.capacity import charts as charts_capacity
 from dashboard.csv_export import neutralise
 from workers.capacity import selectors as sel
 from workers.rules.forecast import FORECAST_METHOD

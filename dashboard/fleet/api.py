@@ -1,7 +1,7 @@
 """The JSON API (v1). Field names are stable and documented in the README; times are ISO 8601 UTC."""
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +20,7 @@ from workers.rules.outcomes import outcome
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

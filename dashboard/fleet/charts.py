@@ -5,8 +5,9 @@ draws it with the vendored plotly.js. Colours are Okabe-Ito (colour-blind safe).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from workers.fleet.selectors import UtilPoint
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -66,7 +67,8 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args, group_choices: list[tuple[int, str, str]] = (), **kwargs) -> None:  # type: ignore[assignment]
         super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [("", "All groups")] + [(gid, f"{name} ({account})") for gid, name, account in group_choices]
+        group_field = cast(forms.TypedChoiceField, self.fields["group"])
+        group_field.choices = [("", "All groups")] + [(gid, f"{name} ({account})") for gid, name, account in group_choices]
 
 
 class ApiJobsForm(forms.Form):

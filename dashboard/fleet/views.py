@@ -7,15 +7,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from dashboard.fleet import charts
 from dashboard.auth import page_view
+from dashboard.fleet import charts
 from dashboard.fleet.forms import JobFilterForm, WorkerWindowForm
 from workers.fleet import selectors
+from workers.latency.selectors import timeout_counts
 from workers.models import SignalSource
 from workers.rules.diagnosis import worker_diagnoses
 from workers.rules.pressure import PressureLimits
 from workers.rules.signals import Thresholds, tolerance
-from workers.latency.selectors import timeout_counts
 
 
 def bad_request(request: HttpRequest, message: str) -> HttpResponse:

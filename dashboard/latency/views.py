@@ -11,23 +11,24 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard.latency import charts as charts_latency
 from dashboard.auth import api_view, page_view
 from dashboard.csv_export import csv_response
+from dashboard.latency import charts as charts_latency
 from dashboard.latency.forms import DeleteThresholdForm, LatencyQueryForm, ThresholdForm, TimeoutQueryForm
-from workers.rules import latency
 from workers.latency import selectors as sel
 from workers.latency.thresholds import delete_threshold, set_threshold
+from workers.rules import latency
 
 API_MAX_PARAM = 260
 
 
 def _form_errors(form: forms.Form) -> str:
-    return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+    return "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
 
 
 def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
@@ -69,7 +70,7 @@ def _job_rows(rows: Iterable[sel.JobRow]) -> Iterable[Sequence[Any]]:
                _r(j.queue_seconds), _r(j.duration_seconds), _r(j.age_seconds), j.kind, j.threshold_seconds, j.exception]
 
 
-def _latency_csv(report: sel.LatencyReport, table: str) -> HttpResponse:
+def _latency_csv(report: sel.LatencyReport, table: str) -> HttpResponseBase:
     name = f"latency-{table}-{report.span.key}.csv"
     if table == "queued":
         return csv_response(name, _JOB_HEADER, _job_rows(report.queued.jobs))
@@ -82,7 +83,7 @@ def _latency_csv(report: sel.LatencyReport, table: str) -> HttpResponse:
 
 @page_view
 @require_GET
-def latency_page(request: HttpRequest) -> HttpResponse:
+def latency_page(request: HttpRequest) -> HttpResponseBase:
     form = LatencyQueryForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, _form_errors(form))
@@ -107,7 +108,7 @@ def latency_page(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _timeouts_csv(report: sel.TimeoutReport, table: str) -> HttpResponse:
+def _timeouts_csv(report: sel.TimeoutReport, table: str) -> HttpResponseBase:
     name = f"timeouts-{table}-{report.span.key}.csv"
     if table == "thresholds":
         return csv_response(name, ["runbook", "max_queue_seconds", "max_run_seconds", "is_default"],
@@ -119,7 +120,7 @@ def _timeouts_csv(report: sel.TimeoutReport, table: str) -> HttpResponse:
 
 @page_view
 @require_GET
-def timeouts_page(request: HttpRequest) -> HttpResponse:
+def timeouts_page(request: HttpRequest) -> HttpResponseBase:
     form = TimeoutQueryForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, _form_errors(form))

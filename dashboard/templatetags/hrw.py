@@ -7,9 +7,9 @@ Everything here returns escaped HTML (format_html) so Azure-supplied strings can
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django import template
 from django.http import HttpRequest
@@ -59,8 +59,8 @@ def with_token(url: str, request: HttpRequest | None) -> str:
 
 def _as_utc(value: datetime) -> datetime:
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, dt_timezone.utc)
-    return value.astimezone(dt_timezone.utc)
+        value = timezone.make_aware(value, UTC)
+    return value.astimezone(UTC)
 
 
 @register.simple_tag
@@ -148,10 +148,13 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
         '<td><span class="badge health-{}">{}</span></td>'
         '<td class="num">{} / {}{}</td>'
         '<td>{}</td>'
-        '<td><span class="outcomes"><span class="o-completed" title="Completed"><span aria-hidden="true">✓</span> {}<span class="sr-only"> completed</span></span> '
-        '<span class="o-failed" title="Failed"><span aria-hidden="true">✕</span> {}<span class="sr-only"> failed</span></span> <span class="o-stopped" title="Stopped"><span aria-hidden="true">■</span> {}<span class="sr-only"> stopped</span></span> '
+        '<td><span class="outcomes">'
+        '<span class="o-completed" title="Completed"><span aria-hidden="true">✓</span> {}<span class="sr-only"> completed</span></span> '
+        '<span class="o-failed" title="Failed"><span aria-hidden="true">✕</span> {}<span class="sr-only"> failed</span></span> '
+        '<span class="o-stopped" title="Stopped"><span aria-hidden="true">■</span> {}<span class="sr-only"> stopped</span></span> '
         '<span class="o-suspended" title="Suspended"><span aria-hidden="true">‖</span> {}<span class="sr-only"> suspended</span></span> '
-        '<span class="o-other" title="Other statuses (queued, running, unknown…)"><span aria-hidden="true">…</span> {}<span class="sr-only"> other</span></span></span></td>'
+        '<span class="o-other" title="Other statuses (queued, running, unknown…)">'
+        '<span aria-hidden="true">…</span> {}<span class="sr-only"> other</span></span></span></td>'
         '<td class="num">{}</td></tr>',
         (row(g) for g in groups),
     )

@@ -8,8 +8,7 @@ through ``json_script``, and everything is served from this origin.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -77,11 +76,11 @@ class WallForm(forms.Form):
         return WallFilters(groups=self.cleaned_data["groups"], account=self.cleaned_data["account"])
 
     def error_text(self) -> str:
-        return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in self.errors.items())
+        return "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in self.errors.items())
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def empty_message(snapshot: WallSnapshot) -> str | None:

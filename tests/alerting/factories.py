@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from workers.models import AutomationAccount, HybridWorker, PollRun, StatusChange, WorkerGroup
-from workers.alerting.sending import send_pending
 from workers.alerting.incidents import OutboxResult
 from workers.alerting.outbox import process_outbox
+from workers.alerting.sending import send_pending
+from workers.models import AutomationAccount, HybridWorker, PollRun, StatusChange, WorkerGroup
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WAIT = timedelta(seconds=60)  # the default group wait (ALERT_GROUP_WAIT_SECONDS): held alerts go out a WAIT later

@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 
 from tests.fixtures.smtp import text_part
-from workers.models import Alert, AlertKind, AutomationAccount, HybridWorker, WorkerGroup
+from workers.alerting.outbox import process_outbox
+from workers.alerting.sending import send_pending
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
-from workers.alerting.sending import send_pending
-from workers.alerting.outbox import process_outbox
 from workers.fleet.status import refresh_statuses
+from workers.models import Alert, AlertKind, AutomationAccount, HybridWorker, WorkerGroup
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 STEP = 30  # seconds: the worker poll interval

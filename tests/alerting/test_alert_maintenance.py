@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from tests.alerting.factories import T0, WAIT, go, make_account, make_fleet, make_group, tick
-from workers.models import Alert, AlertState
-from workers.alerting.sending import send_pending
 from workers.alerting.maintenance import create_maintenance_window, delete_maintenance_window
+from workers.alerting.sending import send_pending
+from workers.models import Alert, AlertState
 
 
 @pytest.mark.django_db

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from django.test import override_settings
 
-from tests.fixtures.smtp import html_part, text_part
 from tests.alerting.factories import T0, WAIT, go, make_account, make_fleet, make_group, ok_poll, tick
-from workers.models import AutomationAccount, Alert, AlertKind, AlertState, HybridWorker, Notification, StatusChange
-from workers.alerting.sending import send_pending
+from tests.fixtures.smtp import html_part, text_part
 from workers.alerting.reminders import acknowledge, send_reminders
+from workers.alerting.sending import send_pending
+from workers.models import Alert, AlertKind, AlertState, AutomationAccount, HybridWorker, Notification, StatusChange
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def test_it_sends_one_down_email_with_the_diagnosis(fleet, mailbox):
     assert "Start-Service healthservice" in text
     assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:49:50+00:00 (10.2 min ago)" in text
     assert "2 of 3 workers online" in text
-    assert "https://hrw.example.com/workers/%d/" % w1.pk in text
+    assert f"https://hrw.example.com/workers/{w1.pk}/" in text
 
 
 def test_it_sends_html_and_text_parts(fleet, mailbox):

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.alerting.factories import T0, go, make_fleet, ok_poll, tick
 from tests.fixtures.concurrency import run_in_threads
 from tests.fixtures.smtp import html_part, text_part
-from tests.alerting.factories import T0, go, make_fleet, ok_poll, tick
-from workers.rules.pressure import pressure_alert_open
-from workers.models import Alert, AlertKind, AlertState, HybridWorker, Job, UtilizationSample
-from workers.alerting.sending import send_pending
-from workers.alerting.outbox import process_outbox
 from workers.alerting.maintenance import create_maintenance_window
+from workers.alerting.outbox import process_outbox
+from workers.alerting.sending import send_pending
+from workers.models import Alert, AlertKind, AlertState, HybridWorker, Job, UtilizationSample
+from workers.rules.pressure import pressure_alert_open
 
 pytestmark = pytest.mark.django_db
 HIGH = (97.0, 60.0)  # CPU over 85 %

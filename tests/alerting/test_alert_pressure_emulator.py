@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from tests.fixtures.smtp import html_part, text_part
 from tests.alerting.test_alert_emulator import Pipeline, kinds
+from tests.fixtures.smtp import html_part, text_part
 from workers.models import Alert, AlertKind, AlertState
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

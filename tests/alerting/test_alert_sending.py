@@ -7,14 +7,14 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from tests.alerting.factories import T0, WAIT, go, make_fleet, ok_poll
 from tests.fixtures.concurrency import run_in_threads
 from tests.fixtures.smtp import Mailbox, start_smtp
-from tests.alerting.factories import T0, WAIT, go, make_fleet, ok_poll
-from workers.models import Notification, NotificationStatus
 from workers.alerting.content import RenderedEmail
-from workers.alerting.sending import backoff, send_pending
 from workers.alerting.notifications import queue_email
 from workers.alerting.outbox import process_outbox
+from workers.alerting.sending import backoff, send_pending
+from workers.models import Notification, NotificationStatus
 
 
 def queue_one(key: str = "k1", recipients: list[str] | None = None) -> Notification:

@@ -8,10 +8,10 @@ import pytest
 import redis
 from django.utils import timezone
 
-from tests.fixtures.celery import wait_for
 from tests.alerting.factories import go, make_fleet
-from workers.models import Notification, NotificationStatus, StatusChange
+from tests.fixtures.celery import wait_for
 from workers.alerting.tasks import process_alert_outbox, send_alert_reminders, send_pending_notifications
+from workers.models import Notification, NotificationStatus, StatusChange
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -49,8 +49,8 @@ def test_it_sends_a_queued_email_from_the_send_task(celery_worker, mailbox, down
 
 
 def test_it_runs_the_reminder_task_without_duplicates(celery_worker, mailbox, down_worker):
-    from workers.models import Alert
     from workers.alerting.outbox import process_outbox
+    from workers.models import Alert
 
     process_outbox(now=timezone.now())
     Alert.objects.update(next_reminder_at=timezone.now() - timedelta(seconds=1), notified_at=timezone.now())

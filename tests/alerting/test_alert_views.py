@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.alerting.factories import T0, go, make_account, make_fleet, make_group, ok_poll
-from workers.models import Alert, MaintenanceWindow, Notification, NotificationStatus
 from workers.alerting.content import RenderedEmail
 from workers.alerting.notifications import queue_email
 from workers.alerting.outbox import process_outbox
+from workers.models import Alert, MaintenanceWindow, Notification, NotificationStatus
 
 pytestmark = pytest.mark.django_db
 URL = "/alerts/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ pytestmark = [
     pytest.mark.skipif(not PACKAGE.exists(), reason="run `npm ci --prefix tests/kql` to install @kusto/language-service-next"),
 ]
 
-START = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc)
-END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HOSTILE_NAMES = ["o'brien", 'x" or 1==1 //', "a|b", "where", "back\\slash", "line\nbreak", "cr\rtab\t", "hrw-win-01", "名前"]
 BUILDERS = [heartbeat_query, utilization_query, agent_events_query]
 

@@ -1,7 +1,7 @@
 """The query text the adapter emits: KQL and OData literals, datetimes, the three KQL queries."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -17,8 +17,8 @@ from workers.azure.queries import (
     utilization_query,
 )
 
-START = datetime(2026, 11, 20, 11, 0, tzinfo=timezone.utc)
-END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_it_doubles_quotes_in_an_odata_literal() -> None:
 
 
 def test_it_writes_an_odata_datetime_in_the_form_az_powershell_sends() -> None:
-    assert odata_datetime(datetime(2024, 5, 2, 10, 0, tzinfo=timezone.utc)) == "2024-05-02T10:00:00.0000000+00:00"
+    assert odata_datetime(datetime(2024, 5, 2, 10, 0, tzinfo=UTC)) == "2024-05-02T10:00:00.0000000+00:00"
 
 
 def test_it_builds_jobs_filters_without_until_status_or_group() -> None:
@@ -120,10 +120,10 @@ def test_it_asks_for_event_4502_of_the_operations_manager_log() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2024-05-02T10:14:31.3670000+00:00", datetime(2024, 5, 2, 10, 14, 31, 367000, tzinfo=timezone.utc)),
-        ("2024-05-02T10:14:59.1234567Z", datetime(2024, 5, 2, 10, 14, 59, 123456, tzinfo=timezone.utc)),
-        ("2024-05-02T12:00:00+02:00", datetime(2024, 5, 2, 10, 0, tzinfo=timezone.utc)),
-        ("2024-05-02T10:00:00", datetime(2024, 5, 2, 10, 0, tzinfo=timezone.utc)),
+        ("2024-05-02T10:14:31.3670000+00:00", datetime(2024, 5, 2, 10, 14, 31, 367000, tzinfo=UTC)),
+        ("2024-05-02T10:14:59.1234567Z", datetime(2024, 5, 2, 10, 14, 59, 123456, tzinfo=UTC)),
+        ("2024-05-02T12:00:00+02:00", datetime(2024, 5, 2, 10, 0, tzinfo=UTC)),
+        ("2024-05-02T10:00:00", datetime(2024, 5, 2, 10, 0, tzinfo=UTC)),
         ("None", None),
         ("", None),
         (None, None),

@@ -8,7 +8,7 @@ test_azure_emulator.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -54,8 +54,8 @@ def test_it_parses_worker_fields() -> None:
     assert worker.name == "hrw-lin-01"
     assert worker.ip == "10.0.1.4"
     assert worker.worker_type == "HybridV2"
-    assert worker.registered_at == datetime(2024, 3, 1, 8, 5, 11, 123456, tzinfo=timezone.utc)
-    assert worker.last_seen_at == datetime(2024, 5, 2, 10, 14, 31, 367000, tzinfo=timezone.utc)
+    assert worker.registered_at == datetime(2024, 3, 1, 8, 5, 11, 123456, tzinfo=UTC)
+    assert worker.last_seen_at == datetime(2024, 5, 2, 10, 14, 31, 367000, tzinfo=UTC)
     assert worker.vm_resource_id.endswith("/virtualMachines/hrw-lin-01")
 
 
@@ -107,7 +107,7 @@ def test_it_merges_the_two_job_listings_keeping_the_latest_view_of_each_job() ->
         "1d3e5f70-0000-4000-8000-00000000000c",
     }
     assert jobs["0fa462ba-3aa2-4138-83ca-9ebc3bc55cdc"].status == "Running"
-    assert jobs["0fa462ba-3aa2-4138-83ca-9ebc3bc55cdc"].started_at == datetime(2024, 5, 2, 10, 13, 30, tzinfo=timezone.utc)
+    assert jobs["0fa462ba-3aa2-4138-83ca-9ebc3bc55cdc"].started_at == datetime(2024, 5, 2, 10, 13, 30, tzinfo=UTC)
 
 
 def test_it_parses_job_fields() -> None:
@@ -116,8 +116,8 @@ def test_it_parses_job_fields() -> None:
     assert (job.runbook, job.status, job.run_on, job.started_by, job.provisioning_state) == (
         "Patch-Servers", "Completed", "hrw-linux", "Scheduler", "Succeeded",
     )
-    assert job.created_at == datetime(2024, 5, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
-    assert job.ended_at == datetime(2024, 5, 2, 10, 3, 10, 789000, tzinfo=timezone.utc)
+    assert job.created_at == datetime(2024, 5, 2, 10, 0, 0, 123000, tzinfo=UTC)
+    assert job.ended_at == datetime(2024, 5, 2, 10, 3, 10, 789000, tzinfo=UTC)
 
 
 def test_it_keeps_a_job_status_the_sdk_does_not_know() -> None:
@@ -154,7 +154,7 @@ def test_it_parses_heartbeat_rows() -> None:
     rows = client.latest_heartbeats(start=START, end=END).rows
     assert rows[0] == HeartbeatRecord(
         computer="hrw-lin-01",
-        time_generated=datetime(2024, 5, 2, 10, 14, 59, 123456, tzinfo=timezone.utc),
+        time_generated=datetime(2024, 5, 2, 10, 14, 59, 123456, tzinfo=UTC),
         version="1.30.2",
         os_type="Linux",
         category="Azure Monitor Agent",
@@ -205,8 +205,8 @@ def test_it_parses_agent_event_rows() -> None:
     client, _ = make_client(logs_route("logs_events.json"))
     (row,) = client.agent_events(start=START, end=END).rows
     assert (row.computer, row.event_id, row.count) == ("hrw-win-02", 4502, 3)
-    assert row.first_at == datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
-    assert row.last_at == datetime(2024, 5, 2, 10, 0, tzinfo=timezone.utc)
+    assert row.first_at == datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+    assert row.last_at == datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
     assert "was not issued by a certificate authority used for Microsoft services" in row.message
 
 

@@ -11,7 +11,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,8 +26,8 @@ from workers.azure.connection import ConnectionSettings
 
 BODIES = Path(__file__).resolve().parents[1] / "fixtures" / "azure_bodies"
 ACCT = "/subscriptions/6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/resourceGroups/rg-ops/providers/Microsoft.Automation/automationAccounts/aa-ops"
-START = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
-END = datetime(2024, 5, 2, 10, 30, tzinfo=timezone.utc)
+START = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
+END = datetime(2024, 5, 2, 10, 30, tzinfo=UTC)
 
 Reply = tuple[int, Any, dict[str, str]]
 

@@ -107,16 +107,17 @@ class Command(BaseCommand):
             controller.stop()
 
     def _measure(self, tmp: Path, handler: _Handler, received: threading.Event, box: list[tuple[float, str]], port: int, options: dict[str, Any]) -> None:
+        from workers.alerting.outbox import process_outbox
+        from workers.alerting.sending import send_pending
         from workers.emulator.testing import running_emulator
-        from workers.rules.signals import Thresholds
-        from workers.models import HybridWorker, WorkerGroup
         from workers.fleet import polling
         from workers.fleet.accounts import add_account_from_connection_file
-        from workers.alerting.sending import send_pending
-        from workers.alerting.outbox import process_outbox
         from workers.fleet.status import refresh_statuses
+        from workers.models import HybridWorker, WorkerGroup
+        from workers.rules.signals import Thresholds
 
-        with running_emulator(tmpdir=tmp, seed=options["seed"], groups=3, workers=options["workers"], history_days=1 / 24, realtime=True, scenarios=False) as emu:
+        with running_emulator(tmpdir=tmp, seed=options["seed"], groups=3, workers=options["workers"], history_days=1 / 24,
+                              realtime=True, scenarios=False) as emu:
             account, _ = add_account_from_connection_file(emu.connection_file, name="latency-probe")
             self.stdout.write(f"emulator {emu.url} (real time), SMTP 127.0.0.1:{port}, database {settings.DATABASES['default']['NAME']}")
 

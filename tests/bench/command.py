@@ -22,10 +22,11 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -270,7 +271,7 @@ class Command(BaseCommand):
                 continue
             counted = [0]
 
-            def count(execute, sql, params, many, context):
+            def count(execute, sql, params, many, context, counted=counted):
                 counted[0] += 1
                 return execute(sql, params, many, context)
 

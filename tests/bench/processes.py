@@ -107,7 +107,7 @@ def _wait_http(url: str, *, timeout: float) -> None:
             return  # it answers (503 is fine: it is up)
         except OSError:
             if time.monotonic() > deadline:
-                raise CommandError(f"{url} did not answer within {timeout} s")
+                raise CommandError(f"{url} did not answer within {timeout} s") from None
             time.sleep(0.2)
 
 

@@ -103,7 +103,7 @@ class PageWatch:
         for width, height in SIZES:
             self.page.set_viewport_size({"width": width, "height": height})
             # Let resize handlers (the wall's layout) run before the capture.
-            self.page.wait_for_function("() => window.innerWidth === %d" % width)
+            self.page.wait_for_function(f"() => window.innerWidth === {width}")
             self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             path = ARTIFACTS / f"{name}-{width}x{height}.png"
             self.page.screenshot(path=str(path), full_page=full_page)

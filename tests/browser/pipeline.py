@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workers.models import AutomationAccount
 from workers.fleet.accounts import add_account_from_connection_file
 from workers.fleet.polling import close_clients, poll_account_once
 from workers.fleet.status import refresh_statuses
+from workers.models import AutomationAccount
 
 
 def register(emulator, *, name: str = "emulator") -> AutomationAccount:
@@ -33,8 +33,8 @@ def roll_up(*, now: datetime, hours: int = 26) -> None:
     rollups, the capacity/correlation runs, and the alert outbox."""
     from workers.alerting.outbox import process_outbox
     from workers.capacity.correlation import compute_all
-    from workers.latency.rollups import rollup_jobs
     from workers.fleet.rollups import rollup_utilization
+    from workers.latency.rollups import rollup_jobs
 
     since = now - timedelta(hours=hours)
     rollup_utilization(since, now)

@@ -6,7 +6,6 @@ services, the status refresh and the rollups. A page whose route does not exist 
 with the reason (its owner builds it in parallel)."""
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest

@@ -207,7 +207,7 @@ def test_it_draws_each_theme_cleanly(login_cookie, theme):
     fleet_groups.filter(pk=fleet_groups.order_by("pk")[20].pk).update(name="group-with-a-rather-long-name-for-a-tv-tile")
     page = _open(login_cookie, f"&theme={theme}")
 
-    assert page.evaluate("document.body.classList.contains('theme-%s')" % theme)
+    assert page.evaluate(f"document.body.classList.contains('theme-{theme}')")
     login_cookie.screenshots(f"wall-theme-{theme}", full_page=False)
     login_cookie.assert_clean()
 

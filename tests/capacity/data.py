@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from workers.models import AutomationAccount, HybridWorker, Job, UtilizationHourly, UtilizationSample, WorkerGroup, WorkerStatus
 from workers.capacity.correlation import compute_findings
+from workers.models import AutomationAccount, HybridWorker, Job, UtilizationHourly, UtilizationSample, WorkerGroup, WorkerStatus
 
 
 @dataclass

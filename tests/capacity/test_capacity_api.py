@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.web import NOW
 from tests.capacity.data import build_analysed_fleet
+from tests.fixtures.web import NOW
 
 pytestmark = pytest.mark.django_db
 

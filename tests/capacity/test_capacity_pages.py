@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tests.fixtures.web import NOW
 from tests.capacity.data import build_analysed_fleet, build_fleet
+from tests.fixtures.web import NOW
 from workers.capacity.correlation import compute_findings
 
 pytestmark = pytest.mark.django_db

@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-from workers.models import CorrelationFinding, HybridWorker, Job, UtilizationSample
+from workers.capacity.correlation import compute_findings
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
-from workers.capacity.correlation import compute_findings
 from workers.fleet.rollups import rollup_utilization
+from workers.models import CorrelationFinding, HybridWorker, Job, UtilizationSample
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

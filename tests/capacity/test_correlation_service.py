@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from tests.capacity.data import build_fleet
+from workers.capacity.correlation import compute_findings
+from workers.capacity.measure import measure_group_capacity
+from workers.db import EpochBucket
 from workers.models import (
     AutomationAccount,
     CapacityRun,
@@ -19,13 +22,10 @@ from workers.models import (
     WorkerGroup,
     WorkerStatus,
 )
-from workers.capacity.measure import measure_group_capacity
-from workers.capacity.correlation import compute_findings
-from workers.db import EpochBucket
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def _group(name: str = "g", members: int = 2, online: int | None = None) -> WorkerGroup:
@@ -100,7 +100,7 @@ def test_it_ranks_flagged_worker_findings_before_group_level_ones():
 
 def test_it_buckets_timestamps_by_epoch_on_this_database():
     group = _group()
-    created = datetime(2026, 11, 20, 10, 7, 59, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 20, 10, 7, 59, tzinfo=UTC)
     job = _job(group, created, queue=1.0, duration=5.0)
     got = Job.objects.filter(pk=job.pk).annotate(b=EpochBucket("created_at", 300)).values_list("b", flat=True).get()
     assert got == int(created.timestamp()) // 300
@@ -129,9 +129,9 @@ def test_it_measures_arrival_rates_service_time_and_queue_percentiles():
 def test_it_places_jobs_in_the_right_hour_of_week():
     group = _group()
     # 2026-11-16 is a Monday: 09:xx UTC is slot 9; 2026-11-20 (Friday) 03:xx is slot 4*24+3.
-    _job(group, datetime(2026, 11, 16, 9, 30, tzinfo=timezone.utc), queue=40.0, duration=10.0)
-    _job(group, datetime(2026, 11, 20, 3, 5, tzinfo=timezone.utc), queue=10.0, duration=10.0)
-    _job(group, datetime(2026, 11, 20, 3, 45, tzinfo=timezone.utc), queue=20.0, duration=10.0)
+    _job(group, datetime(2026, 11, 16, 9, 30, tzinfo=UTC), queue=40.0, duration=10.0)
+    _job(group, datetime(2026, 11, 20, 3, 5, tzinfo=UTC), queue=10.0, duration=10.0)
+    _job(group, datetime(2026, 11, 20, 3, 45, tzinfo=UTC), queue=20.0, duration=10.0)
     cap = measure_group_capacity(group, start=NOW - timedelta(days=7), end=NOW)
     assert cap.heat_load[9] == pytest.approx(1.0)
     assert cap.heat_load[4 * 24 + 3] == pytest.approx(2.0)

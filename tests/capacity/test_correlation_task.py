@@ -6,10 +6,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from dashboard.celery import app
-from tests.fixtures.celery import wait_for
 from tests.capacity.data import build_fleet
-from workers.models import CapacityRun
+from tests.fixtures.celery import wait_for
 from workers.capacity.tasks import refresh_capacity
+from workers.models import CapacityRun
 
 REFRESH_DEADLINE_SECONDS = 90  # three capacity windows on a shared 2-core machine
 
@@ -37,4 +37,5 @@ def test_the_beat_entry_expires_after_one_interval():
 def test_the_beat_task_fans_out_one_run_per_window_through_a_real_worker(celery_worker):
     build_fleet(now=timezone.now(), hours=24, seed=5)
     refresh_capacity.delay()
-    wait_for(lambda: set(CapacityRun.objects.values_list("window", flat=True)) == {"24h", "7d", "30d"}, "a run for every window", timeout=REFRESH_DEADLINE_SECONDS)
+    wait_for(lambda: set(CapacityRun.objects.values_list("window", flat=True)) == {"24h", "7d", "30d"}, "a run for every window",
+             timeout=REFRESH_DEADLINE_SECONDS)

@@ -1,17 +1,17 @@
 """Ingestion from hand-built records: idempotent upserts, removal/revival, job updates, log matching."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.models import AutomationAccount, HybridWorker, Job, UtilizationSample, WorkerGroup
 from workers.azure.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.jobs import ingest_jobs
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
+from workers.models import AutomationAccount, HybridWorker, Job, UtilizationSample, WorkerGroup
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ACCT = "/subscriptions/s/resourcegroups/rg/providers/microsoft.automation/automationaccounts/a"
 
 
@@ -37,7 +37,9 @@ def worker_rec(group: str, name: str, *, seen: datetime | None = NOW, worker_typ
     )
 
 
-def job_rec(job_id: str, *, run_on: str = "g1", status: str = "Completed", created: datetime = NOW - timedelta(minutes=10), started: datetime | None = NOW - timedelta(minutes=9), ended: datetime | None = NOW - timedelta(minutes=5), modified: datetime | None = None) -> JobRecord:
+def job_rec(job_id: str, *, run_on: str = "g1", status: str = "Completed", created: datetime = NOW - timedelta(minutes=10),
+            started: datetime | None = NOW - timedelta(minutes=9), ended: datetime | None = NOW - timedelta(minutes=5),
+            modified: datetime | None = None) -> JobRecord:
     return JobRecord(
         job_id=job_id,
         runbook="Patch-Servers",

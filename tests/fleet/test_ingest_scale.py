@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.models import AutomationAccount, HybridWorker, Job, StatusChange, UtilizationSample, WorkerGroup
 from workers.azure.records import AgentEventRecord, GroupRecord, HeartbeatRecord, JobRecord, UtilizationRecord, WorkerRecord
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.jobs import ingest_jobs
-from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.fleet.status import refresh_statuses
+from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
+from workers.models import AutomationAccount, HybridWorker, Job, StatusChange, UtilizationSample, WorkerGroup
 
 WORKERS = int(os.environ.get("HRW_SCALE_WORKERS", "2000"))
 PER_GROUP = 20

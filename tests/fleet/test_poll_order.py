@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fixtures.web import build_fleet, make_account, now  # noqa: F401 (now is a fixture)
-from workers.models import PollKind, PollRun
+from tests.fixtures.web import build_fleet, make_account
 from workers.fleet.polling import groups_to_poll
+from workers.models import PollKind, PollRun
 
 pytestmark = pytest.mark.django_db
 

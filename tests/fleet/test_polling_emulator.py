@@ -9,15 +9,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import models
 
-from workers.rules import health
-from workers.rules.diagnosis import diagnose
-from workers.rules.pressure import PressureLimits
-from workers.rules.signals import Thresholds
-from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationSample, WorkerGroup
 from workers.azure.errors import AzureTransientError
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
 from workers.fleet.status import refresh_statuses
+from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationSample, WorkerGroup
+from workers.rules import health
+from workers.rules.diagnosis import diagnose
+from workers.rules.pressure import PressureLimits
+from workers.rules.signals import Thresholds
 
 pytestmark = pytest.mark.django_db
 

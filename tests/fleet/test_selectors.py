@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fixtures.web import build_fleet, make_account, now, record_polls  # noqa: F401 (now is a fixture)
+from tests.fixtures.web import build_fleet, make_account, record_polls
 from workers.fleet import selectors
-from workers.rules.stats import percentile
 from workers.models import AutomationAccount, HybridWorker, Job, PollKind, PollRun, WorkerGroup, WorkerStatus
+from workers.rules.stats import percentile
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +59,10 @@ def test_it_sorts_down_then_degraded_then_by_offline_count(now):
     assert names == ["all-down", "many-offline", "few-offline", "fine"]
 
 
-def test_it_counts_late_members_as_able_to_take_jobs(now):
+def test_it_shows_a_group_with_no_member_online_as_down_at_once(now):
+    # Late members may still take jobs, but with none online the group is at risk: down, not degraded.
     build_fleet(groups=1, workers_per_group=1, now=now, statuses=[WorkerStatus.LATE])
-    assert selectors.fleet_overview(now=now).groups[0].health == "degraded"
+    assert selectors.fleet_overview(now=now).groups[0].health == "down"
 
 
 def test_it_reports_an_empty_group(now):
@@ -256,8 +257,8 @@ def test_it_recounts_timeouts_after_a_jobs_poll_or_a_threshold_change(now):
 
 
 def test_warming_after_a_jobs_poll_spares_the_overview_its_job_queries(now, django_assert_num_queries):
-    from workers.latency.selectors import timeout_counts
     from workers.fleet.tasks import warm_job_caches
+    from workers.latency.selectors import timeout_counts
 
     fleet = build_fleet(groups=3, workers_per_group=2, now=now, jobs_per_group=4)
     warm_job_caches(force=True)  # the frozen clock: the task computes as of ``now``

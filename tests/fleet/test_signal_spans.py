@@ -6,7 +6,7 @@ ingest_workers / ingest_heartbeats end to end, retention, and worker_detail's cl
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -14,14 +14,14 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.fleet.test_ingest import group_rec, hb, worker_rec
 from workers.fleet import selectors
-from workers.models import AutomationAccount, HybridWorker, SignalSource, SignalSpan, WorkerGroup
 from workers.fleet.inventory import ingest_groups, ingest_workers
-from workers.fleet.telemetry import ingest_heartbeats
 from workers.fleet.rollups import prune_raw
 from workers.fleet.signal_spans import SpanResult, record_signal
+from workers.fleet.telemetry import ingest_heartbeats
+from workers.models import AutomationAccount, HybridWorker, SignalSource, SignalSpan, WorkerGroup
 from workers.rules.signals import tolerance
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TOL = timedelta(seconds=90)
 A = SignalSource.AUTOMATION
 H = SignalSource.HEARTBEAT

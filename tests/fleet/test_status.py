@@ -1,20 +1,21 @@
 """refresh_statuses: status through a conditional UPDATE, one StatusChange per real change."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.fixtures.concurrency import run_in_threads
-from workers.rules.signals import Thresholds
-from workers.models import AutomationAccount, HybridWorker, StatusChange, WorkerGroup
 from workers.fleet.status import refresh_statuses
+from workers.models import AutomationAccount, HybridWorker, StatusChange, WorkerGroup
+from workers.rules.signals import Thresholds
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T = Thresholds(lastseen_late=90, lastseen_offline=180, heartbeat_late=300, heartbeat_offline=600)
 
 
-def make_worker(name: str = "hrw-01", *, seen: float | None = 10, hb: float | None = 20, status: str = "unknown", group: WorkerGroup | None = None, account_name: str = "acct") -> HybridWorker:
+def make_worker(name: str = "hrw-01", *, seen: float | None = 10, hb: float | None = 20, status: str = "unknown",
+                group: WorkerGroup | None = None, account_name: str = "acct") -> HybridWorker:
     if group is None:
         account, _ = AutomationAccount.objects.get_or_create(
             name=account_name, defaults={"subscription_id": "s", "resource_group": "rg", "automation_account": account_name}

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from tests.fixtures.celery import DEADLINE_SECONDS, wait_for
 from workers.fleet import tasks
-from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationHourly, UtilizationSample, WorkerGroup
 from workers.fleet.accounts import add_account_from_connection_file
+from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationHourly, UtilizationSample, WorkerGroup
 
 
 @pytest.fixture

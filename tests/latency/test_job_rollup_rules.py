@@ -1,12 +1,12 @@
 """workers.rules.job_rollups: folding jobs and merging stored rows, without a database."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from workers.models import RollupScope
 from workers.rules import job_rollups, latency
 
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def test_its_scopes_are_the_ones_the_rollup_rows_store():

@@ -1,14 +1,14 @@
 """Pure pieces of the latency pages: figure builders and CSV cell neutralisation."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.latency import charts as charts_latency
 from dashboard.csv_export import neutralise
-from workers.rules import latency
+from dashboard.latency import charts as charts_latency
 from workers.latency.selectors import Percentiles, TrendPoint
+from workers.rules import latency
 
 
 @pytest.mark.parametrize("cell,expected", [
@@ -28,7 +28,7 @@ def test_it_trims_the_histogram_figure_to_occupied_buckets():
 
 
 def test_it_plots_each_trend_point_with_its_percentiles():
-    points = [TrendPoint(datetime(2026, 11, 25, h, tzinfo=timezone.utc), 10 + h, Percentiles(1, 2, 3), Percentiles(4, 5, 6))
+    points = [TrendPoint(datetime(2026, 11, 25, h, tzinfo=UTC), 10 + h, Percentiles(1, 2, 3), Percentiles(4, 5, 6))
               for h in range(3)]
     fig = charts_latency.trend_figure(points, step="hour", window_label="last 24 hours")
     by_name = {trace["name"]: trace for trace in fig["data"]}

@@ -1,20 +1,19 @@
 """rollup_jobs: JobHourly/JobDaily from raw rows, idempotent, whole hours recomputed."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.fixtures.concurrency import run_in_threads
-from workers.rules import latency
-from workers.models import Job, JobDaily, JobHourly
+from tests.latency.factory import job, make_account, make_group, make_worker
 from workers.latency.rollups import rollup_jobs
+from workers.models import Job, JobDaily, JobHourly
+from workers.rules import latency
 from workers.rules.job_rollups import parse_hist
 
-from tests.latency.factory import job, make_account, make_group, make_worker
-
 pytestmark = pytest.mark.django_db
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=5)
 
 

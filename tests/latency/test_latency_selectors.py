@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from workers.rules import latency
-from workers.latency import selectors as sel
-from workers.models import Job, RunbookThreshold
-from workers.latency.rollups import rollup_jobs
-
 from tests.latency.factory import job, make_account, make_group, make_worker
+from workers.latency import selectors as sel
+from workers.latency.rollups import rollup_jobs
+from workers.models import Job, RunbookThreshold
+from workers.rules import latency
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture

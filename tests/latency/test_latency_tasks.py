@@ -9,15 +9,14 @@ import pytest
 from django.utils import timezone
 
 from tests.fixtures.celery import wait_for
-from workers.rules import latency, outcomes
-from workers.latency import selectors as sel
-from workers.models import Job, JobHourly
+from tests.latency.factory import job, make_account, make_group
 from workers.fleet import polling
 from workers.fleet.accounts import add_account_from_connection_file
+from workers.latency import selectors as sel
 from workers.latency.rollups import rollup_jobs
 from workers.latency.tasks import rollup_job_latency
-
-from tests.latency.factory import job, make_account, make_group
+from workers.models import Job, JobHourly
+from workers.rules import latency, outcomes
 
 
 @pytest.mark.redis

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -12,11 +12,11 @@ from django.urls import reverse
 
 from dashboard.auth import issue_token
 from tests.latency.factory import job, make_account, make_group
-from workers.models import Job, RunbookThreshold
 from workers.latency.rollups import rollup_jobs
+from workers.models import Job, RunbookThreshold
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 URLS = ["/latency/", "/timeouts/", "/timeouts/thresholds/"]
 
 

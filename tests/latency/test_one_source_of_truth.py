@@ -6,7 +6,7 @@ rollups cover only the last 2 h. Each figure is computed two ways (the page or A
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -20,7 +20,7 @@ from workers.latency.rollups import rollup_jobs
 from workers.models import Job
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 11, 25, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)

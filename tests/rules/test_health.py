@@ -1,14 +1,14 @@
 """The pure health rules, judged at an explicit frozen ``now``."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from workers.rules.health import Status, group_health, summarize_group, worker_status
 from workers.rules.signals import SIGNALS, Thresholds
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 T = Thresholds(lastseen_late=90, lastseen_offline=180, heartbeat_late=300, heartbeat_offline=600)
 
 

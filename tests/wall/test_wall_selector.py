@@ -3,7 +3,7 @@
 Every test passes ``now`` explicitly (the selector reads no clock)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from tests.browser.fleet import add_jobs, build_fleet, record_polls
 from workers.models import Alert, AlertState, AutomationAccount, Job, WorkerStatus
 from workers.wall.selectors import WallFilters, wall_snapshot
 
-NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 ONLINE, LATE, OFFLINE = WorkerStatus.ONLINE.value, WorkerStatus.LATE.value, WorkerStatus.OFFLINE.value
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
 
@@ -15,7 +15,7 @@ from dashboard.auth import issue_token
 from tests.browser.fleet import build_fleet, record_polls
 from workers.models import WorkerStatus
 
-NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +120,10 @@ def test_it_states_units_on_the_totals(logged_in):
     assert "queue delay p95 · 24 h" in html and "workers online" in html and "jobs queued now" in html
 
 
-@pytest.mark.parametrize("theme,body_class", [("dark", "theme-dark"), ("contrast", "theme-contrast"), ("high-contrast", "theme-contrast"), ("light", "theme-light")])
+@pytest.mark.parametrize(
+    "theme,body_class",
+    [("dark", "theme-dark"), ("contrast", "theme-contrast"), ("high-contrast", "theme-contrast"), ("light", "theme-light")],
+)
 def test_it_applies_the_requested_theme(logged_in, theme, body_class):
     response = logged_in.get(f"/wall/?theme={theme}")
 

@@ -1,13 +1,13 @@
 """Template helpers: token-carrying URLs, UTC <time> elements, human ages."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from django.test import RequestFactory
 
 from dashboard.templatetags import hrw, latency_tags
 
-T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def test_it_appends_the_display_token_to_urls():

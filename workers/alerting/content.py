@@ -16,6 +16,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from workers.alerting.pressure import group_queue_delay, pressure_stats
+from workers.fleet.selectors.last_looked import LastLooked
 from workers.models import Alert, AlertKind, AlertMember, AlertState, HybridWorker, Job, SignalSource, WorkerGroup, WorkerStatus
 from workers.rules.diagnosis import diagnoses
 from workers.rules.format import format_duration
@@ -44,7 +45,9 @@ def site_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def worker_verdict(worker: HybridWorker, *, now: datetime) -> Any:
+def worker_verdict(worker: HybridWorker, *, now: datetime, looked: LastLooked | None = None) -> Any:
+    """The worker's verdict at ``now``; with ``looked``, each signal is judged as of our last successful
+    poll of it, as the status refresh does (our own polling gap is never the worker's outage)."""
     grace = worker.group.grace_seconds if worker.group_id else None
     return worker_status(
         now=now,
@@ -52,6 +55,8 @@ def worker_verdict(worker: HybridWorker, *, now: datetime) -> Any:
         last_heartbeat_at=worker.last_heartbeat_at,
         registered_at=worker.registered_at,
         thresholds=Thresholds.from_settings().with_grace(grace),
+        automation_checked_at=looked.automation if looked else None,
+        heartbeat_checked_at=looked.heartbeat if looked else None,
     )
 
 

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from workers.alerting import content as alert_content
 from workers.alerting.maintenance import covered_worker_ids
 from workers.alerting.notifications import queue_email
+from workers.fleet.selectors.last_looked import LastLooked, last_looked
 from workers.models import (
     Alert,
     AlertKind,
@@ -56,13 +57,14 @@ class OutboxResult:
 HEARTBEAT_AFTER_CONTACT = timedelta(seconds=60)
 
 
-def automation_offline(worker: HybridWorker, *, now: datetime) -> bool:
-    """True when Automation has not seen the worker beyond its grace period: it cannot pick up jobs."""
-    signal = alert_content.worker_verdict(worker, now=now).signal(AUTOMATION)
+def automation_offline(worker: HybridWorker, *, now: datetime, looked: LastLooked | None = None) -> bool:
+    """True when Automation has not seen the worker beyond its grace period: it cannot pick up jobs.
+    With ``looked``, judged as of our last successful worker poll of its group (as the status refresh)."""
+    signal = alert_content.worker_verdict(worker, now=now, looked=looked).signal(AUTOMATION)
     return signal is not None and signal.state == "offline"
 
 
-def unreachable_but_alive(worker: HybridWorker, *, now: datetime) -> bool:
+def unreachable_but_alive(worker: HybridWorker, *, now: datetime, looked: LastLooked | None = None) -> bool:
     """Automation lost the worker beyond its grace period while heartbeats kept coming after that
     (outbound 443 blocked). A heartbeat merely still inside Log Analytics' ingestion latency proves
     nothing (a stopped agent looks the same for minutes), so a heartbeat must postdate the last
@@ -71,7 +73,7 @@ def unreachable_but_alive(worker: HybridWorker, *, now: datetime) -> bool:
         return False
     if worker.last_heartbeat_at < worker.last_seen_at + HEARTBEAT_AFTER_CONTACT:
         return False
-    return automation_offline(worker, now=now)
+    return automation_offline(worker, now=now, looked=looked)
 
 
 def can_take_jobs(worker: HybridWorker, status: str, *, now: datetime) -> bool:
@@ -225,11 +227,13 @@ def sweep_automation_unreachable(*, now: datetime, blind_accounts: set[int], res
         AlertMember.objects.filter(alert__state=AlertState.OPEN, alert__kind=AlertKind.FLAPPING).values_list("worker_id", flat=True)
     )
     late = HybridWorker.objects.filter(status=WorkerStatus.LATE, removed_at__isnull=True).select_related("group__account")
+    looked = last_looked()  # judged as of our last look, like the status refresh: our gap is not an outage
     for worker in late.iterator(chunk_size=2000):
         if worker.pk in flapping:
             continue
         has_open = worker.pk in open_down
-        if not has_open and unreachable_but_alive(worker, now=now):
+        seen = looked.get(worker.group_id)
+        if not has_open and unreachable_but_alive(worker, now=now, looked=seen):
             worker_down(worker, at=now, reason=worker.status_reason, now=now, blind_accounts=blind_accounts, result=result)
-        elif has_open and not automation_offline(worker, now=now):
+        elif has_open and not automation_offline(worker, now=now, looked=seen):
             worker_recovered(worker, at=now, now=now, result=result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, time
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 
 from workers.models import HybridWorker, MaintenanceWindow, WorkerGroup
@@ -45,7 +45,7 @@ def create_maintenance_window(
     weekdays: tuple[int, ...] = (),
     start_time: time | None = None,
     duration_minutes: int | None = None,
-    created_by: AbstractBaseUser | AnonymousUser | None = None,
+    created_by: User | AnonymousUser | None = None,
 ) -> MaintenanceWindow:
     """Store a validated window (the form checks the shape; this re-checks the invariants)."""
     if (group is None) == (worker is None):

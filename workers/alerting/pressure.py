@@ -116,17 +116,15 @@ def pressure_decisions(*, now: datetime, skip_accounts: set[int]) -> PressureDec
             .annotate(total=Count("pk"), high=Count("pk", filter=_high_filter()))
         )
         counts = {r["worker_id"]: (r["total"], r["high"]) for r in rows}
-    rule = {
-        "share": settings.ALERT_PRESSURE_SHARE,
-        "clear_share": settings.ALERT_PRESSURE_CLEAR_SHARE,
-        "min_samples": settings.ALERT_PRESSURE_MIN_SAMPLES,
-    }
+    share: float = settings.ALERT_PRESSURE_SHARE
+    clear_share: float = settings.ALERT_PRESSURE_CLEAR_SHARE
+    min_samples: int = settings.ALERT_PRESSURE_MIN_SAMPLES
     to_open = []
     for pk, worker in candidates.items():
         if pk in busy or worker.group.account_id in skip_accounts:
             continue
         total, high = counts.get(pk, (0, 0))
-        if pressure_alert_open(samples=total, high=high, is_open=False, **rule):
+        if pressure_alert_open(samples=total, high=high, is_open=False, share=share, clear_share=clear_share, min_samples=min_samples):
             to_open.append(worker)
     to_resolve = []
     for pk, member in open_members.items():
@@ -137,7 +135,7 @@ def pressure_decisions(*, now: datetime, skip_accounts: set[int]) -> PressureDec
         if pk in busy or worker.status == WorkerStatus.OFFLINE or worker.group.account_id in skip_accounts:
             continue
         total, high = counts.get(pk, (0, 0))
-        if not pressure_alert_open(samples=total, high=high, is_open=True, **rule):
+        if not pressure_alert_open(samples=total, high=high, is_open=True, share=share, clear_share=clear_share, min_samples=min_samples):
             to_resolve.append(member.alert)
     return PressureDecisions(to_open=to_open, to_resolve=to_resolve)
 
@@ -174,5 +172,6 @@ def group_queue_delay(group_id: int | None, *, now: datetime) -> QueueDelay:
     recent: list[float] = []
     before: list[float] = []
     for created_at, seconds in rows.iterator(chunk_size=5000):
+        assert seconds is not None  # the query filters queue_seconds__isnull=False
         (recent if created_at >= hour_ago else before).append(seconds)
     return QueueDelay(percentile(recent, 95), len(recent), percentile(before, 95), len(before))

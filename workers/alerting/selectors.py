@@ -96,7 +96,9 @@ def maintenance_rows(*, now: datetime) -> list[WindowRow]:
     for window in MaintenanceWindow.objects.select_related("group__account", "worker__group", "created_by").order_by("-created_at"):
         spec = spec_of(window)
         if window.worker_id:
-            target = f"worker {window.worker.name} ({window.worker.group.name})"
+            worker = window.worker
+            assert worker is not None  # worker_id is set, so the FK row exists (select_related loaded it)
+            target = f"worker {worker.name} ({worker.group.name})"
         else:
             target = f"group {window.group.name} ({window.group.account.name})" if window.group else "deleted target"
         if spec.recurring:

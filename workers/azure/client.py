@@ -283,14 +283,14 @@ class AzureClient:
         ``run_on`` are also applied after the merge, in case a service ignores part of the filter.
         """
         c = self.conn
-        listings = (
-            self._list(
-                "list jobs",
-                lambda hook, flt=flt: self._automation_client().job.list_by_automation_account(
-                    c.resource_group, c.automation_account, filter=flt, raw_response_hook=hook
-                ),
-                parse_job,
+
+        def listing(flt: str) -> Callable[[LastStatus], Iterable[Any]]:
+            return lambda hook: self._automation_client().job.list_by_automation_account(
+                c.resource_group, c.automation_account, filter=flt, raw_response_hook=hook
             )
+
+        listings = (
+            self._list("list jobs", listing(flt), parse_job)
             for flt in jobs_filters(since=since, until=until, status=status, run_on=run_on)
         )
         return merge_jobs(listings, status=status, run_on=run_on)

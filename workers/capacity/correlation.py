@@ -26,16 +26,15 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Avg, F
+from django.db.models import Avg, F, QuerySet
 
 from workers.capacity.measure import fleet_data_start, measure_group_capacity
 from workers.capacity.selectors.findings import METRIC_LABELS, TARGET_LABELS
 from workers.db import EpochBucket, EpochSeconds
-from workers.rules import findings, latency
-from workers.rules.pressure import PressureLimits
 from workers.models import (
     AnalysisWindow,
     CapacityRun,
@@ -47,6 +46,8 @@ from workers.models import (
     UtilizationSample,
     WorkerGroup,
 )
+from workers.rules import findings, latency
+from workers.rules.pressure import PressureLimits
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,11 @@ def _jobs(group_id: int, start: datetime, end: datetime) -> np.ndarray:
     return out.reshape(-1, 4)
 
 
-def _utilization_buckets(worker_ids: list[int], start: datetime, end: datetime, size: int, *, hourly: bool) -> dict[int, dict[int, tuple[float | None, float | None]]]:
+def _utilization_buckets(
+    worker_ids: list[int], start: datetime, end: datetime, size: int, *, hourly: bool
+) -> dict[int, dict[int, tuple[float | None, float | None]]]:
     """worker -> bucket -> (mean CPU %, mean memory %)."""
+    qs: QuerySet[Any, Any]  # hourly means or raw samples: two models, the same annotated values
     if hourly:
         qs = UtilizationHourly.objects.filter(worker_id__in=worker_ids, hour__gte=start, hour__lt=end).annotate(
             bucket=EpochBucket(F("hour"), size)

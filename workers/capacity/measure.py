@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.db.models import Count, F, Min, Sum
@@ -87,7 +87,7 @@ def measure_group_capacity(
     hw_qsum = np.zeros(168)
     hw_qn = np.zeros(168)
     for b in range(first_bucket, last_bucket):
-        ts = datetime.fromtimestamp(b * HOUR, tz=timezone.utc)
+        ts = datetime.fromtimestamp(b * HOUR, tz=UTC)
         slot = ts.weekday() * 24 + ts.hour
         hw_hours[slot] += 1
         n, qs, qn, _ds, _dn = per_hour.get(b, (0, 0.0, 0, 0.0, 0))
@@ -98,11 +98,11 @@ def measure_group_capacity(
     heat_queue = [round(float(s / n), 2) if n else None for s, n in zip(hw_qsum, hw_qn)]
 
     # Daily series for the trend: utilization p95 of hourly means, jobs, busiest hour's arrivals.
-    start_day = start.astimezone(timezone.utc).date()
+    start_day = start.astimezone(UTC).date()
     day_cpu: dict[int, list[float]] = defaultdict(list)
     day_mem: dict[int, list[float]] = defaultdict(list)
     for hour, cpu, mem in util:
-        d = (hour.astimezone(timezone.utc).date() - start_day).days
+        d = (hour.astimezone(UTC).date() - start_day).days
         if cpu is not None:
             day_cpu[d].append(cpu)
         if mem is not None:
@@ -110,11 +110,11 @@ def measure_group_capacity(
     day_jobs: dict[int, int] = defaultdict(int)
     day_peak: dict[int, int] = defaultdict(int)
     for b, (n, *_rest) in per_hour.items():
-        d = (datetime.fromtimestamp(b * HOUR, tz=timezone.utc).date() - start_day).days
+        d = (datetime.fromtimestamp(b * HOUR, tz=UTC).date() - start_day).days
         day_jobs[d] += n
         day_peak[d] = max(day_peak[d], n)
-    n_days = (end.astimezone(timezone.utc).date() - start_day).days + 1
-    first_covered_day = (covered_from.astimezone(timezone.utc).date() - start_day).days
+    n_days = (end.astimezone(UTC).date() - start_day).days + 1
+    first_covered_day = (covered_from.astimezone(UTC).date() - start_day).days
     daily = []
     for d in range(n_days):
         covered = d >= first_covered_day and data_start is not None
@@ -141,6 +141,8 @@ def measure_group_capacity(
 
     cpu_vals = [c for _, c, _ in util]
     mem_vals = [m for _, _, m in util]
+    arrival_rate_peak = percentile(counts.tolist(), 95) if counts.size else 0.0
+    assert arrival_rate_peak is not None  # finite hourly job counts: a non-empty array always has a p95
     return GroupCapacity(
         group=group,
         members=len(members),
@@ -151,7 +153,7 @@ def measure_group_capacity(
         mem_p95=percentile(mem_vals, 95),
         jobs=jobs,
         arrival_rate_mean=jobs / window_hours,
-        arrival_rate_peak=percentile(counts.tolist(), 95) if counts.size else 0.0,
+        arrival_rate_peak=arrival_rate_peak,
         mean_service_seconds=(dur_sum / dur_n) if dur_n else None,
         queue_p50=percentile(queue, 50),
         queue_p95=percentile(queue, 95),

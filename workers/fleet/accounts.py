@@ -11,8 +11,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workers.models import AutomationAccount
 from workers.azure.connection import ConnectionFileError, read_connection_file, resolve_ca_path
+from workers.models import AutomationAccount
 
 
 class AccountConfigError(ValueError):
@@ -76,7 +76,7 @@ def add_account_from_connection_file(path: str | Path, name: str | None = None) 
         "enabled": True,
     }
     for field_name, value in defaults.items():
-        field = AutomationAccount._meta.get_field(field_name)
-        if getattr(field, "max_length", None) and len(str(value)) > field.max_length:
-            raise AccountConfigError(f"{field_name} is longer than {field.max_length} characters")
+        limit = getattr(AutomationAccount._meta.get_field(field_name), "max_length", None)
+        if limit and len(str(value)) > limit:
+            raise AccountConfigError(f"{field_name} is longer than {limit} characters")
     return AutomationAccount.objects.update_or_create(name=label[:100], defaults=defaults)

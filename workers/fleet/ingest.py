@@ -14,8 +14,9 @@ kind) and by tests with hand-built records.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from django.db.models import Model
+from django.db.models import Field, Model
 
 BATCH = 1000
 
@@ -33,5 +34,6 @@ class IngestResult:
 def clip(value: str | None, field_name: str, model: type[Model]) -> str:
     """Fit a string into its column so one long Azure value cannot fail a whole batch."""
     text = value or ""
-    limit = model._meta.get_field(field_name).max_length
+    # get_field is typed Field | ForeignObjectRel; the clipped fields are concrete char columns.
+    limit = cast("Field[Any, Any]", model._meta.get_field(field_name)).max_length
     return text[:limit] if limit else text

@@ -37,8 +37,8 @@ def ingest_jobs(account: AutomationAccount, records: Sequence[JobRecord], *, now
         if removed_at is None or name.lower() not in groups:
             groups[name.lower()] = pk
     members: dict[int, list[int]] = {}
-    for pk, group_id in HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).values_list("pk", "group_id"):
-        members.setdefault(group_id, []).append(pk)
+    for pk, member_group_id in HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).values_list("pk", "group_id"):
+        members.setdefault(member_group_id, []).append(pk)
     single = {group_id: pks[0] for group_id, pks in members.items() if len(pks) == 1}
 
     rows = 0

@@ -18,7 +18,7 @@ the write conditional: "only if newer" (a late, older answer never moves a worke
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models, transaction
 
@@ -29,6 +29,17 @@ BATCH = 2000
 
 def qn(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+def concrete_field(model: type[models.Model], field_name: str) -> models.Field[Any, Any]:
+    """``get_field`` for a column of ``model`` (the stubs also allow a reverse relation, which has none)."""
+    return cast("models.Field[Any, Any]", model._meta.get_field(field_name))
+
+
+def column_name(model: type[models.Model], field_name: str) -> str:
+    column = concrete_field(model, field_name).column
+    assert column is not None  # a concrete field always has its column
+    return column
 
 
 def values_column_sql(index: int, name: str, field_name: str, model: type[models.Model] = HybridWorker) -> str:
@@ -70,7 +81,7 @@ def update_from_values(
     for pk, values in rows.items():
         params.append(pk_field.get_db_prep_value(pk, connection))
         for name, field_name in zip(value_names, value_fields, strict=True):
-            field = meta.get_field(field_name)
+            field = concrete_field(model, field_name)
             params.append(field.get_db_prep_value(values[name], connection, prepared=False))
         tuples.append("(" + ", ".join(["%s"] * (len(value_names) + 1)) + ")")
     columns = [values_column_sql(1, "id", "id", model)] + [
@@ -79,13 +90,13 @@ def update_from_values(
     ]
     where = [f"{qn(table)}.{qn('id')} = v.{qn('id')}"]
     if keep_newer:
-        col = meta.get_field(keep_newer).column
+        col = column_name(model, keep_newer)
         where.append(f"({qn(table)}.{qn(col)} IS NULL OR {qn(table)}.{qn(col)} < v.{qn('v_' + keep_newer)})")
     for field_name, name in expect.items():
-        col = meta.get_field(field_name).column
+        col = column_name(model, field_name)
         where.append(f"{qn(table)}.{qn(col)} = v.{qn('v_' + name)}")
     assignments = ", ".join(
-        f"{qn(meta.get_field(name).column)} = v.{qn('v_' + name)}" for name in fields
+        f"{qn(column_name(model, name))} = v.{qn('v_' + name)}" for name in fields
     )
     sql = (
         f"UPDATE {qn(table)} SET {assignments} "

@@ -19,6 +19,7 @@ Called by ``workers.fleet.tasks`` (one task per poll) and ``manage.py poll --onc
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -32,7 +33,6 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 from workers.azure.connection import ConnectionSettings, connection_from_account
 from workers.azure.errors import AzureError, AzureTransientError
 from workers.db import worker_poll_window_seconds
@@ -40,6 +40,7 @@ from workers.fleet.ingest import IngestResult
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.jobs import ingest_jobs
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
+from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 
 if TYPE_CHECKING:  # the adapter imports the Azure SDK; load it only when a poll runs
     from workers.azure.client import AzureClient
@@ -303,9 +304,13 @@ def poll_logs(account_id: int, *, now: datetime | None = None, floor: datetime |
     transient: AzureTransientError | None = None
     workers = HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).count()
     for kind, method, ingest_fn, field in _LOG_POLLS:
-        slicing = {"slice_length": perf_slice(workers), "max_slices": PERF_SLICES_PER_POLL} if kind == PollKind.PERF else {}
+        # Only the Perf poll is sliced; the others read their whole window (the _logs_work defaults).
+        sliced = kind == PollKind.PERF
+        slice_length = perf_slice(workers) if sliced else None
+        max_slices = PERF_SLICES_PER_POLL if sliced else 1
         try:
-            outcomes.append(_record(account, kind, "", now, _logs_work(account, method, ingest_fn, field, now, floor=floor, **slicing)))
+            work = _logs_work(account, method, ingest_fn, field, now, floor=floor, slice_length=slice_length, max_slices=max_slices)
+            outcomes.append(_record(account, kind, "", now, work))
         except AzureTransientError as exc:
             transient = transient or exc
             outcomes.append(PollOutcome(kind, "", False, 0, error=f"transient: {exc}"))
@@ -333,7 +338,7 @@ def poll_account_once(account_id: int, *, now: datetime | None = None) -> list[P
 
     attempt(PollKind.GROUPS, "", lambda: poll_groups(account_id, now=now))
     for group_id, name in WorkerGroup.objects.filter(account_id=account_id, removed_at__isnull=True).values_list("pk", "name"):
-        attempt(PollKind.WORKERS, name, lambda group_id=group_id: poll_workers(account_id, group_id, now=now))
+        attempt(PollKind.WORKERS, name, functools.partial(poll_workers, account_id, group_id, now=now))
     attempt(PollKind.JOBS, "", lambda: poll_jobs(account_id, now=now))
     try:
         outcomes.extend(poll_logs(account_id, now=now))

@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from workers.models import HybridWorker, SignalSpan
 from workers.fleet.locking import qn, update_from_values, values_column_sql
+from workers.models import HybridWorker, SignalSpan
 
 BATCH = 1000
 
@@ -134,7 +134,7 @@ def _extend_latest(source: str, observed: dict[int, datetime], tol: timedelta) -
     worker_col, source_col = qn("worker_id"), qn("source")
     end_col = qn("end_at")
     adapt = connection.ops.adapt_datetimefield_value  # UTC text on SQLite; the datetime on PostgreSQL
-    params: list[object] = []
+    params: list[int | str | datetime | None] = []
     for pk, at in observed.items():
         params += [pk, adapt(at), adapt(at - tol)]
     rows = ", ".join(["(%s, %s, %s)"] * len(observed))

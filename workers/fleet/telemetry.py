@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 from workers.azure.parse import finite_float
 from workers.azure.records import (
@@ -84,10 +85,12 @@ def ingest_heartbeats(account: AutomationAccount, records: Iterable[HeartbeatRec
     # Workers whose group overrides the grace period get their own (capped) tolerance: usually none.
     graces: dict[int, int] = {}
     if latest:
-        graces = dict(
+        # group__grace_seconds__isnull=False: every grace is an int (the stubs type it int | None).
+        graces = dict(cast(
+            "Iterable[tuple[int, int]]",
             HybridWorker.objects.filter(group__account=account, group__grace_seconds__isnull=False, removed_at__isnull=True)
-            .values_list("pk", "group__grace_seconds")
-        )
+            .values_list("pk", "group__grace_seconds"),
+        ))
 
     def record_spans(batch: list[int]) -> None:
         by_grace: dict[int | None, dict[int, datetime]] = {}

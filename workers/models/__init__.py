@@ -1,38 +1,38 @@
 """The ``workers`` app's models, one module per area; Django and the rest of the code import them from here."""
 from workers.models.alerting import (
-    AlertKind,
-    AlertState,
     Alert,
+    AlertKind,
     AlertMember,
+    AlertState,
+    MaintenanceWindow,
+    Notification,
     NotificationKind,
     NotificationStatus,
-    Notification,
-    MaintenanceWindow,
 )
 from workers.models.analytics import (
     AnalysisWindow,
     CapacityRun,
     CorrelationFinding,
     GroupCapacity,
-    RollupScope,
-    JobRollup,
-    JobHourly,
     JobDaily,
+    JobHourly,
+    JobRollup,
+    RollupScope,
     RunbookThreshold,
 )
 from workers.models.fleet import (
     AutomationAccount,
-    WorkerGroup,
-    WorkerStatus,
     HybridWorker,
     Job,
-    UtilizationSample,
-    UtilizationHourly,
-    StatusChange,
-    SignalSource,
-    SignalSpan,
     PollKind,
     PollRun,
+    SignalSource,
+    SignalSpan,
+    StatusChange,
+    UtilizationHourly,
+    UtilizationSample,
+    WorkerGroup,
+    WorkerStatus,
 )
 
 __all__ = [

@@ -6,6 +6,7 @@ from django.db import models
 
 from workers.models.fleet import AutomationAccount, HybridWorker, WorkerGroup
 
+
 class AlertKind(models.TextChoices):
     WORKER_DOWN = "worker_down", "Worker down"
     GROUP_ROLLUP = "group_rollup", "Several workers of a group down"

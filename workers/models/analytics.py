@@ -5,6 +5,7 @@ from django.db import models
 
 from workers.models.fleet import HybridWorker, WorkerGroup
 
+
 class AnalysisWindow(models.TextChoices):
     """Windows the capacity analysis is precomputed for (workers.capacity.measure/correlation)."""
 

@@ -31,7 +31,10 @@ class AutomationAccount(models.Model):
     logs_audience = models.URLField(default="https://api.loganalytics.io")
     authority_host = models.URLField(blank=True, help_text="Entra authority; blank = azure-identity's default / AZURE_AUTHORITY_HOST.")
     ca_bundle = models.CharField(max_length=500, blank=True, help_text="Path to a CA bundle (PEM) to trust; blank = system CAs.")
-    credential_file = models.CharField(max_length=500, blank=True, help_text="Path to an emulator connection file holding tenant/client/secret; blank = credentials from the environment.")
+    credential_file = models.CharField(
+        max_length=500, blank=True,
+        help_text="Path to an emulator connection file holding tenant/client/secret; blank = credentials from the environment.",
+    )
     enabled = models.BooleanField(default=True)
     # Watermarks: each poll reads from here minus the overlap window, then advances them.
     jobs_watermark = models.DateTimeField(null=True, blank=True)

@@ -12,10 +12,14 @@ import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 
 from workers.rules import latency, outcomes
+
+# The key a caller of ``merge_rows`` groups rows by (its ``key_of`` result).
+_K = TypeVar("_K", bound=Hashable)
 
 # The scopes a rollup row belongs to (the values of ``workers.models.RollupScope``, which stores them).
 FLEET_SCOPE, GROUP_SCOPE, RUNBOOK_SCOPE, WORKER_SCOPE = "fleet", "group", "runbook", "worker"
@@ -132,7 +136,7 @@ def parse_hist(text: str) -> list[int]:
 
 def scope_keys(group_id: int, runbook: str, worker_id: int | None) -> list[tuple[str, str, int | None, int | None, str]]:
     """The rollup rows one job counts in: (scope, key, group_id, worker_id, runbook)."""
-    keys = [
+    keys: list[tuple[str, str, int | None, int | None, str]] = [
         (FLEET_SCOPE, "fleet", None, None, ""),
         (GROUP_SCOPE, f"g:{group_id}", group_id, None, ""),
         (RUNBOOK_SCOPE, f"r:{runbook}", None, None, runbook),
@@ -166,13 +170,13 @@ def _parse_hists(texts: list[str]) -> np.ndarray:
     return flat.reshape(len(texts), latency.BUCKET_COUNT)
 
 
-def merge_rows(rows: list[dict], key_of: Callable[[dict], Hashable]) -> dict[Hashable, tuple[Accumulator, dict]]:
+def merge_rows(rows: list[dict], key_of: Callable[[dict], _K]) -> dict[_K, tuple[Accumulator, dict]]:
     """Merge stored rollup rows per ``key_of(row)``: one accumulator per key, with the key's first row.
 
     The bulk counterpart of ``Accumulator.add_row`` for reads over many rows: the counts, sums,
     maxima and JSON text histograms of every row are combined with numpy in a few passes.
     """
-    keys: dict = {}
+    keys: dict[_K, int] = {}
     index = np.empty(len(rows), dtype=np.int64)
     for i, row in enumerate(rows):
         index[i] = keys.setdefault(key_of(row), len(keys))
@@ -188,10 +192,10 @@ def merge_rows(rows: list[dict], key_of: Callable[[dict], Hashable]) -> dict[Has
         np.maximum.at(maxes, index, np.array([[-1.0 if r[f] is None else r[f] for f in MAX_FIELDS] for r in rows]))
         np.add.at(qh, index, _parse_hists([r["queue_hist"] for r in rows]))
         np.add.at(dh, index, _parse_hists([r["duration_hist"] for r in rows]))
-    first: dict = {}
+    first: dict[_K, dict] = {}
     for row in rows:
         first.setdefault(key_of(row), row)
-    merged = {}
+    merged: dict[_K, tuple[Accumulator, dict]] = {}
     for key, i in keys.items():
         row = first[key]
         acc = Accumulator(scope=row["scope"], key=row["key"], group_id=row.get("group_id"), worker_id=row.get("worker_id"),

@@ -3,7 +3,8 @@ fleet totals and how old the data is.
 
 A wall polls this every few seconds from several screens, so the whole snapshot costs a fixed
 number of queries whatever the fleet size (tests pin it): one for the groups with their member
-counts (the same group rows as the overview: ``workers.fleet.selectors.groups``), one for the job data version, one for open alerts, one for the groups' recent worker polls
+counts (the same group rows as the overview: ``workers.fleet.selectors.groups``), one for the job data version,
+one for open alerts, one for the groups' recent worker polls
 (plus one for the error text when one failed), and the freshness query shared with the other pages;
 once per jobs poll (``per_jobs_poll``) two more for the jobs queued now and the 24 h
 queue-delay p95, which every screen then shares. Nothing here writes, so running it any

@@ -97,7 +97,7 @@ def _finding_row(f: CorrelationFinding, *, with_points: bool) -> FindingRow:
         rank=f.rank,
         group=f.group.name,
         group_id=f.group_id,
-        worker=f.worker.name if f.worker_id else None,
+        worker=f.worker.name if f.worker is not None else None,
         worker_id=f.worker_id,
         metric=f.metric,
         target=f.target,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from workers.capacity.selectors.runs import latest_run, run_data_span
 from workers.models import CapacityRun, GroupCapacity
@@ -57,7 +58,7 @@ class CapacityRow:
     @property
     def forecast_cells(self) -> list[dict]:
         """The CPU and load forecasts, in that order, with calendar dates, for tables and CSV."""
-        cells = []
+        cells: list[dict[str, Any]] = []
         for series in ("cpu", "load"):
             fc = self.forecast.get(series)
             if not fc:
@@ -94,16 +95,16 @@ def _capacity_row(g: GroupCapacity, *, target: float) -> CapacityRow:
     lam = g.arrival_rate_peak / 3600.0
     service = g.mean_service_seconds or 0.0
     recommended = binding = None
-    modelled = without_one = None
+    without_one = None
     error = ""
     try:
         rec = queueing.recommend_workers(arrival_rate=lam, service_time=service, target_p95_seconds=target)
         recommended, binding = rec.workers, rec.binding
-        modelled = rec.p95_at
     except ValueError as exc:
         error = str(exc)
     now_p95 = queueing.model_queue_p95(workers=g.online, arrival_rate=lam, service_time=service, slots_per_worker=queueing.MAX_CONCURRENT_JOBS_PER_WORKER)
-    without_one = queueing.model_queue_p95(workers=g.online - 1, arrival_rate=lam, service_time=service, slots_per_worker=queueing.MAX_CONCURRENT_JOBS_PER_WORKER)
+    without_one = queueing.model_queue_p95(workers=g.online - 1, arrival_rate=lam, service_time=service,
+                                           slots_per_worker=queueing.MAX_CONCURRENT_JOBS_PER_WORKER)
     pickup = saturation.pickup_capacity_per_hour(g.online)
     conc_cap = g.online * queueing.MAX_CONCURRENT_JOBS_PER_WORKER
     return CapacityRow(
@@ -163,8 +164,8 @@ def _trend(g: GroupCapacity, *, cpu_limit: float) -> TrendSeries:
         group_id=g.group_id,
         daily=g.daily,
         forecast=g.forecast or {},
-        cpu=forecast_saturation(offsets, cpu_series, threshold=cpu_limit),
-        load=forecast_saturation(offsets, load_series, threshold=load_limit) if load_limit else None,
+        cpu=forecast_saturation(offsets, saturation.forecast_values(cpu_series), threshold=cpu_limit),
+        load=forecast_saturation(offsets, saturation.forecast_values(load_series), threshold=load_limit) if load_limit else None,
         cpu_threshold=cpu_limit,
         load_threshold=load_limit,
     )

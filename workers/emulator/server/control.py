@@ -5,6 +5,8 @@ and read ground truth (which worker ran each job) that Azure does not expose.
 """
 from __future__ import annotations
 
+from typing import cast
+
 from workers.emulator.server.plumbing import Reply, RequestBase
 from workers.emulator.simulation import SimulationError
 
@@ -19,7 +21,9 @@ class ControlRoutes(RequestBase):
         if low == ["scenarios"] and method == "POST":
             data = self._json_body(body)
             try:
-                s = sim.start_scenario(str(data.get("kind", "")), str(data.get("target", "")), data.get("minutes"))
+                # start_scenario rejects a ``minutes`` that is not a number in range (SimulationError).
+                minutes = cast(float, data.get("minutes"))
+                s = sim.start_scenario(str(data.get("kind", "")), str(data.get("target", "")), minutes)
             except SimulationError as exc:
                 raise Reply(400, "BadRequest", str(exc)) from exc
             view = next(v for v in sim.scenarios_view() if v["id"] == s.id)

@@ -70,6 +70,8 @@ class RequestBase(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     server_version = "AzureEmulator/1.0"
     sys_version = ""
+    # BaseHTTPRequestHandler's private header buffer (send_header fills it); typeshed omits it.
+    _headers_buffer: list[bytes]
 
     def setup(self) -> None:
         # TLS handshake here, in the connection's own thread, so a slow client cannot block accept().

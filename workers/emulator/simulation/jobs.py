@@ -143,8 +143,8 @@ class JobGenerator(UtilisationModel):
                 break
             wait += 60.0
         if picker is None:
-            last = max((self.last_seen(self.workers[m], from_epoch(created)) for m in group.members),
-                       default=None)
+            seen = (self.last_seen(self.workers[m], from_epoch(created)) for m in group.members)
+            last = max((t for t in seen if t is not None), default=None)
             when = last.strftime("%m/%d/%Y %H:%M:%S") if last else "never"
             return SimJob(job_id, name, group.name, created, None, created + 1800.0, "Failed",
                           "Failed to start, as hybrid worker was not available when scheduled job started, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,8 +16,11 @@ _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
 
+# ``mix`` works element-wise: on a uint64 array, or on one uint64 scalar (the key in ``uniform``).
+_U64 = TypeVar("_U64", np.ndarray, np.uint64)
 
-def mix(x: np.ndarray) -> np.ndarray:
+
+def mix(x: _U64) -> _U64:
     """splitmix64 finaliser on a uint64 array (wrapping arithmetic is intended)."""
     with np.errstate(over="ignore"):
         z = x + _M1

@@ -14,13 +14,27 @@ per group.
 """
 from workers.fleet.selectors.detail import WORKER_WINDOWS, GroupDetail, UtilPoint, WorkerDetail, group_detail, worker_detail
 from workers.fleet.selectors.freshness import (
-    Freshness, SourceFreshness, data_freshness, freshness_by_account, last_successful_poll_at,
+    Freshness,
+    SourceFreshness,
+    data_freshness,
+    freshness_by_account,
+    last_successful_poll_at,
 )
 from workers.fleet.selectors.groups import (
-    GroupRow, find_groups, group_rows, worker_poll_problems, worker_status_counts, workers_in_groups,
+    GroupRow,
+    find_groups,
+    group_rows,
+    worker_poll_problems,
+    worker_status_counts,
+    workers_in_groups,
 )
 from workers.fleet.selectors.job_stats import (
-    FLEET_JOB_STATS_MAX_AGE, JobStats, fleet_job_stats, job_stats_by_group, jobs_data_version, per_jobs_poll,
+    FLEET_JOB_STATS_MAX_AGE,
+    JobStats,
+    fleet_job_stats,
+    job_stats_by_group,
+    jobs_data_version,
+    per_jobs_poll,
 )
 from workers.fleet.selectors.jobs import JOBS_COUNT_CAP, JobPage, group_choices, jobs_page
 from workers.fleet.selectors.overview import FleetTotals, Overview, fleet_overview

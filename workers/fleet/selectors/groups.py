@@ -7,10 +7,10 @@ Every function issues a fixed number of queries, independent of how many groups 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from django.db.models import Count, Max, Q
 

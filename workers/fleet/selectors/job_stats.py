@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from workers.db import Percentile95
 from workers.models import AutomationAccount, Job
@@ -42,11 +43,12 @@ def job_stats_by_group(*, since: datetime, group_ids: Iterable[int] | None = Non
         jobs = jobs.filter(group_id__in=list(group_ids))
     if connection.vendor == "postgresql":
         counts = {name: Count("id", filter=Q(status__iexact=name)) for name in OUTCOMES if name != "other"}
-        rows = (
+        # The stubs' row TypedDict omits the **counts annotations: the rows are plain dicts.
+        rows = cast("QuerySet[Job, dict[str, Any]]", (
             jobs.values("group_id")
             .annotate(n_all=Count("id"), p95=Percentile95("queue_seconds"), **counts)
             .order_by()
-        )
+        ))
         result = {}
         for row in rows:
             outcomes = {name: row[name] for name in counts}

@@ -261,7 +261,7 @@ def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
         rows = window_rows(plan, by_day=span.source == "daily", labels=True,
                            scopes=(RollupScope.GROUP.value, RollupScope.RUNBOOK.value, RollupScope.WORKER.value))
         breakdown = {"group": [], "runbook": [], "worker": []}
-        for key, (acc, row) in job_rollups.merge_rows(rows, lambda r: r["key"]).items():
+        for acc, row in job_rollups.merge_rows(rows, lambda r: r["key"]).values():
             name, account = _label(row)
             breakdown[row["scope"]].append(_stats(acc, label=name, account=account))
     return LatencyReport(

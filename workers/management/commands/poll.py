@@ -10,10 +10,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from workers.models import AutomationAccount
 from workers.fleet.accounts import ensure_account_from_env
 from workers.fleet.polling import poll_account_once
 from workers.fleet.status import refresh_statuses
+from workers.models import AutomationAccount
 
 
 class Command(BaseCommand):
@@ -25,10 +25,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_account_from_env()
-        accounts = AutomationAccount.objects.filter(enabled=True)
+        queryset = AutomationAccount.objects.filter(enabled=True)
         if options["account"]:
-            accounts = accounts.filter(name=options["account"])
-        accounts = list(accounts)
+            queryset = queryset.filter(name=options["account"])
+        accounts = list(queryset)
         if not accounts:
             raise CommandError(
                 "No enabled account to poll. Add one with `manage.py add_account --connection-file FILE`, "
