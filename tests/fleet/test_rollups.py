@@ -58,8 +58,10 @@ def test_an_empty_window_writes_nothing(worker):
     assert rollup_utilization(H, H) == 0
 
 
-def run(worker, hours_ago: float, *, ok: bool = True, kind: str = "jobs") -> PollRun:
-    return PollRun.objects.create(account=worker.group.account, kind=kind, started_at=H - timedelta(hours=hours_ago), ok=ok)
+def run(worker, hours_ago: float, *, ok: bool = True, kind: str = "jobs", scope: str = "") -> PollRun:
+    return PollRun.objects.create(
+        account=worker.group.account, kind=kind, scope=scope, started_at=H - timedelta(hours=hours_ago), ok=ok
+    )
 
 
 def test_it_prunes_poll_runs_past_their_retention_but_keeps_the_latest_good_one(worker, settings):
@@ -70,6 +72,16 @@ def test_it_prunes_poll_runs_past_their_retention_but_keeps_the_latest_good_one(
     result = prune_raw(now=H)
     assert set(PollRun.objects.values_list("pk", flat=True)) == {old_good.pk, recent.pk}
     assert result.poll_runs == 2
+
+
+def test_it_keeps_the_last_good_worker_poll_of_a_group_failing_longer_than_the_retention(worker, settings):
+    settings.POLL_RUN_RETENTION_HOURS = 48
+    failing_last_good = run(worker, 50, kind="workers", scope="group-a")
+    run(worker, 1, ok=False, kind="workers", scope="group-a")
+    run(worker, 50, kind="workers", scope="group-b")  # group-b was polled since: its old run may go
+    polled = run(worker, 1, kind="workers", scope="group-b")
+    prune_raw(now=H)
+    assert set(PollRun.objects.filter(ok=True).values_list("pk", flat=True)) == {failing_last_good.pk, polled.pk}
 
 
 def test_it_prunes_samples_past_their_retention(worker, settings):

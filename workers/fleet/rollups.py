@@ -76,19 +76,29 @@ def prune_raw(*, now: datetime) -> PruneResult:
     """Delete poll runs, raw utilization samples and signal spans past their retention, in batches.
 
     POLL_RUN_RETENTION_HOURS / UTILIZATION_RETENTION_DAYS (a signal span goes once it *ended*
-    before the horizon: a span still being extended is never cut). The latest successful run of each kind
-    per account is always kept, so a poller that stopped long ago still shows *when* data was last
-    fresh. Hourly rollups are kept. Safe to run twice or concurrently: deleting deleted rows is a no-op.
+    before the horizon: a span still being extended is never cut). The latest successful run of each
+    kind and scope (a group, for worker polls) per account is always kept, so a poller that stopped long
+    ago still shows *when* data was last fresh, and a group whose worker poll has failed for longer than
+    the retention keeps its last look (``fleet.selectors.last_looked``). Hourly rollups are kept. Safe to
+    run twice or concurrently: deleting deleted rows is a no-op.
     """
-    latest = PollRun.objects.filter(ok=True).values("account_id", "kind").annotate(at=Max("started_at"))
+    runs_horizon = now - timedelta(hours=settings.POLL_RUN_RETENTION_HOURS)
+    ok_runs = PollRun.objects.filter(ok=True)
+    # Only a scope with no successful run inside the retention needs its old latest one kept.
+    fresh = set(ok_runs.filter(started_at__gte=runs_horizon).values_list("account_id", "kind", "scope").distinct())
+    old_latest = (
+        ok_runs.filter(started_at__lt=runs_horizon).values("account_id", "kind", "scope").annotate(at=Max("started_at")).order_by()
+    )
     keep: set[int] = set()
-    for row in latest:
+    for row in old_latest:
+        if (row["account_id"], row["kind"], row["scope"]) in fresh:
+            continue
         keep.update(
-            PollRun.objects.filter(ok=True, account_id=row["account_id"], kind=row["kind"], started_at=row["at"]).values_list(
+            ok_runs.filter(account_id=row["account_id"], kind=row["kind"], scope=row["scope"], started_at=row["at"]).values_list(
                 "pk", flat=True
             )
         )
-    runs = PollRun.objects.filter(started_at__lt=now - timedelta(hours=settings.POLL_RUN_RETENTION_HOURS)).exclude(pk__in=keep)
+    runs = PollRun.objects.filter(started_at__lt=runs_horizon).exclude(pk__in=keep)
     horizon = now - timedelta(days=settings.UTILIZATION_RETENTION_DAYS)
     samples = UtilizationSample.objects.filter(ts__lt=horizon)
     spans = SignalSpan.objects.filter(end_at__lt=horizon)
