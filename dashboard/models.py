@@ -34,3 +34,25 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Role(models.TextChoices):
+    """The three roles, each a Django group of the same name (made by dashboard.roles.ensure_roles)."""
+
+    VIEWER = "viewer", "Viewer: reads every page"
+    OPERATOR = "operator", "Operator: also acknowledges alerts, edits maintenance windows and thresholds"
+    ADMIN = "admin", "Admin: also manages users, tokens and accounts in the admin"
+
+
+class DashboardPermission(models.Model):
+    """No table: the holder of the dashboard's own permissions, the ones the operator role grants."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("acknowledge_alert", "Can acknowledge alerts"),
+            ("retry_notification", "Can retry a failed alert email"),
+            ("manage_maintenance", "Can create and delete maintenance windows"),
+            ("manage_thresholds", "Can set and remove runbook time thresholds"),
+        ]

@@ -6,6 +6,7 @@ Helpers fail loudly (ImproperlyConfigured) on a malformed value instead of guess
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -75,12 +76,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "workers",
     "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # JSON for every /api/ error, and a 503 (not a traceback) when the database is down.
+    "dashboard.middleware.ApiJsonErrorsMiddleware",
+    "dashboard.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dashboard.middleware.ContentSecurityPolicyMiddleware",
+    # Last: turns a lockout raised by the login backend into the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -141,7 +148,11 @@ BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # A cache error is a miss, logged once: pages then compute from the database (dashboard/resilient_cache.py).
+    CACHES = {"default": {
+        "BACKEND": "dashboard.resilient_cache.ResilientRedisCache", "LOCATION": REDIS_URL,
+        "OPTIONS": {"DOWN_RETRY_SECONDS": env_int("CACHE_DOWN_RETRY_SECONDS", 5, minimum=0)},
+    }}
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -172,6 +183,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 POLL_WORKERS_SECONDS = env_int("POLL_WORKERS_SECONDS", 30, minimum=5)
 POLL_JOBS_SECONDS = env_int("POLL_JOBS_SECONDS", 60, minimum=5)
 POLL_LOGS_SECONDS = env_int("POLL_LOGS_SECONDS", 60, minimum=5)
+# Machine state of V2 workers from ARM (Arc status, VM power state, Hybrid Worker extension): slow.
+POLL_MACHINES_SECONDS = env_int("POLL_MACHINES_SECONDS", 300, minimum=30)
 ROLLUP_SECONDS = env_int("ROLLUP_SECONDS", 300, minimum=30)
 # Status refresh (workers.fleet.tasks.refresh_statuses) also runs after every worker/log poll.
 STATUS_REFRESH_SECONDS = env_int("STATUS_REFRESH_SECONDS", 15, minimum=1)
@@ -198,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "poll-workers": _every("workers.fleet.tasks.poll_all_workers", POLL_WORKERS_SECONDS),
     "poll-jobs": _every("workers.fleet.tasks.poll_all_jobs", POLL_JOBS_SECONDS),
     "poll-logs": _every("workers.fleet.tasks.poll_all_logs", POLL_LOGS_SECONDS),
+    "poll-machines": _every("workers.fleet.tasks.poll_all_machines", POLL_MACHINES_SECONDS),
     "refresh-statuses": _every("workers.fleet.tasks.refresh_statuses", STATUS_REFRESH_SECONDS),
     "rollup": _every("workers.fleet.tasks.rollup_recent", ROLLUP_SECONDS),
     "alerts-process-outbox": _every("workers.alerting.tasks.process_alert_outbox", ALERT_PROCESS_SECONDS),
@@ -247,6 +261,12 @@ HRW_CA_BUNDLE = env_str("HRW_CA_BUNDLE")
 AZURE_CONNECT_TIMEOUT = env_int("AZURE_CONNECT_TIMEOUT", 10, minimum=1)
 AZURE_READ_TIMEOUT = env_int("AZURE_READ_TIMEOUT", 60, minimum=1)
 AZURE_RETRY_TOTAL = env_int("AZURE_RETRY_TOTAL", 2, minimum=0)
+# ARM read budget shared by every Celery worker (workers/azure/throttle.py; Redis when REDIS_URL is set):
+# Azure's published token bucket per subscription and principal is 250 reads, refilled at 25 per second.
+ARM_THROTTLE_ENABLED = env_bool("ARM_THROTTLE_ENABLED", True)
+ARM_READS_BUCKET = env_int("ARM_READS_BUCKET", 250, minimum=1)
+ARM_READS_REFILL_PER_SECOND = env_float("ARM_READS_REFILL_PER_SECOND", 25.0, minimum=0.1, maximum=10_000.0)
+ARM_THROTTLE_MAX_WAIT_SECONDS = env_int("ARM_THROTTLE_MAX_WAIT_SECONDS", 10, minimum=0)
 
 # --- Email. With EMAIL_HOST set, alerts go over SMTP; otherwise they are written to var/mail/.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -308,11 +328,48 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
+# Hashed, brotli/gzip-compressed names after collectstatic (served immutable); plain names without it.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "dashboard.static_storage.StaticStorage"},
+}
+# The unhashed names are served from the source folders (finders), so collectstatic keeps only hashed copies.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+# Files served at the site root: /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS (docs/configuration.md#https-and-login-protection). Behind a TLS-terminating proxy, set
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must overwrite that header) so Django knows.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe it over plain HTTP
+
+# Login throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one IP
+# lock that pair out for AXES_COOLOFF_MINUTES (the right password too); a success resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The header a trusted proxy sets to the client's address (e.g. X-Real-IP; with X-Forwarded-For the
+# right-most entry, the one our proxy added, is used); empty: the TCP peer address (REMOTE_ADDR).
+_CLIENT_IP_HEADER = env_str("LOGIN_CLIENT_IP_HEADER").strip()
+LOGIN_CLIENT_IP_META = "HTTP_" + _CLIENT_IP_HEADER.upper().replace("-", "_") if _CLIENT_IP_HEADER else "REMOTE_ADDR"
+AXES_CLIENT_IP_CALLABLE = "dashboard.auth.client_ip"
 
 LOGGING = {
     "version": 1,
@@ -323,5 +380,6 @@ LOGGING = {
     "loggers": {
         "azure": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts and repeated failures; not every login
     },
 }

@@ -6,6 +6,9 @@ from django.urls import include, path
 
 from dashboard.fleet import api, views
 
+# An exception outside a view: 503 when the database is down, JSON under /api/ (dashboard/errors.py).
+handler500 = "dashboard.errors.server_error"
+
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("groups/<int:group_id>/", views.group_detail, name="group-detail"),

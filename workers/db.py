@@ -52,7 +52,8 @@ def member_counts() -> dict[str, Count]:
     live = Q(workers__removed_at__isnull=True)
     return {
         "n_total": Count("workers", filter=live),
-        "n_online": Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE)),
+        # V1 (agent-based, retired) members never count as online capacity (rules.health.GroupSummary).
+        "n_online": Count("workers", filter=live & Q(workers__status=WorkerStatus.ONLINE) & ~Q(workers__worker_type__iexact="HybridV1")),
         "n_late": Count("workers", filter=live & Q(workers__status=WorkerStatus.LATE)),
         "n_offline": Count("workers", filter=live & Q(workers__status=WorkerStatus.OFFLINE)),
         "n_never": Count("workers", filter=live & Q(workers__status=WorkerStatus.NEVER)),

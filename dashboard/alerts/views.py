@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from dashboard.alerts.forms import AlertFilterForm, MaintenanceWindowForm
-from dashboard.auth import page_view
+from dashboard.auth import page_view, requires
 from workers.alerting import selectors
 from workers.alerting.maintenance import create_maintenance_window, delete_maintenance_window
 from workers.alerting.reminders import acknowledge
@@ -45,7 +45,10 @@ def _page(request: HttpRequest, *, maintenance_form: MaintenanceWindowForm | Non
         "reminder_hours": settings.ALERT_REMINDER_HOURS,
         "flap": (settings.FLAP_TRANSITIONS, settings.FLAP_WINDOW_MINUTES, settings.FLAP_STABLE_MINUTES),
     }
-    return render(request, "alerts/alerts.html", context, status=status)
+    response = render(request, "alerts/alerts.html", context, status=status)
+    if request.GET.get("partial") == "1":  # static/js/live.js re-fetching the page: never cached
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @page_view
@@ -56,6 +59,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
 
 
 @page_view
+@requires("dashboard.acknowledge_alert")
 def acknowledge_alert(request: HttpRequest, alert_id: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -67,6 +71,7 @@ def acknowledge_alert(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 
 @page_view
+@requires("dashboard.retry_notification")
 def retry_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -78,6 +83,7 @@ def retry_notification(request: HttpRequest, notification_id: int) -> HttpRespon
 
 
 @page_view
+@requires("dashboard.manage_maintenance")
 def create_window(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -102,6 +108,7 @@ def create_window(request: HttpRequest) -> HttpResponse:
 
 
 @page_view
+@requires("dashboard.manage_maintenance")
 def delete_window(request: HttpRequest, window_id: int) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])

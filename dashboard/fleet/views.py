@@ -1,7 +1,8 @@
 """Server-rendered pages. Each view: validate input -> selector -> chart -> render."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,6 +11,7 @@ from django.utils import timezone
 from dashboard.auth import page_view
 from dashboard.fleet import charts
 from dashboard.fleet.forms import JobFilterForm, WorkerWindowForm
+from workers.alerting.selectors import open_alert_rows
 from workers.fleet import selectors
 from workers.latency.selectors import timeout_counts
 from workers.models import SignalSource
@@ -22,6 +24,20 @@ def bad_request(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "dashboard/bad_request.html", {"message": message}, status=400)
 
 
+def is_partial(request: HttpRequest) -> bool:
+    """``?partial=1``: static/js/live.js re-fetching the page to swap its ``data-live-part`` pieces
+    (same template, same context; charts are skipped since they are not swapped)."""
+    return request.GET.get("partial") == "1"
+
+
+def live_render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """``render``, never cached when it answers a live page's poll."""
+    response = render(request, template, context, status=status)
+    if is_partial(request):
+        response["Cache-Control"] = "no-store"
+    return response
+
+
 @page_view
 def overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -29,8 +45,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     version = selectors.jobs_data_version()
     fleet = selectors.fleet_overview(now=now, version=version)
     timeouts = timeout_counts("24h", now=now, version=version)
-    return render(request, "dashboard/overview.html", {
+    limits = PressureLimits.from_settings()
+    return live_render(request, "dashboard/overview.html", {
         "nav_section": "overview", "now": now, "freshness": freshness, "fleet": fleet, "timeouts": timeouts,
+        "open_alerts": open_alert_rows(now=now), "pressure": selectors.pressure_workers(now=now, limits=limits),
+        "pressure_limits": limits,
     })
 
 
@@ -41,12 +60,12 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     if detail is None:
         raise Http404("No such worker group (it may have been removed from Azure).")
     figures = {}
-    for member in detail.members:
+    for member in [] if is_partial(request) else detail.members:
         points = detail.utilization.get(member.pk, [])
         if points:
             figures[f"cpu-{member.pk}"] = charts.sparkline(points, metric="cpu")
             figures[f"mem-{member.pk}"] = charts.sparkline(points, metric="mem")
-    return render(request, "dashboard/group_detail.html", {
+    return live_render(request, "dashboard/group_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "group": detail.group, "figures": figures,
         "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id], group_name=detail.group.name),
     })
@@ -64,8 +83,26 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
         raise Http404("No such hybrid worker.")
     since = now - selectors.WORKER_WINDOWS[window]
     label = "last 24 h" if window == "24h" else "last 7 days"
-    util_figure = charts.utilization_chart(detail.utilization, window_label=label, resolution=detail.utilization_resolution)
     grace = detail.worker.group.grace_seconds
+    figures = {} if is_partial(request) else _worker_figures(detail, now=now, since=since, label=label, window=window, grace=grace)
+    return live_render(request, "dashboard/worker_detail.html", {
+        "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
+        "window_label": label, "figures": figures,
+        "causes": worker_diagnoses(
+            detail.worker, now=now, thresholds=Thresholds.from_settings().with_grace(grace), pressure=PressureLimits.from_settings(),
+            recent_jobs=detail.group_jobs,
+        ),
+        "alerts": open_alert_rows(now=now, worker_id=detail.worker.pk),
+        "freshness": selectors.data_freshness(
+            now=now, account_ids=[detail.worker.group.account_id], group_name=detail.worker.group.name
+        ),
+    })
+
+
+def _worker_figures(
+    detail: selectors.WorkerDetail, *, now: datetime, since: datetime, label: str, window: str, grace: int | None
+) -> dict[str, Any]:
+    util_figure = charts.utilization_chart(detail.utilization, window_label=label, resolution=detail.utilization_resolution)
     timeline = charts.signal_timeline(
         spans=detail.spans,
         sample_times=detail.sample_times,
@@ -74,16 +111,7 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
         tolerances={source: tolerance(source, grace).total_seconds() for source in SignalSource.values},
         window_label=label,
     )
-    return render(request, "dashboard/worker_detail.html", {
-        "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
-        "window_label": label, "figures": {"util": util_figure, "timeline": timeline},
-        "causes": worker_diagnoses(
-            detail.worker, now=now, thresholds=Thresholds.from_settings().with_grace(grace), pressure=PressureLimits.from_settings()
-        ),
-        "freshness": selectors.data_freshness(
-            now=now, account_ids=[detail.worker.group.account_id], group_name=detail.worker.group.name
-        ),
-    })
+    return {"util": util_figure, "timeline": timeline}
 
 
 def _page_url(request: HttpRequest, number: int) -> str:

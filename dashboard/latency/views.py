@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard.auth import api_view, page_view
+from dashboard.auth import api_view, page_view, requires
 from dashboard.csv_export import csv_response
 from dashboard.latency import charts as charts_latency
 from dashboard.latency.forms import DeleteThresholdForm, LatencyQueryForm, ThresholdForm, TimeoutQueryForm
@@ -137,8 +137,9 @@ def timeouts_page(request: HttpRequest) -> HttpResponseBase:
 
 @page_view
 @require_http_methods(["GET", "HEAD", "POST"])
+@requires("dashboard.manage_thresholds")
 def thresholds_page(request: HttpRequest) -> HttpResponse:
-    """List and edit thresholds. Writes need a logged-in user (a read-only token cannot POST)."""
+    """List and edit thresholds. Everyone logged in reads; a POST needs the operator role."""
     form = ThresholdForm()
     status = 200
     if request.method == "POST":

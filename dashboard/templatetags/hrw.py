@@ -136,7 +136,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
                else format_duration(g.queue_p95_seconds_24h))
         return (
             mark_safe(' class="is-stale"') if g.poll_problem else "",
-            reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.health, g.health.capitalize(),
+            reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.id, g.health, g.health, g.health.capitalize(),
             g.members.online, g.members.total, late, _flags_html(g),
             o["completed"], o["failed"], o["stopped"], o["suspended"], o["other"], p95,
         )
@@ -145,7 +145,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
         "\n",
         '<tr{}><th scope="row"><a href="{}">{}</a> <span class="muted">({})</span></th>'
         '<td class="hide-narrow">{}</td>'
-        '<td><span class="badge health-{}">{}</span></td>'
+        '<td data-group-id="{}" data-health="{}"><span class="badge health-{}">{}</span></td>'
         '<td class="num">{} / {}{}</td>'
         '<td>{}</td>'
         '<td><span class="outcomes">'
@@ -167,7 +167,7 @@ TILE_ICONS = {"down": "✕", "degraded": "▲", "healthy": "✓", "empty": "○"
 _TILE_HTML = (
     '<article class="{}" data-group-id="{}" data-health="{}">'
     '<div class="tile-top"><span class="tile-icon" aria-hidden="true">{}</span>'
-    '<span class="tile-name" title="{}">{}</span></div>'
+    '<span class="tile-name" title="{}">{}</span></div><span class="tile-stale">STALE</span>'
     '<div class="tile-count"><span class="tile-online">{}</span><span class="tile-total">/{}</span> '
     '<span class="tile-unit">online</span></div>'
     '<div class="tile-foot"><span class="tile-health">{}</span> <span class="tile-extra">{}</span></div></article>'
@@ -209,3 +209,47 @@ def select_options(field: Any) -> SafeString:
         '<option value="{}"{}>{}</option>',
         ((value, " selected" if str(value) == selected else "", label) for value, label in field.field.choices),
     )
+
+
+# --- live pages: ages that tick in the browser (static/js/live.js) and last-known readings ---
+
+def _iso_z(value: datetime) -> str:
+    return _as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+@register.simple_tag
+def live_age(value: datetime | None, now: datetime, suffix: str = " ago", empty: str = "never", prefix: str = "") -> SafeString:
+    """``{% live_age worker.last_seen_at now %}`` -> "40 s ago" (``prefix`` and ``suffix`` are part of
+    the ticking text, so "Automation data 25 s old" reads as one phrase), written by the server and then kept
+    ticking by static/js/live.js from ``data-timestamp`` (measured against the server's ``data-now``,
+    so a skewed browser clock does not change the age)."""
+    if value is None:
+        return format_html('<span class="muted">{}{}</span>', prefix, empty)
+    return format_html(
+        '<span class="live-age" data-timestamp="{}" data-now="{}" data-prefix="{}" data-suffix="{}" title="{} UTC">{}{}{}</span>',
+        _iso_z(value), _iso_z(now), prefix, suffix, _as_utc(value).strftime("%Y-%m-%d %H:%M:%S"),
+        prefix, format_duration((now - value).total_seconds()), suffix,
+    )
+
+
+@register.simple_tag
+def util_current(worker: Any, now: datetime) -> bool:
+    """``{% util_current worker now as current %}``: whether its CPU/memory figures describe it now."""
+    from workers.fleet.selectors import utilization_is_current
+
+    return utilization_is_current(worker, now=now)
+
+
+@register.simple_tag
+def util_reading(value: float | None, worker: Any, now: datetime) -> SafeString:
+    """A member's CPU or memory figure: "now 35 %" while the worker is online and the sample recent;
+    otherwise "last known 35 %, 6 min old" (marked, with a ticking age), never passed off as current."""
+    if value is None:
+        return SafeString("")
+    if util_current(worker, now):
+        return format_html("now {}", pct(value))
+    at = worker.utilization_at
+    if at is None:
+        return format_html('<span class="last-known">last known {}</span>', pct(value))
+    return format_html('<span class="last-known" title="Not current: the worker is {} or the sample is old">last known {}, {}</span>',
+                       worker.status, pct(value), live_age(at, now, " old"))

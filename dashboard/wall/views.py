@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.auth import api_view, page_view
+from dashboard.auth import api_view, display_view
 from workers.wall.selectors import MAX_GROUP_FILTER, WallFilters, WallSnapshot, wall_snapshot
 
 THEMES = ("dark", "contrast", "light")
@@ -135,6 +135,7 @@ def wall_payload(snapshot: WallSnapshot) -> dict[str, Any]:
                 "workers_never": t.group.members.never,
                 "jobs_queued": t.queued,
                 "open_alerts": t.open_alerts,
+                "acknowledged_alerts": t.acknowledged_alerts,
                 "single_member": t.group.single_member,
                 "detail": t.detail,
                 "label": t.label,
@@ -151,7 +152,7 @@ def _bad_page(request: HttpRequest, form: WallForm) -> HttpResponse:
     return response
 
 
-@page_view
+@display_view
 def wall(request: HttpRequest) -> HttpResponse:
     form = WallForm(request.GET)
     if not form.is_valid():
@@ -162,7 +163,6 @@ def wall(request: HttpRequest) -> HttpResponse:
     config = {
         "data_url": reverse("wall-data"),
         "query": query,
-        "token": getattr(request, "display_token", None),
         "refresh_seconds": form.cleaned_data["refresh"],
         "rotate_seconds": form.cleaned_data["rotate"],
         "initial": payload,

@@ -82,10 +82,11 @@
   function computeLayout(count) {
     var width = tilesNode.clientWidth;
     var height = tilesNode.clientHeight;
-    // Legible from across a room: a tile is never narrower than 1/8 of the screen nor shorter
-    // than 1/8 of its height, so at most 8 x 6 tiles on any screen; beyond that, pages rotate.
-    var minW = Math.max(150, window.innerWidth / 8);
-    var minH = Math.max(80, window.innerHeight / 8);
+    // Legible from across a room (24 px text at 1080p): a tile is never narrower than 1/6 of the
+    // screen nor shorter than 1/6 of its height, so at most 6 x 5 tiles; beyond that, pages rotate.
+    // Stale tiles carry a STALE stamp line too: they get a fifth of the height.
+    var minW = Math.max(150, window.innerWidth / 6);
+    var minH = Math.max(80, window.innerHeight / (body.classList.contains("is-stale") ? 5 : 6));
     var maxCols = Math.max(1, Math.floor(width / minW));
     var maxRows = Math.max(1, Math.floor(height / minH));
     var capacity = maxCols * maxRows;
@@ -224,7 +225,8 @@
     setKpi("groups", String(t.groups), "groups \u00B7 " + (byHealth.down || 0) + " down \u00B7 " + (byHealth.degraded || 0) + " degraded", (byHealth.down || 0) > 0);
     setKpi("workers", t.workers_online + " / " + t.workers_total, "workers online", t.workers_online < t.workers_total);
     setKpi("offline", String(t.workers_offline), "workers offline \u00B7 " + t.workers_late + " late", t.workers_offline > 0);
-    setKpi("alerts", String(t.open_alerts), "open alerts", t.open_alerts > 0);
+    var acked = t.acknowledged_alerts || 0;
+    setKpi("alerts", String(t.open_alerts), "open alerts" + (acked ? " \u00B7 " + acked + " acknowledged" : ""), t.open_alerts > acked);
     setKpi("queued", String(t.jobs_queued), "jobs queued now", false);
     setKpi("p95", seconds(t.queue_p95_seconds_24h), "queue delay p95 \u00B7 24 h \u00B7 " + plural(t.queue_jobs_24h, "job"), false);
   }
@@ -262,7 +264,9 @@
     var now = Date.now();
     var fresh = state.data.freshness;
     var reason = staleVerdict(now);
+    var wasStale = body.classList.contains("is-stale");
     body.classList.toggle("is-stale", reason !== null);
+    if (wasStale !== (reason !== null)) { renderTiles(); }
     staleNode.hidden = reason === null;
     if (reason !== null) {
       if (fresh.last_ok_at) {
@@ -307,8 +311,8 @@
   function refresh() {
     if (state.inFlight) { return; }
     state.inFlight = true;
+    // A display token travels in its HttpOnly cookie (same-origin credentials), never in the page.
     var headers = { Accept: "application/json" };
-    if (config.token) { headers.Authorization = "Bearer " + config.token; }
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, Math.min(refreshMs, 10000));
     fetch(dataUrl(), { headers: headers, cache: "no-store", credentials: "same-origin", signal: controller.signal })

@@ -66,8 +66,9 @@ def test_it_sends_one_diagnosed_email_and_a_recovery_when_the_agent_stops(pipe, 
     pipe.run(minutes=14)
     assert kinds(mailbox) == ["DOWN"]
     assert victim.name in mailbox.subjects()[0]
-    assert "Monitoring agent stopped" in mailbox.subjects()[0]
-    assert "Start-Service healthservice" in text_part(mailbox.messages[0])
+    # A V2 Linux worker (the 2026 estate): the machine, then the worker service and the Azure Monitor Agent.
+    assert "Machine or Hybrid Worker service down" in mailbox.subjects()[0]
+    assert "sudo systemctl restart hwd azuremonitoragent" in text_part(mailbox.messages[0])
     pipe.run(minutes=6)
     assert kinds(mailbox) == ["DOWN", "RECOVERED"]
 
@@ -78,14 +79,17 @@ def test_it_names_blocked_outbound_443_while_heartbeats_continue(pipe, mailbox):
     pipe.run(minutes=9)
     assert kinds(mailbox) == ["DOWN"]
     text = text_part(mailbox.messages[0])
-    assert "Outbound 443 to Azure Automation blocked" in mailbox.subjects()[0]
+    # On a V2 worker a stopped worker service reads the same as blocked outbound 443: both are named.
+    assert "Hybrid Worker service stopped" in mailbox.subjects()[0]
+    assert "Also possible: Outbound 443 to Azure Automation blocked" in text
     assert "Log Analytics Heartbeat: FRESH" in text
     pipe.run(minutes=4)
     assert kinds(mailbox) == ["DOWN", "RECOVERED"]
 
 
 def test_it_names_tls_interception_with_the_event_4502_count(pipe, mailbox):
-    victim = pipe.victim()
+    # Event 4502 comes from the Log Analytics agent on Windows: only the V1 worker of the legacy group has it.
+    victim = HybridWorker.objects.get(group__name="hrw-win-legacy")
     pipe.emu.start_scenario("tls_intercepted", victim.name, 15)
     pipe.run(minutes=14)
     assert kinds(mailbox) == ["DOWN"]

@@ -17,9 +17,13 @@ from django.core.management.base import CommandError
 
 def measure_rss(figures: dict[str, Any], say: Callable[[str], None], env: dict[str, str], urls: list[str], n: int) -> None:
     """Peak RSS of a real gunicorn worker serving the pages and a real Celery worker polling."""
-    from dashboard.auth import issue_token
+    from django.contrib.auth import get_user_model
+    from django.test import Client
 
-    _token, raw = issue_token(name="bench", scope="read")
+    # A session (a display token opens only the wall and the API, not the pages).
+    viewer = Client()
+    viewer.force_login(get_user_model().objects.get_or_create(username="bench-viewer")[0])
+    session = viewer.cookies[settings.SESSION_COOKIE_NAME].value
     env = dict(env, PYTHONUNBUFFERED="1")
     figures["rss_mb"] = {}
     port = _free_port()
@@ -32,9 +36,8 @@ def measure_rss(figures: dict[str, Any], say: Callable[[str], None], env: dict[s
         _wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for _ in range(max(3, n // 4)):
             for url in urls:
-                sep = "&" if "?" in url else "?"
-                req = urllib.request.Request(f"http://127.0.0.1:{port}{url}{sep}token={raw}",
-                                             headers={"Authorization": f"Bearer {raw}"})
+                req = urllib.request.Request(f"http://127.0.0.1:{port}{url}",
+                                             headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"})
                 try:
                     urllib.request.urlopen(req, timeout=120).read()
                 except urllib.error.HTTPError:

@@ -132,8 +132,9 @@ def test_it_opens_the_wall_with_a_read_only_token_and_no_login(page_watch, fleet
 
     _token, raw = issue_token(name="wall in the NOC")
     _visit(page_watch, f"/wall/?token={raw}&refresh=5")
+    assert page_watch.page.url.endswith("/wall/?refresh=5")  # swapped for a cookie, gone from the address bar
 
-    # The first refresh goes through the JSON feed with the token as a Bearer header.
+    # The first refresh goes through the JSON feed, carried by the display cookie.
     with page_watch.page.expect_response(lambda r: "/api/v1/wall" in r.url, timeout=15_000) as answer:
         pass
     assert answer.value.status == 200

@@ -270,10 +270,10 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, db, url):
     assert "/login/" in response["Location"]
 
 
-def test_it_renders_the_capacity_page_for_a_read_token(client, read_token, analysed):
+def test_it_refuses_the_capacity_page_to_a_display_token(client, read_token, analysed):
     response = client.get(f"/capacity/?window=7d&token={read_token}")
-    assert response.status_code == 200
-    assert f"token={read_token}" in text(response)  # links keep the token
+    assert response.status_code == 403  # a display token opens only the wall and the read API
+    assert read_token not in text(response)
 
 
 # --- query counts -------------------------------------------------------------------------------

@@ -182,7 +182,8 @@ def test_outbound_blocked_ends_and_last_seen_recovers(sims):
 
 def test_tls_interception_logs_4502_and_stops_heartbeats(sims):
     sim = build(sims, seed=7, scenarios=False)
-    name = a_member(sim)
+    # Event 4502 comes from the Log Analytics agent on Windows: the V1 worker of the legacy group.
+    name = sim.workers[sim.group("hrw-win-legacy").members[0]].name
     sim.start_scenario("tls_intercepted", name, 30)
     sim.clock.advance(1800 + 300)
     sim.ensure()

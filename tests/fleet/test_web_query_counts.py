@@ -14,15 +14,19 @@ FLEET_URLS = {
     # session, user, freshness, job data version (cache key), groups+member counts, recent worker polls
     # (a group whose own poll fails), thresholds; then once per jobs poll (a cache miss, as here): job
     # outcomes+queue p95 and 4 for the timeout counts (over now, over in the window, the rollup coverage
-    # markers, the uncovered raw rows; one more once rollups cover part of the window)
-    "/": 12,
+    # markers, the uncovered raw rows; one more once rollups cover part of the window); the open alerts
+    # (their members in one more when there are any) and the workers under pressure (live pages)
+    "/": 14,
     "/api/v1/groups": 7,
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,
-    "/metrics": 4,
+    # session, user, workers by status, last poll, accounts + poll runs, last successes, in flight, outbox, notifications,
+    # open alerts, job rollups with their group names; dashboard/metrics.py
+    "/metrics": 12,
 }
-# With no jobs at all, the jobs list skips the page query after a zero count.
-EMPTY_URLS = {**FLEET_URLS, "/jobs/": 5, "/api/v1/jobs": 3}
+# With no jobs at all, the jobs list skips the page query after a zero count; with no account, /metrics
+# skips the poll runs query.
+EMPTY_URLS = {**FLEET_URLS, "/jobs/": 5, "/api/v1/jobs": 3, "/metrics": 11}
 
 
 @pytest.fixture(params=[(3, 2), (100, 10)], ids=["6-workers", "1000-workers"])
@@ -48,7 +52,7 @@ def test_it_makes_no_more_queries_for_an_empty_fleet(client_in, django_assert_nu
 
 
 # Until the next jobs poll, every later view reuses the job aggregates (selectors.per_jobs_poll).
-WARM_URLS = {"/": 7, "/api/v1/groups": 6}
+WARM_URLS = {"/": 9, "/api/v1/groups": 6}
 
 
 @pytest.mark.parametrize(("url", "queries"), WARM_URLS.items())
@@ -69,8 +73,8 @@ def test_it_makes_a_fixed_number_of_queries_on_the_group_page(client_in, fleet, 
 
 def test_it_makes_a_fixed_number_of_queries_on_the_worker_page(client_in, fleet, django_assert_num_queries):
     # session, user, worker, samples, status changes, signal spans (the timeline's Automation and
-    # Heartbeat lanes, one query for both), group size, group jobs, freshness
-    with django_assert_num_queries(9):
+    # Heartbeat lanes, one query for both), group size, group jobs, freshness, its open alerts
+    with django_assert_num_queries(10):
         assert client_in.get(f"/workers/{fleet.workers[0].pk}/").status_code == 200
 
 

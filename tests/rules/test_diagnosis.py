@@ -46,22 +46,22 @@ def test_it_flags_a_worker_that_registered_but_never_reported():
 
 
 def test_it_diagnoses_agent_stopped_when_every_signal_is_silent():
-    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW)
-    assert d.code == "agent_stopped" and "Start-Service healthservice" in d.fix
+    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW, worker_type="HybridV1", os_type="Windows")
+    assert d.code == "agent_stopped" and "Start-Service healthservice" in d.fix and "migrate" in d.fix
 
 
 def test_it_gives_the_linux_agent_restart_for_a_linux_machine():
-    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW, os_type="Linux")
+    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW, os_type="Linux", worker_type="HybridV1")
     assert "service_control restart" in d.fix
 
 
 def test_it_diagnoses_outbound_blocked_when_heartbeat_is_fresh_and_lastseen_stale():
-    d = diagnose(pressure=LIMITS, verdict=judge(900, 30), now=NOW)
+    d = diagnose(pressure=LIMITS, verdict=judge(900, 30), now=NOW, worker_type="HybridV1")
     assert d.code == "outbound_blocked" and "*.azure-automation.net" in d.detail
 
 
 def test_it_diagnoses_tls_interception_with_the_event_count_first():
-    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW, event_4502_count=7)
+    d = diagnose(pressure=LIMITS, verdict=judge(900, 900), now=NOW, event_4502_count=7, worker_type="HybridV1")
     assert d.code == "tls_interception" and "7 event 4502" in d.detail
 
 
@@ -92,7 +92,7 @@ def test_it_diagnoses_a_worker_that_never_reported():
 
 
 def test_it_lists_every_matching_cause_most_specific_first():
-    found = diagnoses(verdict=judge(900, 900), now=NOW, pressure=LIMITS, event_4502_count=2)
+    found = diagnoses(verdict=judge(900, 900), now=NOW, pressure=LIMITS, event_4502_count=2, worker_type="HybridV1")
     assert [d.code for d in found] == ["tls_interception", "agent_stopped"]
 
 
@@ -104,6 +104,7 @@ def test_it_judges_pressure_at_the_limits_it_is_given():
 def test_it_diagnoses_a_stored_worker_from_its_signals_and_latest_sample():
     worker = SimpleNamespace(
         last_seen_at=ago(10), last_heartbeat_at=ago(10), registered_at=ago(86400), event_4502_count=0,
-        cpu_pct=97.0, mem_pct=40.0, utilization_at=ago(60), os_type="Windows",
+        cpu_pct=97.0, mem_pct=40.0, utilization_at=ago(60), os_type="Windows", worker_type="HybridV2",
+        vm_resource_id="", machine_status="", extension_state="", extension_message="",
     )
     assert [d.code for d in worker_diagnoses(worker, now=NOW, thresholds=T, pressure=LIMITS)] == ["resource_pressure"]

@@ -1,4 +1,4 @@
-"""Tokens: issued once, stored hashed, accepted as Bearer on the API and ?token= on display pages."""
+"""Tokens: issued once, stored hashed, accepted as Bearer on the API and ?token= on the wall only."""
 from __future__ import annotations
 
 import hashlib
@@ -67,33 +67,33 @@ def test_it_records_when_a_token_was_last_used(client, read_token):
     assert ApiToken.objects.get().last_used_at is not None
 
 
-def test_it_renders_a_display_page_with_a_query_token(client, read_token):
-    response = client.get(f"/?token={read_token}")
-    assert response.status_code == 200
-    assert b"read-only view" in response.content
+def test_it_opens_the_wall_with_a_query_token_through_a_cookie(client, read_token):
+    response = client.get(f"/wall/?token={read_token}")
+    assert response.status_code == 302 and response["Location"] == "/wall/"
+    assert client.get("/wall/").status_code == 200
 
 
-def test_it_keeps_the_token_on_links_of_a_token_page(client, small_fleet, read_token):
+def test_it_refuses_a_query_token_on_other_pages_with_403(client, read_token):
     response = client.get(f"/?token={read_token}")
-    group = small_fleet.groups[0]
-    assert f'href="/groups/{group.pk}/?token={read_token}"'.encode() in response.content
-    assert f'href="/jobs/?token={read_token}"'.encode() in response.content
+    assert response.status_code == 403
+    assert b"only the wall" in response.content and read_token.encode() not in response.content
 
 
 def test_it_refuses_a_revoked_query_token_with_401(client, read_token):
     ApiToken.objects.update(revoked_at=timezone.now())
-    response = client.get(f"/?token={read_token}")
+    response = client.get(f"/wall/?token={read_token}")
     assert response.status_code == 401
     assert b"invalid or has been revoked" in response.content
 
 
 def test_it_refuses_a_wrong_query_token_with_401(client, read_token):
-    assert client.get("/?token=hrw_not-a-real-token").status_code == 401
+    assert client.get("/wall/?token=hrw_not-a-real-token").status_code == 401
 
 
 def test_it_refuses_writes_with_a_read_only_query_token(client, read_token):
     client.handler.enforce_csrf_checks = False
-    response = client.post(f"/jobs/?token={read_token}")
+    assert client.post(f"/jobs/?token={read_token}").status_code == 403
+    response = client.post(f"/wall/?token={read_token}")
     assert response.status_code == 401
     assert b"read-only token" in response.content
 

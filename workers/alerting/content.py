@@ -18,9 +18,9 @@ from django.template.loader import render_to_string
 from workers.alerting.pressure import group_queue_delay, pressure_stats
 from workers.fleet.selectors.last_looked import LastLooked
 from workers.models import Alert, AlertKind, AlertMember, AlertState, HybridWorker, Job, SignalSource, WorkerGroup, WorkerStatus
-from workers.rules.diagnosis import diagnoses
+from workers.rules.diagnosis import JOB_EVIDENCE_WINDOW, diagnoses, job_evidence, worker_signals
 from workers.rules.format import format_duration
-from workers.rules.health import possible_site_outage, summarize_group, worker_status
+from workers.rules.health import is_v1_worker, possible_site_outage, summarize_members, worker_status
 from workers.rules.pressure import PressureLimits
 from workers.rules.signals import Thresholds
 
@@ -75,15 +75,11 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
                 "fresh": signal.state == "fresh",
             }
         )
+    # The group's jobs of the evidence window: auth failures (managed identity) and job-limit suspensions.
+    recent = Job.objects.filter(group_id=worker.group_id, created_at__gte=now - JOB_EVIDENCE_WINDOW, created_at__lte=now)
+    evidence = job_evidence(recent.only("status", "exception", "created_at"), now=now)
     found = diagnoses(
-        verdict=verdict,
-        now=now,
-        pressure=PressureLimits.from_settings(),
-        event_4502_count=worker.event_4502_count,
-        cpu_pct=worker.cpu_pct,
-        mem_pct=worker.mem_pct,
-        utilization_at=worker.utilization_at,
-        os_type=worker.os_type,
+        verdict=verdict, now=now, pressure=PressureLimits.from_settings(), **worker_signals(worker, jobs=evidence)
     )
     # Most specific first (health.diagnose returns found[0]); the others are listed after it.
     cause = found[0] if found else None
@@ -102,7 +98,10 @@ def worker_snapshot(worker: HybridWorker, *, now: datetime) -> dict[str, Any]:
         "cpu_pct": worker.cpu_pct,
         "mem_pct": worker.mem_pct,
         "worker_type": worker.worker_type,
+        "v1": is_v1_worker(worker.worker_type),
         "os_type": worker.os_type,
+        "machine_status": worker.machine_status,
+        "extension_state": worker.extension_state,
         "last_job": job_summary(last_job),
         "url": site_url(f"/workers/{worker.pk}/"),
     }
@@ -124,8 +123,8 @@ def group_snapshot(group: WorkerGroup | None) -> dict[str, Any] | None:
     """"2 of 3 workers online", or the warning that queued jobs will fail, and the group's last job."""
     if group is None:
         return None
-    statuses = list(HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("status", flat=True))
-    summary = summarize_group(statuses)
+    members = HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("status", "worker_type")
+    summary = summarize_members(members)  # V1 members never count as online capacity
     # summary.health is the one group rule: no member online is "down" whether they are late or offline.
     if summary.total and summary.online == 0 and summary.late == 0:
         meaning = "the group has NO online worker: queued jobs will fail"
@@ -142,8 +141,10 @@ def group_snapshot(group: WorkerGroup | None) -> dict[str, Any] | None:
         "total": summary.total,
         "label": summary.label,
         # "1 of 3 online", plus the late ones (reporting again, a signal still catching up).
-        "short": f"{summary.online} of {summary.total} online" + (f", {summary.late} late" if summary.late else ""),
+        "short": f"{summary.online} of {summary.total} online" + (f", {summary.late} late" if summary.late else "")
+        + (f", {summary.v1} V1 not counted" if summary.v1 else ""),
         "late": summary.late,
+        "v1": summary.v1,  # V1 (retired) members: counted in total, never online capacity
         "meaning": meaning,
         "no_online": summary.online == 0,
         "health": summary.health,

@@ -164,3 +164,14 @@ def parse_window(value: str, *, now: datetime) -> datetime | None:
     """"24h" / "7d" / "30d" -> the start; "all" -> None."""
     table = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
     return now - table[value] if value in table else None
+
+
+def open_alert_rows(*, now: datetime, worker_id: int | None = None, limit: int = 50) -> list[AlertRow]:
+    """Open alerts, acknowledged or not (the overview lists both, acknowledged ones marked), newest
+    first; with ``worker_id`` only those the worker is a member of. Two queries (members prefetched)."""
+    alerts = Alert.objects.filter(state=AlertState.OPEN).select_related("group", "account", "acknowledged_by").prefetch_related(
+        Prefetch("members", queryset=AlertMember.objects.select_related("worker").order_by("down_at", "worker__name"))
+    )
+    if worker_id is not None:
+        alerts = alerts.filter(members__worker_id=worker_id).distinct()
+    return _rows(alerts.order_by("-opened_at")[:limit], now=now)

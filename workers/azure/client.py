@@ -49,6 +49,7 @@ from workers.azure.connection import (
 from workers.azure.errors import (
     AzureError,
     AzureTransientError,
+    JobFilterRefused,
     LastStatus,
     exception_causes,
     is_transient_status,
@@ -80,6 +81,7 @@ from workers.azure.queries import (
     utilization_query,
 )
 from workers.azure.records import GroupRecord, JobRecord, LogsResult, WorkerRecord
+from workers.azure.throttle import ArmThrottle, throttle_for
 
 __all__ = ["AzureClient"]
 
@@ -113,8 +115,10 @@ def _map_error(exc: BaseException, what: str, hook: LastStatus | None = None) ->
         if status is None and hook is not None:
             status = hook.status
         if is_transient_status(status):
-            return AzureTransientError(f"{what}: HTTP {status} ({short_message(exc)})", retry_after=retry_after)
-        return AzureError(f"{what}: HTTP {status} ({short_message(exc)})")
+            return AzureTransientError(
+                f"{what}: HTTP {status} ({short_message(exc)})", retry_after=retry_after, status=status
+            )
+        return AzureError(f"{what}: HTTP {status} ({short_message(exc)})", status=status)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return AzureTransientError(f"{what}: connection failed ({type(exc).__name__}: {short_message(exc)})")
     if isinstance(exc, _SdkAzureError):
@@ -158,10 +162,18 @@ class AzureClient:
     Use as a context manager, or call ``close()``.
     """
 
-    def __init__(self, conn: ConnectionSettings, *, credential: Any = None, transport: Any = None) -> None:
+    def __init__(
+        self, conn: ConnectionSettings, *, credential: Any = None, transport: Any = None, throttle: Any = "settings"
+    ) -> None:
         """``credential`` / ``transport`` override azure-identity / the requests transport; only the
-        wire-format fixture tests use them (a real SDK pipeline over an in-process transport)."""
+        wire-format fixture tests use them (a real SDK pipeline over an in-process transport).
+        ``throttle``: the ARM read budget (``workers.azure.throttle``); by default the shared one of
+        this subscription and principal from the settings, ``None`` for none."""
         self.conn = conn
+        principal = conn.client_id or "default"
+        self._throttle: ArmThrottle | None = (
+            throttle_for(conn.arm_endpoint, conn.subscription_id, principal) if throttle == "settings" else throttle
+        )
         self._credential: Any = credential
         self._transport = transport
         self._automation: AutomationClient | None = None
@@ -197,9 +209,18 @@ class AzureClient:
                     self.conn.subscription_id,
                     base_url=self.conn.arm_endpoint,
                     retry_policy=self._retry_policy(),
+                    raw_request_hook=self._before_arm_request,  # every attempt, retries included
                     **self._transport_kwargs(),
                 )
             return self._automation
+
+    def _before_arm_request(self, request: Any) -> None:
+        if self._throttle is not None:
+            self._throttle.acquire()
+
+    def _arm_status(self) -> LastStatus:
+        """A response hook that also feeds the throttle (429 Retry-After, remaining reads)."""
+        return LastStatus(self._throttle.observe if self._throttle is not None else None)
 
     def _logs_client(self) -> LogsQueryClient:
         with self._lock:
@@ -236,11 +257,26 @@ class AzureClient:
 
     # --- Automation (ARM) ----------------------------------------------------------------------
 
-    def _list(self, what: str, call: Callable[[LastStatus], Iterable[Any]], parse: Callable[[Any], T]) -> list[T]:
-        """Materialise every page inside the error boundary: a failure on page N returns nothing."""
-        hook = LastStatus()
+    def _list(
+        self, what: str, call: Callable[[LastStatus], Iterable[Any]], parse: Callable[[Any], T], *,
+        reject: Callable[[Any], str | None] | None = None, stop: Callable[[Any], bool] | None = None,
+    ) -> list[T]:
+        """Materialise every page inside the error boundary: a failure on page N returns nothing.
+
+        ``reject(item)`` returning a reason stops at once with ``JobFilterRefused`` (a filter the
+        service visibly ignored); ``stop(item)`` ends the listing before that item (no more pages).
+        """
+        hook = self._arm_status()
+        items: list[Any] = []
         try:
-            items = [wire_mapping(item) for item in call(hook)]
+            for raw in call(hook):
+                item = wire_mapping(raw)
+                reason = reject(item) if reject is not None else None
+                if reason:
+                    raise JobFilterRefused(f"{what}: {reason}")
+                if stop is not None and stop(item):
+                    break
+                items.append(item)
         except BadRow as exc:
             raise AzureError(f"{what}: {exc}") from exc
         except _CONVERTED as exc:
@@ -270,30 +306,53 @@ class AzureClient:
         )
 
     def list_jobs(
-        self,
-        *,
-        since: datetime,
-        until: datetime | None = None,
-        status: str | None = None,
-        run_on: str | None = None,
+        self, *, since: datetime, until: datetime | None = None, status: str | None = None, run_on: str | None = None
     ) -> list[JobRecord]:
-        """Jobs created OR last modified in [since, until), optionally of one status / one group.
+        """Jobs created OR last modified in [since, until), optionally of one status / one group, where
+        the service accepts those filters (the polls use ``workers.azure.jobs``, which needs none).
 
         Two filtered listings merged by job id (the later ``lastModifiedTime`` wins). ``status`` and
         ``run_on`` are also applied after the merge, in case a service ignores part of the filter.
         """
+        flts = jobs_filters(since=since, until=until, status=status, run_on=run_on)
+        return merge_jobs((self.list_jobs_filtered("list jobs", flt) for flt in flts), status=status, run_on=run_on)
+
+    def list_jobs_filtered(
+        self, what: str, flt: str | None, *, reject: Callable[[Any], str | None] | None = None,
+        stop: Callable[[Any], bool] | None = None,
+    ) -> list[JobRecord]:
+        """One jobs listing with ``flt`` (built by ``workers.azure.queries`` only); a 400 (the service
+        refused the filter) becomes ``JobFilterRefused``. See ``workers.azure.jobs`` for the callers."""
         c = self.conn
 
-        def listing(flt: str) -> Callable[[LastStatus], Iterable[Any]]:
-            return lambda hook: self._automation_client().job.list_by_automation_account(
+        def call(hook: LastStatus) -> Iterable[Any]:
+            return self._automation_client().job.list_by_automation_account(
                 c.resource_group, c.automation_account, filter=flt, raw_response_hook=hook
             )
 
-        listings = (
-            self._list("list jobs", listing(flt), parse_job)
-            for flt in jobs_filters(since=since, until=until, status=status, run_on=run_on)
-        )
-        return merge_jobs(listings, status=status, run_on=run_on)
+        try:
+            return self._list(what, call, parse_job, reject=reject, stop=stop)
+        except JobFilterRefused:
+            raise
+        except AzureError as exc:
+            if exc.status == 400:
+                raise JobFilterRefused(f"{what}: the service refused the filter ({exc})", status=400) from exc
+            raise
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """One job, with its ``exception`` (list items carry none). None if Azure no longer has it."""
+        c = self.conn
+        hook = self._arm_status()
+        try:
+            raw = self._automation_client().job.get(c.resource_group, c.automation_account, job_id, raw_response_hook=hook)
+            return parse_job(wire_mapping(raw))
+        except BadRow as exc:
+            raise AzureError(f"get job {job_id}: {exc}") from exc
+        except _CONVERTED as exc:
+            error = _map_error(exc, f"get job {job_id}", hook)
+            if error.status == 404:
+                return None
+            raise error from exc
 
     # --- Log Analytics -------------------------------------------------------------------------
 

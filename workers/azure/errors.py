@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 import requests
@@ -19,16 +19,31 @@ TRANSIENT_STATUS = frozenset({408, 429})
 
 
 class AzureError(Exception):
-    """Azure answered with something we cannot use (auth, not found, bad request, rows we cannot parse)."""
+    """Azure answered with something we cannot use (auth, not found, bad request, rows we cannot parse).
+
+    ``status`` is the HTTP status when the service answered with one (400 tells a refused filter)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AzureTransientError(AzureError):
     """Worth retrying later: 429, 5xx, timeouts, connection errors, a truncated or garbled body.
     ``retry_after`` in seconds if known."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+class JobFilterRefused(AzureError):
+    """The jobs list refused a ``$filter`` (HTTP 400) or visibly ignored it: use another strategy."""
+
+
+class ThrottleDeferred(AzureTransientError):
+    """No ARM read token within the allowed wait (``workers.azure.throttle``): the poll did not run and
+    is retried later; it is not an outage. ``retry_after`` says when a token is expected."""
 
 
 class _HttpResponse(Protocol):
@@ -55,14 +70,17 @@ class LastStatus:
     a transient HTML 502 apart from a malformed 200.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, observer: Callable[[int | None, Mapping[str, str] | None], None] | None = None) -> None:
         self.status: int | None = None
         self.retry_after: float | None = None
+        self._observer = observer  # the ARM throttle learns from every response (429, remaining reads)
 
     def __call__(self, response: _PipelineResponse) -> None:
         http = response.http_response
         self.status = http.status_code
         self.retry_after = retry_after_header(http.headers)
+        if self._observer is not None:
+            self._observer(http.status_code, http.headers)
 
 
 def retry_after_header(headers: Mapping[str, str] | None) -> float | None:

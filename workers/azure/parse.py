@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from workers.azure.queries import AGENT_EVENT_ID, as_utc
@@ -163,6 +163,17 @@ def parse_job(raw: Mapping[str, Any]) -> JobRecord:
         last_modified_at=parse_datetime(_get(props, "lastModifiedTime")),
         exception=cell_text(_get(props, "exception")),
     )
+
+
+def ignored_filter(field: str, item: Any, floor: datetime) -> str | None:
+    """Why ``item`` shows the service ignored a ``ge <floor>`` filter on ``field`` (None if it did not)."""
+    try:
+        value = parse_datetime(_get(item, "properties", field))
+    except BadRow:
+        return None
+    if value is not None and value < floor - timedelta(seconds=1):
+        return f"the service ignored the {field} filter (a job of {value.isoformat()} is older than {floor.isoformat()})"
+    return None
 
 
 def _newer(a: JobRecord, b: JobRecord) -> bool:

@@ -99,6 +99,34 @@ def jobs_filters(
     return out
 
 
+# Job statuses of the Automation REST spec (JobStatus) that are not final, plus the portal's "Queued"
+# (not in the spec's enum, but the service reports it). The only status names that ever go into a
+# jobs $filter: constants, never a value read from Azure or a user.
+UNFINISHED_JOB_STATUSES: tuple[str, ...] = (
+    "New", "Activating", "Running", "Blocked", "Disconnected", "Resuming", "Stopping", "Suspending", "Queued",
+)
+
+
+def jobs_created_filter(*, since: datetime, until: datetime | None = None) -> str:
+    """``properties/creationTime ge <since>`` (and ``lt <until>``): the filter the public scripts use."""
+    clauses = [f"properties/creationTime ge {odata_datetime(since)}"]
+    if until is not None:
+        clauses.append(f"properties/creationTime lt {odata_datetime(until)}")
+    return " and ".join(clauses)
+
+
+def jobs_modified_filter(*, since: datetime) -> str:
+    """``properties/lastModifiedTime ge <since>``: undocumented; a service may refuse or ignore it."""
+    return f"properties/lastModifiedTime ge {odata_datetime(since)}"
+
+
+def jobs_status_filter(status: str) -> str:
+    """``properties/status eq '<status>'`` for one of ``UNFINISHED_JOB_STATUSES`` only (ValueError otherwise)."""
+    if status not in UNFINISHED_JOB_STATUSES:
+        raise ValueError(f"not a job status this poll lists by: {status!r}")
+    return f"properties/status eq {odata_string(status)}"
+
+
 def _computer_clause(computers: Sequence[str] | None) -> str | None:
     """``| where Computer in (...)``, or None for "every computer".
 

@@ -83,3 +83,15 @@ class LogsResult:
 
     rows: tuple
     partial_error: str | None = None
+
+
+@dataclass(frozen=True)
+class MachineRecord:
+    """What ARM says of the machine behind a V2 worker (``workers.azure.machines``)."""
+
+    resource_id: str  # lower-cased vmResourceId
+    kind: str  # "arc" | "azure_vm"
+    status: str  # Arc: Connected / Disconnected / Expired / Error; VM: running / stopped / deallocated / ...
+    status_changed_at: datetime | None  # Arc lastStatusChange; None for a VM (ARM gives no power-state time)
+    extension_state: str  # the Hybrid Worker extension's provisioning state; "Missing" when there is none
+    extension_message: str

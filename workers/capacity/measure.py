@@ -26,6 +26,7 @@ from django.db.models import Count, F, Min, Sum
 from workers.db import EpochBucket
 from workers.models import GroupCapacity, HybridWorker, Job, UtilizationHourly, WorkerGroup, WorkerStatus
 from workers.rules import saturation
+from workers.rules.health import is_v1_worker
 from workers.rules.pressure import PressureLimits
 from workers.rules.stats import percentile
 
@@ -52,9 +53,10 @@ def measure_group_capacity(
     """
     if data_start is None and not known_start:
         data_start = fleet_data_start(start, end)
-    members = list(HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("pk", "status"))
-    member_ids = [pk for pk, _ in members]
-    online = sum(1 for _, status in members if status == WorkerStatus.ONLINE)
+    members = list(HybridWorker.objects.filter(group=group, removed_at__isnull=True).values_list("pk", "status", "worker_type"))
+    member_ids = [pk for pk, _, _ in members]
+    # V1 (agent-based, retired) members never count as capacity: their jobs no longer run.
+    online = sum(1 for _, status, kind in members if status == WorkerStatus.ONLINE and not is_v1_worker(kind))
 
     util = list(
         UtilizationHourly.objects.filter(worker_id__in=member_ids, hour__gte=start, hour__lt=end).values_list("hour", "cpu_avg", "mem_avg")

@@ -30,7 +30,8 @@ def ingest_jobs(account: AutomationAccount, records: Sequence[JobRecord], *, now
     time are computed; ``worker`` is attributed only when certain: the group had exactly one member
     when the job was ingested (Azure does not say which member ran it), and an earlier attribution
     is kept. A job seen again with a new status is updated; an answer older than the stored row
-    (``last_modified_at`` earlier) is ignored, so an overlapping window never rolls a job back.
+    (``last_modified_at`` earlier) is ignored, so an overlapping window never rolls a job back. An
+    exception once read is kept when a later list item (which carries none) is ingested.
     """
     groups: dict[str, int] = {}
     for pk, name, removed_at in WorkerGroup.objects.filter(account=account).values_list("pk", "name", "removed_at"):
@@ -56,15 +57,15 @@ def ingest_jobs(account: AutomationAccount, records: Sequence[JobRecord], *, now
     for start in range(0, len(batch_ids), BATCH):
         ids = batch_ids[start : start + BATCH]
         stored = {
-            job_id: (modified, worker_id)
-            for job_id, modified, worker_id in Job.objects.filter(account=account, job_id__in=ids).values_list(
-                "job_id", "last_modified_at", "worker_id"
+            job_id: (modified, worker_id, exception)
+            for job_id, modified, worker_id, exception in Job.objects.filter(account=account, job_id__in=ids).values_list(
+                "job_id", "last_modified_at", "worker_id", "exception"
             )
         }
         objs = []
         for job_id in ids:
             rec = unique[job_id]
-            old_modified, old_worker = stored.get(job_id, (None, None))
+            old_modified, old_worker, old_exception = stored.get(job_id, (None, None, ""))
             if old_modified is not None and rec.last_modified_at is not None and rec.last_modified_at < old_modified:
                 skipped += 1
                 continue
@@ -89,7 +90,8 @@ def ingest_jobs(account: AutomationAccount, records: Sequence[JobRecord], *, now
                     last_modified_at=rec.last_modified_at,
                     queue_seconds=_seconds(rec.started_at, rec.created_at),
                     duration_seconds=_seconds(rec.ended_at, rec.started_at),
-                    exception=rec.exception or "",
+                    # List items carry no exception (only a GET of the job does): never blank a read one.
+                    exception=rec.exception or old_exception or "",
                 )
             )
         Job.objects.bulk_create(

@@ -34,10 +34,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from workers.azure.connection import ConnectionSettings, connection_from_account
-from workers.azure.errors import AzureError, AzureTransientError
+from workers.azure.errors import AzureError, AzureTransientError, ThrottleDeferred
 from workers.db import worker_poll_window_seconds
 from workers.fleet.ingest import IngestResult
 from workers.fleet.inventory import ingest_groups, ingest_workers
+from workers.fleet.job_reading import read_exceptions, read_jobs
 from workers.fleet.jobs import ingest_jobs
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
@@ -63,6 +64,7 @@ class _Work:
     rows: int
     skipped: int = 0
     incomplete: str | None = None  # why the data is not complete (e.g. a partial Log Analytics result)
+    note: str = ""  # a successful poll's remark (e.g. the jobs filter the service refused), kept in PollRun.error
 
 
 # --- Azure clients --------------------------------------------------------------------------------
@@ -145,6 +147,11 @@ def _record(account: AutomationAccount, kind: str, scope: str, now: datetime, wo
 
     try:
         result = work()
+    except ThrottleDeferred as exc:
+        # Not an outage: nothing was asked of Azure past the budget. The run never happened.
+        PollRun.objects.filter(pk=run.pk).delete()
+        log.info("poll %s %s of %s deferred: %s", kind, scope, account, exc)
+        raise
     except AzureTransientError as exc:
         finish(ok=False, rows=0, error=f"transient: {exc}")
         log.warning("poll %s %s of %s failed (will retry): %s", kind, scope, account, exc)
@@ -157,7 +164,7 @@ def _record(account: AutomationAccount, kind: str, scope: str, now: datetime, wo
         finish(ok=False, rows=0, error=f"internal error: {type(exc).__name__}: {exc}")
         raise
     error = result.incomplete or ""
-    finish(ok=not error, rows=result.rows, error=error)
+    finish(ok=not error, rows=result.rows, error=error or (f"note: {result.note}" if result.note else ""))
     return PollOutcome(kind, scope, not error, result.rows, result.skipped, error)
 
 
@@ -204,6 +211,22 @@ def groups_to_poll(account_id: int, *, now: datetime | None = None) -> list[int]
     return [pk for pk, name in sorted(groups, key=lambda g: last.get(g[1]) or never)]  # stable: by name within a tie
 
 
+# The share of an interval over which a fan-out is spread (the rest is slack for slow polls), and the
+# largest gap between two starts (a few groups need no spreading: one poll a second is far below budget).
+FANOUT_SPREAD = 0.8
+FANOUT_MAX_STEP_SECONDS = 1.0
+
+
+def fanout_countdowns(count: int, interval_seconds: float) -> list[float]:
+    """Start offsets (seconds) for ``count`` fanned-out polls, evenly over at most ``FANOUT_SPREAD`` of
+    the interval, the first at once: 500 groups every 30 s become ~21 polls per second instead of a
+    burst of 500 (ARM refills 25 read tokens per second per subscription and principal)."""
+    if count <= 0:
+        return []
+    step = min(FANOUT_MAX_STEP_SECONDS, interval_seconds * FANOUT_SPREAD / count)
+    return [round(i * step, 3) for i in range(count)]
+
+
 def poll_workers(account_id: int, group_id: int, *, now: datetime | None = None) -> PollOutcome:
     """List one group's workers and ingest them. Safe to repeat: the listing is upserted by ARM id."""
     now = now or timezone.now()
@@ -219,17 +242,23 @@ def poll_workers(account_id: int, group_id: int, *, now: datetime | None = None)
 
 
 def poll_jobs(account_id: int, *, now: datetime | None = None, floor: datetime | None = None) -> PollOutcome:
-    """Jobs created or modified since the jobs watermark (minus the overlap). Safe to repeat."""
+    """Jobs created or changed since the jobs watermark (minus the overlap), then the exceptions of
+    the newly failed ones (``workers.fleet.job_reading``: whatever filters the service accepts). Safe
+    to repeat."""
     now = now or timezone.now()
     account = _account(account_id)
     since = poll_window_start(account.jobs_watermark, now=now, floor=floor)
 
     def work() -> _Work:
-        records = azure_client(account).list_jobs(since=since)
+        client = azure_client(account)
+        read = read_jobs(client, account, since=since, now=now)
         with transaction.atomic():
-            result = ingest_jobs(account, records, now=now)
+            result = ingest_jobs(account, read.records, now=now)
             _advance(account.pk, "jobs_watermark", now)
-        return _Work(result.rows, result.skipped)
+        exceptions = read_exceptions(client, account, now=now)
+        if exceptions.records:
+            ingest_jobs(account, exceptions.records, now=now)
+        return _Work(result.rows, result.skipped, note="; ".join(read.notes + exceptions.notes))
 
     return _record(account, PollKind.JOBS, "", now, work)
 

@@ -7,7 +7,11 @@ keys and change statuses through conditional UPDATEs), which is what makes ``ack
 task redelivered after a worker crash simply does the same writes again.
 
 Only ``AzureTransientError`` is retried, with exponential backoff that honours the service's
-``Retry-After``; anything else is recorded (PollRun) and not retried.
+``Retry-After``; anything else is recorded (PollRun) and not retried. The database unreachable
+(``OperationalError``/``InterfaceError``: PostgreSQL down or restarting) is retried by every task here
+with backoff too (``DB_RETRY``); the writes are transactions or idempotent upserts, so a retry after
+a failure half-way finds nothing half-written, and a PollRun left open is closed by
+``close_abandoned_polls``.
 """
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from workers.azure.errors import AzureTransientError
-from workers.fleet import poll_sweep, polling, rollups, selectors, status
+from workers.fleet import machines, poll_sweep, polling, rollups, selectors, status
 from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors
 from workers.latency.rollups import rollup_jobs
@@ -34,11 +39,20 @@ MAX_RETRIES = 3
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 120.0
 
+# The database unreachable: retried with exponential backoff and full jitter (up to 5 s, 10 s, 20 s ...).
+DB_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": BACKOFF_BASE_SECONDS,
+    "retry_backoff_max": BACKOFF_MAX_SECONDS,
+    "retry_jitter": True,
+    "max_retries": MAX_RETRIES,
+}
+
 POLL_OPTIONS: dict[str, Any] = {
+    **DB_RETRY,
     "acks_late": True,
     "soft_time_limit": settings.CELERY_TASK_SOFT_TIME_LIMIT,
     "time_limit": settings.CELERY_TASK_TIME_LIMIT,
-    "max_retries": MAX_RETRIES,
 }
 
 
@@ -74,7 +88,7 @@ def _enabled_accounts() -> list[int]:
 # --- fan-out (beat) ------------------------------------------------------------------------------
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_workers() -> int:
     """Beat entry: one ``poll_groups`` per enabled account (each then fans out per group)."""
     accounts = _enabled_accounts()
@@ -83,7 +97,7 @@ def poll_all_workers() -> int:
     return len(accounts)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_jobs() -> int:
     """Beat entry: one ``poll_jobs`` per enabled account."""
     accounts = _enabled_accounts()
@@ -92,7 +106,7 @@ def poll_all_jobs() -> int:
     return len(accounts)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_logs() -> int:
     """Beat entry: one ``poll_logs`` per enabled account with a Log Analytics workspace."""
     with_workspace = set(AutomationAccount.objects.exclude(workspace_id="").values_list("pk", flat=True))
@@ -120,8 +134,12 @@ def poll_groups(self: Task, account_id: int) -> int:
     if not outcome.ok:
         return 0
     group_ids = polling.groups_to_poll(account_id)  # least recently polled first: no group starves
-    for group_id in group_ids:
-        poll_group_workers.apply_async((account_id, group_id), expires=settings.POLL_WORKERS_SECONDS)
+    # Spread across the interval (not one burst against ARM's read budget); each expires one interval
+    # after its own start.
+    for group_id, countdown in zip(group_ids, polling.fanout_countdowns(len(group_ids), settings.POLL_WORKERS_SECONDS)):
+        poll_group_workers.apply_async(
+            (account_id, group_id), countdown=countdown, expires=countdown + settings.POLL_WORKERS_SECONDS
+        )
     return len(group_ids)
 
 
@@ -161,7 +179,7 @@ def poll_jobs(self: Task, account_id: int) -> int:
 def _shared_cache() -> bool:
     """True when the cache is shared between processes (Redis): warming from a Celery worker then
     serves the web processes. A local-memory cache lives in this process only."""
-    return "locmem" not in settings.CACHES["default"]["BACKEND"].lower()
+    return "locmem" not in str(settings.CACHES["default"]["BACKEND"]).lower()
 
 
 def warm_job_caches(*, force: bool = False) -> None:
@@ -193,7 +211,7 @@ def poll_logs(self: Task, account_id: int) -> int:
     return sum(o.rows for o in outcomes)
 
 
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
              time_limit=settings.CELERY_TASK_TIME_LIMIT)
 def refresh_statuses(account_id: int | None = None) -> int:
     """Re-judge every worker now (beat every STATUS_REFRESH_SECONDS); returns StatusChange rows written.
@@ -203,14 +221,14 @@ def refresh_statuses(account_id: int | None = None) -> int:
     return status.refresh_statuses(account_id).changes
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def close_abandoned_polls() -> int:
     """Beat entry: close as failed the polls whose process died (still open past the hard time limit
     plus a margin), so they count as the failures they were instead of staying open forever."""
     return poll_sweep.close_abandoned_polls(now=timezone.now())
 
 
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY, soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
              time_limit=settings.CELERY_TASK_TIME_LIMIT)
 def rollup_recent(hours: int = 2) -> dict[str, int]:
     """Recompute the last ``hours`` of hourly rollups (utilization here; jobs via the latency module),
@@ -226,3 +244,24 @@ def rollup_recent(hours: int = 2) -> dict[str, int]:
     done["job_hourly_rows"] = rollup_jobs(since, until).hourly_rows
     return done
 
+
+
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
+def poll_all_machines() -> int:
+    """Beat entry (every POLL_MACHINES_SECONDS): one ``poll_machines`` per enabled account."""
+    accounts = _enabled_accounts()
+    for account_id in accounts:
+        poll_machines.apply_async((account_id,), expires=settings.POLL_MACHINES_SECONDS)
+    return len(accounts)
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_machines(self: Task, account_id: int) -> int:
+    """Arc status / VM power state and Hybrid Worker extension state of the account's V2 workers."""
+    try:
+        return machines.poll_machines(account_id).updated
+    except AutomationAccount.DoesNotExist:
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+        return 0  # pragma: no cover - _retry always raises

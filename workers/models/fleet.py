@@ -102,6 +102,15 @@ class HybridWorker(models.Model):
     # TLS interception (event 4502) seen in the last poll window.
     event_4502_count = models.PositiveIntegerField(default=0)
     last_4502_at = models.DateTimeField(null=True, blank=True)
+    # The machine behind a V2 worker (its vmResourceId), read from ARM by the slow machine poll:
+    # an Arc server's status (Connected / Disconnected / Expired / Error) or an Azure VM's power
+    # state (running / stopped / deallocated / ...), and the Hybrid Worker extension's
+    # provisioning state ("" = not looked at; "Missing" = no Hybrid Worker extension found).
+    machine_status = models.CharField(max_length=32, blank=True)
+    machine_status_changed_at = models.DateTimeField(null=True, blank=True)
+    extension_state = models.CharField(max_length=32, blank=True)
+    extension_message = models.CharField(max_length=300, blank=True)
+    machine_checked_at = models.DateTimeField(null=True, blank=True)
     # Current state, changed only through a conditional UPDATE (services.status).
     status = models.CharField(max_length=16, choices=WorkerStatus.choices, default=WorkerStatus.UNKNOWN)
     status_reason = models.CharField(max_length=300, blank=True)

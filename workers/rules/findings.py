@@ -9,15 +9,14 @@ cycle, and would miss a pressured machine whose effect is diluted by its peers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 
 from workers.rules.stats import (
     Correlation,
     LinearFit,
+    Series,
     clean_pairs,
     correlate,
     linear_fit,
@@ -63,13 +62,7 @@ class PairAssessment:
         return max(self.correlation.spearman, 0.0) * math.log2(min(self.ratio, 64.0))
 
 
-def _as_seq(values: Sequence[float | None] | np.ndarray) -> Sequence[float | None]:
-    """``values`` typed as the ``Sequence`` that ``workers.rules.stats`` is annotated with: its helpers take a
-    float array as it is (``_as_float_array``), but numpy's ndarray is no typing ``Sequence``."""
-    return cast(Sequence[float | None], values)
-
-
-def assess_pair(x: Sequence[float | None] | np.ndarray, y: Sequence[float | None] | np.ndarray, *, rules: FindingRules) -> PairAssessment:
+def assess_pair(x: Series, y: Series, *, rules: FindingRules) -> PairAssessment:
     """Decide whether the metric x (percent, per job) explains the target y (seconds, per job).
 
     Flagged only with significance AND effect size AND actual pressure AND a positive association;
@@ -81,9 +74,9 @@ def assess_pair(x: Sequence[float | None] | np.ndarray, y: Sequence[float | None
     ratio (labels "above / below the threshold" shuffled ``permutations`` times, seeded so a rerun gives
     the same p) measures exactly that. It only runs when the pressure and effect rules already pass.
     """
-    xa, ya = clean_pairs(_as_seq(x), _as_seq(y))
-    corr = correlate(_as_seq(xa), _as_seq(ya))
-    fit = linear_fit(_as_seq(xa), _as_seq(ya))
+    xa, ya = clean_pairs(x, y)
+    corr = correlate((xa), (ya))
+    fit = linear_fit((xa), (ya))
     metric_p95 = percentile(list(xa), rules.pressure_percentile)
     high = xa > rules.pressure_threshold
     high_n, low_n = int(high.sum()), int((~high).sum())

@@ -50,7 +50,7 @@ def _first_crossing(days: np.ndarray, values: np.ndarray, threshold: float) -> f
 
 def forecast_saturation(
     days: Sequence[float],
-    values: Sequence[float],
+    values: Sequence[float | None],
     *,
     threshold: float,
     horizon_days: float = 90.0,

@@ -146,7 +146,12 @@ GROUP_HEALTH_RANK = {GroupHealth.DOWN: 0, GroupHealth.DEGRADED: 1, GroupHealth.H
 class GroupSummary:
     """A group's live members counted by status: the one shape of "how is this group". The pages'
     group rows and the wall's tiles carry one (counted in SQL), the alert emails count one from the
-    members' statuses (``summarize_group``); ``health`` follows from the counts."""
+    members' statuses and types (``summarize_members``); ``health`` follows from the counts.
+
+    ``online`` counts only members that can run jobs: agent-based (V1) members never count as
+    capacity (retired 31 August 2024; their jobs no longer run since 1 April 2025), whatever their
+    signals say. ``v1`` is how many members are V1; the other counts are by status, V1 included.
+    """
 
     total: int
     online: int
@@ -154,12 +159,17 @@ class GroupSummary:
     offline: int = 0
     never: int = 0
     unknown: int = 0
-    v1: int = 0  # agent-based (V1) members, retired by Microsoft
+    v1: int = 0  # agent-based (V1) members, retired by Microsoft: never counted as capacity
+
+    @property
+    def capacity_members(self) -> int:
+        """Members that could run jobs (not V1)."""
+        return max(0, self.total - self.v1)
 
     @property
     def health(self) -> str:
         """"healthy" | "degraded" | "down" | "empty" (see ``health_from_counts``)."""
-        return health_from_counts(total=self.total, online=self.online)
+        return health_from_counts(total=self.total, online=self.online, v1=self.v1)
 
     @property
     def not_online(self) -> int:
@@ -171,49 +181,70 @@ class GroupSummary:
 
     @property
     def label(self) -> str:
-        """E.g. "2 of 3 workers online"."""
+        """E.g. "2 of 3 workers online", or "2 of 3 workers online (1 V1, retired: not counted)"."""
         noun = "worker" if self.total == 1 else "workers"
-        return f"{self.online} of {self.total} {noun} online"
+        label = f"{self.online} of {self.total} {noun} online"
+        return label + (f" ({self.v1} V1, retired: not counted)" if self.v1 else "")
 
     @property
     def down_note(self) -> str:
         """Why a down group is down, e.g. "no member online (7 late)"; empty when it is not down."""
         if self.health != GroupHealth.DOWN:
             return ""
+        if self.capacity_members == 0:
+            return "only V1 (retired) members: none can run jobs"
         return "no member online" + (f" ({self.late} late)" if self.late else "")
 
 
-def summarize_group(statuses: Iterable[str]) -> GroupSummary:
-    """Counts and health of a group's (current, not removed) members (see ``health_from_counts``)."""
+def summarize_members(members: Iterable[tuple[str, str]]) -> GroupSummary:
+    """Counts and health of a group's (current, not removed) members from (status, worker type)
+    pairs: a V1 member is counted by status and as V1, never as online capacity."""
     counts = {s.value: 0 for s in Status}
-    total = 0
-    for status in statuses:
+    total = online = v1 = 0
+    for status, worker_type in members:
         total += 1
-        counts[status if status in counts else Status.UNKNOWN.value] += 1
+        known = status if status in counts else Status.UNKNOWN.value
+        counts[known] += 1
+        retired = is_v1_worker(worker_type)
+        v1 += retired
+        online += known == Status.ONLINE.value and not retired
     return GroupSummary(
         total=total,
-        online=counts[Status.ONLINE.value],
+        online=online,
         late=counts[Status.LATE.value],
         offline=counts[Status.OFFLINE.value],
         never=counts[Status.NEVER.value],
         unknown=counts[Status.UNKNOWN.value],
+        v1=v1,
     )
 
 
-def health_from_counts(*, total: int, online: int) -> str:
-    """The group health rule, from member counts.
+def summarize_group(statuses: Iterable[str]) -> GroupSummary:
+    """Counts and health of a group's members from their statuses alone (types unknown: none V1)."""
+    return summarize_members((status, "") for status in statuses)
 
-    healthy: every member online. down: no member online, even when some are only late (a late
-    member may still take jobs, but none is known to: the group is at risk now, and "0/7 degraded"
-    for minutes hid exactly that). degraded: some members online, not all. empty: no members.
-    ``GroupSummary.down_note`` says how many of a down group's members are late.
+
+def is_v1_worker(worker_type: str) -> bool:
+    """An agent-based (V1) worker (workerType "HybridV1"): retired 31 August 2024; counted and
+    flagged, but never capacity. The type is an open set: anything else is judged as V2."""
+    return worker_type.strip().lower() == "hybridv1"
+
+
+def health_from_counts(*, total: int, online: int, v1: int = 0) -> str:
+    """The group health rule, from member counts (``online`` excludes V1 members).
+
+    healthy: every member that can run jobs (not V1) online. down: no such member online, even
+    when some are only late (a late member may still take jobs, but none is known to: the group is
+    at risk now, and "0/7 degraded" for minutes hid exactly that), or only V1 members. degraded:
+    some online, not all. empty: no members. ``GroupSummary.down_note`` says why a group is down.
     """
     if total == 0:
         return GroupHealth.EMPTY
-    if online == total:
-        return GroupHealth.HEALTHY
+    capacity = max(0, total - v1)
     if online == 0:
         return GroupHealth.DOWN
+    if online >= capacity:
+        return GroupHealth.HEALTHY
     return GroupHealth.DEGRADED
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import cast
 
 from workers.rules import queueing
 from workers.rules.forecast import forecast_saturation
@@ -42,16 +41,10 @@ def trend_inputs(daily: Sequence[dict]) -> tuple[list[float], list[float | None]
     return offsets, [row.get("cpu_p95") for row in full], [None if row.get("arrivals_peak") is None else float(row["arrivals_peak"]) for row in full]
 
 
-def forecast_values(values: Sequence[float | None]) -> Sequence[float]:
-    """A daily series with missing days typed as ``forecast_saturation``'s ``Sequence[float]``: the
-    forecast leaves the None days out itself (``clean_pairs``), its annotation just does not say so."""
-    return cast(Sequence[float], values)
-
-
 def forecast_summary(days: Sequence[float], values: Sequence[float | None], *, threshold: float, first_day: str) -> dict:
     """The stored forecast of one series: status (insufficient, saturated, crossing, flat,
     no_crossing), the fitted line, and the crossing days as offsets from ``first_day``."""
-    fc = forecast_saturation(days, forecast_values(values), threshold=threshold)
+    fc = forecast_saturation(days, values, threshold=threshold)
     if fc is None:
         return {"threshold": threshold, "first_day": first_day, "n": sum(v is not None for v in values), "status": "insufficient",
                 "note": "fewer than 5 days of data: no trend"}

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+#: A series of numbers with gaps: a list (None for a missing value) or a numpy float array (NaN).
+Series = Sequence[float | None] | np.ndarray
+
 
 def percentile(values: Iterable[float | None], q: float) -> float | None:
     """The q-th percentile (0-100) of the finite values, None when none is left.
@@ -62,13 +65,13 @@ class LinearFit:
         return self.intercept + self.slope * x
 
 
-def _as_float_array(values: Sequence[float | None]) -> np.ndarray:
+def _as_float_array(values: Series) -> np.ndarray:
     if isinstance(values, np.ndarray):
         return values.astype(float, copy=False)
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def clean_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
+def clean_pairs(x: Series, y: Series) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (as two float arrays) where both x and y are present and finite."""
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length ({len(x)} != {len(y)})")
@@ -90,7 +93,7 @@ def _pearson(xa: np.ndarray, ya: np.ndarray) -> tuple[float, float]:
     return r, float(2 * special.stdtr(n - 2, -abs(t)))
 
 
-def correlate(x: Sequence[float | None], y: Sequence[float | None]) -> Correlation | None:
+def correlate(x: Series, y: Series) -> Correlation | None:
     """Pearson and Spearman with p-values over the pairs where both values exist.
 
     Computed with numpy (the same formulas as scipy's pearsonr/spearmanr, which the tests compare
@@ -107,7 +110,7 @@ def correlate(x: Sequence[float | None], y: Sequence[float | None]) -> Correlati
     return Correlation(n=n, pearson=pearson, pearson_p=pearson_p, spearman=spearman, spearman_p=spearman_p)
 
 
-def linear_fit(x: Sequence[float | None], y: Sequence[float | None]) -> LinearFit | None:
+def linear_fit(x: Series, y: Series) -> LinearFit | None:
     """Least-squares line y = intercept + slope * x (None with < 2 points or constant x)."""
     xa, ya = clean_pairs(x, y)
     if xa.size < 2 or np.ptp(xa) == 0:

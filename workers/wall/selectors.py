@@ -53,6 +53,7 @@ class WallTile:
     group: GroupRow
     queued: int  # jobs waiting for a worker now
     open_alerts: int
+    acknowledged_alerts: int = 0  # of the open alerts, those someone acknowledged
 
     @property
     def label(self) -> str:
@@ -73,12 +74,21 @@ class WallTile:
         if self.queued:
             parts.append(f"{self.queued} job{'s' if self.queued != 1 else ''} queued")
         if self.open_alerts:
-            parts.append(f"{self.open_alerts} open alert{'s' if self.open_alerts != 1 else ''}")
+            parts.append(f"{self.open_alerts} open alert{'s' if self.open_alerts != 1 else ''}{self.acknowledged_note}")
         if self.group.single_member:
             parts.append("1 member: no HA")
         if self.group.system_group:
             parts.append("System group")
         return " · ".join(parts)
+
+    @property
+    def acknowledged_note(self) -> str:
+        """", acknowledged" when every open alert is, " (1 acknowledged)" when some are, else ""."""
+        if not self.acknowledged_alerts:
+            return ""
+        if self.acknowledged_alerts >= self.open_alerts:
+            return ", acknowledged"
+        return f" ({self.acknowledged_alerts} acknowledged)"
 
     def sort_key(self) -> tuple[object, ...]:
         """Worst first, the same key as every list of groups, open alerts breaking ties."""
@@ -98,6 +108,7 @@ class WallTotals:
     queue_p95_seconds_24h: float | None
     queue_jobs_24h: int  # how many started jobs the p95 is computed over
     open_alerts: int
+    acknowledged_alerts: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,8 +149,10 @@ def _queue_p95(group_ids: Sequence[int], *, now: datetime) -> tuple[float | None
     return p95_and_count(Job.objects.filter(group_id__in=group_ids, created_at__gte=now - P95_WINDOW), "queue_seconds")
 
 
-def _open_alerts_by_group(group_ids: Sequence[int], account_ids: Sequence[int], *, filtered: bool) -> tuple[dict[int, int], int]:
-    """Open alerts per group and in total.
+def _open_alerts_by_group(
+    group_ids: Sequence[int], account_ids: Sequence[int], *, filtered: bool
+) -> tuple[dict[int, int], int, dict[int, int], int]:
+    """Open alerts per group and in total, then the acknowledged ones among them (per group, total).
 
     Alerts without a group (e.g. "monitoring is blind" for an account) count in the total for the
     accounts on screen; with a ``?groups=`` filter only the listed groups' alerts count.
@@ -147,14 +160,20 @@ def _open_alerts_by_group(group_ids: Sequence[int], account_ids: Sequence[int], 
     scope = Q(group_id__in=group_ids)
     if not filtered:
         scope |= Q(group__isnull=True, account_id__in=account_ids) | Q(group__isnull=True, account__isnull=True)
-    rows = Alert.objects.filter(scope, state="open").values_list("group_id").annotate(n=Count("id")).order_by()
+    rows = (
+        Alert.objects.filter(scope, state="open").values_list("group_id")
+        .annotate(n=Count("id"), acked=Count("id", filter=Q(acknowledged_at__isnull=False))).order_by()
+    )
     per_group: dict[int, int] = {}
-    total = 0
-    for gid, n in rows:
+    acked_per_group: dict[int, int] = {}
+    total = acked_total = 0
+    for gid, n, acked in rows:
         total += n
+        acked_total += acked
         if gid is not None:
             per_group[gid] = n
-    return per_group, total
+            acked_per_group[gid] = acked
+    return per_group, total, acked_per_group, acked_total
 
 
 def _freshness(*, now: datetime, account_ids: Sequence[int] | None) -> WallFreshness:
@@ -211,9 +230,15 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
         "wall-p95", lambda: _queue_p95(group_ids, now=now) if group_ids else (None, 0), now=now,
         max_age_seconds=FLEET_JOB_STATS_MAX_AGE, version=version, extra=tuple(group_ids),
     )
-    alerts_by_group, alerts_total = _open_alerts_by_group(group_ids, account_ids, filtered=bool(filters.groups))
+    alerts_by_group, alerts_total, acked_by_group, acked_total = _open_alerts_by_group(
+        group_ids, account_ids, filtered=bool(filters.groups)
+    )
     tiles = sorted(
-        (WallTile(group=g, queued=queued.get(g.id, 0), open_alerts=alerts_by_group.get(g.id, 0)) for g in rows),
+        (
+            WallTile(group=g, queued=queued.get(g.id, 0), open_alerts=alerts_by_group.get(g.id, 0),
+                     acknowledged_alerts=acked_by_group.get(g.id, 0))
+            for g in rows
+        ),
         key=WallTile.sort_key,
     )
 
@@ -232,6 +257,7 @@ def wall_snapshot(*, now: datetime, filters: WallFilters | None = None) -> WallS
         queue_p95_seconds_24h=p95,
         queue_jobs_24h=p95_n,
         open_alerts=alerts_total,
+        acknowledged_alerts=acked_total,
     )
     # Freshness covers the accounts on screen. When the filter matched no group, a named account's
     # own polls still say whether "nothing here" is current; otherwise the whole fleet's do.

@@ -1,4 +1,7 @@
-"""`python manage.py issue_token NAME --scope read`: create an API/display token and print it once."""
+"""`python manage.py issue_token NAME --scope read`: create an API/display token and print it once.
+
+A token opens the read API (``Authorization: Bearer``) and the wall (``/wall/?token=``, swapped for
+a cookie at once); no other page."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +13,7 @@ from dashboard.models import TokenScope
 
 
 class Command(BaseCommand):
-    help = "Issue a read-only token for the JSON API (Bearer) and display pages (?token=). Printed once."
+    help = "Issue a read-only token for the JSON API (Bearer) and the wall (/wall/?token=). Printed once."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Who or what uses it, e.g. 'noc-wall'.")

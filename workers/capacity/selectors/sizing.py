@@ -164,8 +164,8 @@ def _trend(g: GroupCapacity, *, cpu_limit: float) -> TrendSeries:
         group_id=g.group_id,
         daily=g.daily,
         forecast=g.forecast or {},
-        cpu=forecast_saturation(offsets, saturation.forecast_values(cpu_series), threshold=cpu_limit),
-        load=forecast_saturation(offsets, saturation.forecast_values(load_series), threshold=load_limit) if load_limit else None,
+        cpu=forecast_saturation(offsets, cpu_series, threshold=cpu_limit),
+        load=forecast_saturation(offsets, load_series, threshold=load_limit) if load_limit else None,
         cpu_threshold=cpu_limit,
         load_threshold=load_limit,
     )

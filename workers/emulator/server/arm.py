@@ -17,13 +17,19 @@ from workers.emulator.server.plumbing import Reply, RequestBase
 from workers.emulator.simulation import SimGroup, SimJob, SimWorker
 
 JOB_RETENTION_SECONDS = 30 * 86400  # Azure Automation keeps job records for 30 days
+REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
+# Filters a strict emulator refuses, as a service that does not support them would (never documented).
+STRICT_REFUSED_FIELDS = {"lastModifiedTime": "properties/lastModifiedTime", "runOn": "properties/runOn"}
 
 
 class ArmRoutes(RequestBase):
     """GET on the Automation account's ``hybridRunbookWorkerGroups`` and ``jobs`` resources."""
 
+    _arm_headers: dict[str, str]  # the remaining-reads header of this request's token
+
     def _arm(self, segs: list[str], low: list[str], query: str) -> None:
         sim = self.emu.sim
+        self._arm_headers = self._take_read_token()
         if len(low) < 8 or low[2] != "resourcegroups" or low[4] != "providers" \
                 or low[5] != "microsoft.automation" or low[6] != "automationaccounts":
             raise Reply(404, "NotFound", f"The resource path '/{'/'.join(segs)}' is not served by the emulator.")
@@ -57,7 +63,7 @@ class ArmRoutes(RequestBase):
             if group is None:
                 raise Reply(404, "NotFound", f"Hybrid Runbook Worker Group '{rest[1]}' was not found.")
             if len(rest) == 2:
-                return self._json(200, self._group_json(group))
+                return self._json(200, self._group_json(group), self._arm_headers)
             if rest_low[2] == "hybridrunbookworkers" and len(rest) == 3:
                 self._no_filter(filter_text)
                 members = [sim.workers[i] for i in group.members]
@@ -67,25 +73,52 @@ class ArmRoutes(RequestBase):
                 worker = sim.worker_by_id(rest[3])
                 if worker is None or worker.group != group.name:
                     raise Reply(404, "NotFound", f"Hybrid Runbook Worker '{rest[3]}' was not found.")
-                return self._json(200, self._worker_json(worker, now))
+                return self._json(200, self._worker_json(worker, now), self._arm_headers)
         if rest_low[:1] == ["jobs"]:
             if len(rest) == 1:
                 try:
                     clauses = parse_job_filter(filter_text)
                 except FilterError as exc:
                     raise Reply(400, "BadRequest", f"Invalid $filter '{filter_text}': {exc}.") from exc
+                self._strict_filter(clauses, filter_text)
                 return self._list_jobs(clauses, skip, path, api_version, filter_text, now)
             job = sim.job(rest[1])
             if job is None or not now.timestamp() - JOB_RETENTION_SECONDS <= job.created <= now.timestamp():
                 raise Reply(404, "NotFound", "The job was not found.")
             if len(rest) == 2:
-                return self._json(200, self._job_json(job, now, full=True))
+                return self._json(200, self._job_json(job, now, full=True), self._arm_headers)
             if len(rest) == 3 and rest_low[2] == "output":
                 text = "" if job.status_at(now.timestamp()) != "Completed" else f"{job.runbook} finished.\n"
                 return self._send(200, text.encode(), "text/plain; charset=utf-8")
             if len(rest) == 3 and rest_low[2] == "streams":
                 return self._json(200, {"value": self._streams(job, now), "nextLink": None})
         raise Reply(404, "NotFound", f"The resource path '{path}' is not served by the emulator.")
+
+    def _take_read_token(self) -> dict[str, str]:
+        """ARM's read bucket: a token per request, or a 429 with Retry-After (whole seconds) when empty."""
+        bucket = self.emu.read_bucket
+        if bucket is None:
+            return {REMAINING_READS: "249"}
+        granted, remaining, retry_after = bucket.take()
+        if not granted:
+            self._fault = "throttled"
+            sim = self.emu.sim
+            raise Reply(429, "SubscriptionRequestsThrottled",
+                        f"Number of 'read' requests for subscription '{sim.subscription_id}' actor "
+                        f"'{self.emu.config.client_id}' exceeded. Please try again after '{retry_after}' seconds "
+                        "after additional tokens are available. Refer to https://aka.ms/arm-throttling",
+                        {"Retry-After": str(retry_after), REMAINING_READS: "0"})
+        return {REMAINING_READS: str(remaining)}
+
+    def _strict_filter(self, clauses: list[Clause], filter_text: str) -> None:
+        """In strict mode, the filters Automation is not known to support get a 400 like any bad filter."""
+        if self.emu.config.job_filters != "strict":
+            return
+        for c in clauses:
+            if c.field in STRICT_REFUSED_FIELDS:
+                raise Reply(400, "BadRequest",
+                            f"Invalid $filter '{filter_text}': the property '{STRICT_REFUSED_FIELDS[c.field]}' "
+                            "is not supported in a filter on jobs.")
 
     def _no_filter(self, filter_text: str) -> None:
         if filter_text.strip():
@@ -102,8 +135,7 @@ class ArmRoutes(RequestBase):
             if filter_text:
                 q += f"&$filter={quote(filter_text, safe='')}"
             next_link = f"{self._origin()}{path}?{q}"
-        self._json(200, {"value": page, "nextLink": next_link},
-                   {"x-ms-ratelimit-remaining-subscription-reads": "249"})
+        self._json(200, {"value": page, "nextLink": next_link}, self._arm_headers)
 
     def _group_json(self, g: SimGroup) -> dict[str, Any]:
         props: dict[str, Any] = {"groupType": g.group_type}

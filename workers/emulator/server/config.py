@@ -1,4 +1,5 @@
-"""The emulator server's settings: paging, faults, query limits, credentials, request log."""
+"""The emulator server's settings: paging, faults, query limits, credentials, request log, job filter
+mode, ARM read throttling."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,3 +23,13 @@ class EmulatorConfig:
     token_lifetime: int = 3599
     request_log: Path | None = None
     fault_seed: int = 0
+    # "lenient": every filter of the odata grammar is served. "strict": like real Azure may, the
+    # jobs list answers 400 (ARM error body) to lastModifiedTime and runOn filters.
+    job_filters: str = "lenient"
+    # ARM's read token bucket per subscription and principal: 0 = off (the demo), else the burst
+    # (Azure: 250) refilled at arm_refill per second (Azure: 25); empty -> 429 with Retry-After.
+    arm_bucket: int = 0
+    arm_refill: float = 25.0
+
+
+JOB_FILTER_MODES = ("lenient", "strict")

@@ -6,8 +6,10 @@ reset or HTML reply.
 """
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -64,3 +66,33 @@ class FaultQueue:
                 kinds = [k for k in self.config.random_fault_kinds if k != "partial" or route == "logs"]
                 return self.fault_rng.choice(kinds) if kinds else None
         return None
+
+
+class ReadBucket:
+    """ARM's token bucket for reads (per subscription and principal; the emulator has one of each).
+
+    Real time (monotonic), even under a manual simulation clock: throttling is about request rate.
+    ``take`` answers (granted, tokens left, seconds until the next token).
+    """
+
+    def __init__(self, capacity: int, refill_per_second: float) -> None:
+        self.capacity = float(capacity)
+        self.refill = max(0.001, float(refill_per_second))
+        self._tokens = self.capacity
+        self._ts = time.monotonic()
+        self._lock = threading.Lock()
+        self.granted = 0
+        self.throttled = 0
+
+    def take(self) -> tuple[bool, int, int]:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._ts) * self.refill)
+            self._ts = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                self.granted += 1
+                return True, int(self._tokens), 0
+            self.throttled += 1
+            # ARM's Retry-After is whole seconds.
+            return False, 0, max(1, math.ceil((1.0 - self._tokens) / self.refill))

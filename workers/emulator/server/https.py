@@ -7,20 +7,21 @@ needs (endpoints, credentials, CA bundle).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
-from workers.emulator.server.arm import ArmRoutes
 from workers.emulator.server.config import LOGS_AUDIENCE, EmulatorConfig
 from workers.emulator.server.control import ControlRoutes
 from workers.emulator.server.entra import EntraRoutes
 from workers.emulator.server.log_analytics import LogAnalyticsRoutes
+from workers.emulator.server.machines import MachineRoutes
 from workers.emulator.server.plumbing import EmulatorHTTPServer, Reply
 from workers.emulator.server.state import EmulatorState
 from workers.emulator.simulation import FleetSimulation
 
 
-class EmulatorHandler(EntraRoutes, ArmRoutes, LogAnalyticsRoutes, ControlRoutes):
+class EmulatorHandler(EntraRoutes, MachineRoutes, LogAnalyticsRoutes, ControlRoutes):  # MachineRoutes extends ArmRoutes
     """Routes one request: Entra needs no token; control, ARM and Log Analytics do."""
 
     def _route(self, method: str, path: str, query: str, body: bytes) -> None:
@@ -105,6 +106,10 @@ class EmulatorServer(EmulatorState):
             self.ca_bundle = path.with_name(path.name + ".ca.pem")
             self.ca.cert_pem.write_to_path(str(self.ca_bundle))
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.connection(), indent=2) + "\n", encoding="utf-8")
+        # It holds a client secret: 0600 from the moment it exists (the rename keeps the mode).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode through O_CREAT
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.connection(), indent=2) + "\n")
         tmp.replace(path)
         return path

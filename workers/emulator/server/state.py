@@ -19,8 +19,8 @@ from typing import Any
 
 import trustme
 
-from workers.emulator.server.config import EmulatorConfig
-from workers.emulator.server.faults import Fault, FaultQueue
+from workers.emulator.server.config import JOB_FILTER_MODES, EmulatorConfig
+from workers.emulator.server.faults import Fault, FaultQueue, ReadBucket
 from workers.emulator.server.formats import arm_dt
 from workers.emulator.simulation import FleetSimulation, SimWorker
 
@@ -65,6 +65,9 @@ class EmulatorState(FaultQueue):
         self.faults: deque[Fault] = deque()
         self.fault_lock = threading.Lock()
         self.fault_rng = random.Random(cfg.fault_seed or sim.seed)
+        self.read_bucket: ReadBucket | None = None
+        self.configure_arm_throttle(cfg.arm_bucket, cfg.arm_refill)
+        self.set_job_filters(cfg.job_filters)
         self.log_lock = threading.Lock()
         self._log_file = open(cfg.request_log, "a", encoding="utf-8") if cfg.request_log else None  # noqa: SIM115
 
@@ -78,6 +81,25 @@ class EmulatorState(FaultQueue):
             self.pki_dir.mkdir(parents=True, exist_ok=True)
             self.ca_bundle = self.pki_dir / "ca.pem"
             self.ca.cert_pem.write_to_path(str(self.ca_bundle))
+
+    def configure_arm_throttle(self, bucket: int, refill_per_second: float = 25.0) -> None:
+        """Turn ARM's read token bucket on (``bucket`` tokens, refilled per second) or off (0); a new,
+        full bucket."""
+        if bucket < 0 or refill_per_second <= 0:
+            raise ValueError("the ARM bucket must be >= 0 tokens and its refill rate > 0 per second")
+        self.config.arm_bucket, self.config.arm_refill = int(bucket), float(refill_per_second)
+        self.read_bucket = ReadBucket(bucket, refill_per_second) if bucket > 0 else None
+
+    def set_job_filters(self, mode: str) -> None:
+        """"strict": the jobs list refuses lastModifiedTime/runOn filters with a 400; "lenient": accepts them."""
+        if mode not in JOB_FILTER_MODES:
+            raise ValueError(f"job filter mode must be one of {', '.join(JOB_FILTER_MODES)}")
+        self.config.job_filters = mode
+
+    @property
+    def throttled_count(self) -> int:
+        """429s the ARM read bucket has answered so far."""
+        return self.read_bucket.throttled if self.read_bucket is not None else 0
 
     @property
     def arm_prefix(self) -> str:

@@ -1,7 +1,8 @@
 """The fleet model: Hybrid Worker groups and their workers, built once from the seed.
 
-One System group of leftovers, one single-member legacy group, then Linux and Windows groups per
-site; each worker gets its identity (ids, IPs, VM/Arc resource), agent flavour and phases.
+One System group of leftovers, one single-member legacy group (both agent-based V1, retired), then
+Linux and Windows groups per site of extension-based (V2) workers on Azure VMs and Arc-enabled
+servers; each worker gets its identity (ids, IPs, VM/Arc resource id), agent flavour and phases.
 """
 from __future__ import annotations
 
@@ -127,12 +128,17 @@ class Fleet:
                 if group_type == "System":
                     prefix = "upd-win"
                 worker_name = f"{prefix}-{n:02d}"
-                legacy = group_type == "System" or name == "hrw-win-legacy" or rng.random() < 0.3
-                worker_type = "HybridV1" if legacy else "HybridV2"
+                # A 2026 estate: extension-based (V2) workers everywhere but the retired leftovers (the
+                # System group and the single-member legacy group stay agent-based V1). The draws of
+                # the old mix are kept so every other property of a seed's fleet stays the same.
+                retired = group_type == "System" or name == "hrw-win-legacy"
+                old_mix_v1 = retired or rng.random() < 0.3
+                worker_type = "HybridV1" if retired else "HybridV2"
                 idx = len(self.workers)
                 ip = f"10.{(idx // 250) % 250}.{idx % 250}.{4 + gi % 200}"
                 arc = rng.random() < 0.4
-                if worker_type == "HybridV1" and rng.random() < 0.5:
+                no_machine = old_mix_v1 and rng.random() < 0.5
+                if worker_type == "HybridV1" and no_machine:
                     vm_id = ""
                 elif arc:
                     vm_id = (

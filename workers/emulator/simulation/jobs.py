@@ -20,6 +20,11 @@ JOB_LIMIT_EXCEPTION = (
     "Job was suspended as it exceeded the job limit for a Hybrid Worker. "
     "Add more Hybrid Workers to the Hybrid Worker group to overcome this issue."
 )
+# A job on a V2 worker whose machine has no system-assigned managed identity cannot get a token.
+IDENTITY_EXCEPTION = (
+    "Connect-AzAccount: ManagedIdentityCredential authentication failed: Unable to retrieve IMDS identity "
+    "endpoint. Ensure that the system-assigned managed identity is enabled (Invalid Authorization Token)."
+)
 
 
 @dataclass
@@ -154,6 +159,10 @@ class JobGenerator(UtilisationModel):
         delay = wait + rng.uniform(1.0, 30.0) + rng.uniform(1.0, 6.0)  # poll interval + dispatch
         if q_press > 0:
             delay += q_press * rng.uniform(90.0, 600.0)
+        v2_fault = self._v2_fault(picker, created + wait)
+        if v2_fault:
+            return self._v2_fault_job(v2_fault, job_id, name, group, created, delay, picker, started_by, runtime,
+                                      pending_label, Rand(self.seed, 33, group.index, r, int(created * 1000), j))
         started = created + delay
         r_press = self._pressure_at(picker, started)
         duration = mean_duration * rng.lognormal(0.0, 0.35) * (1.0 + 2.5 * r_press)
@@ -180,3 +189,25 @@ class JobGenerator(UtilisationModel):
             status = "Completed"
         return SimJob(job_id, name, group.name, created, started, started + duration, status, exception,
                       picker, started_by, runtime, pending_label, q_press, r_press)
+
+    def _v2_fault(self, picker: int, t: float) -> str:
+        """"identity_missing" / "job_limit" when such a scenario holds the picking worker at ``t``."""
+        for s in self._scenarios_by_worker.get(picker, ()):
+            if s.kind in {"identity_missing", "job_limit"} and s.silences(t):
+                return s.kind
+        return ""
+
+    def _v2_fault_job(self, kind: str, job_id: str, name: str, group: SimGroup, created: float, delay: float,
+                      picker: int, started_by: str, runtime: str, pending_label: str, rng: Rand) -> SimJob:
+        """identity_missing: the job starts and fails at once to authenticate. job_limit: the worker is at
+        its limit, so the job waits minutes in the queue and is often suspended by the service."""
+        if kind == "identity_missing":
+            started = created + delay
+            return SimJob(job_id, name, group.name, created, started, started + rng.uniform(3.0, 12.0), "Failed",
+                          IDENTITY_EXCEPTION, picker, started_by, runtime, pending_label, 0.0, 0.0)
+        started = created + delay + rng.uniform(300.0, 900.0)
+        if rng.random() < 0.7:
+            return SimJob(job_id, name, group.name, created, started, started + rng.uniform(1.0, 5.0), "Suspended",
+                          JOB_LIMIT_EXCEPTION, picker, started_by, runtime, pending_label, 0.0, 0.0)
+        return SimJob(job_id, name, group.name, created, started, started + rng.uniform(30.0, 300.0), "Completed", "",
+                      picker, started_by, runtime, pending_label, 0.0, 0.0)

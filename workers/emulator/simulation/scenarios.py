@@ -16,7 +16,18 @@ import numpy as np
 from workers.emulator.simulation.clock import SimClock, from_epoch, iso, to_epoch
 from workers.emulator.simulation.fleet import LAST_SEEN_SECONDS, Fleet, SimGroup, SimulationError, SimWorker
 
-SCENARIO_KINDS = ("agent_stopped", "outbound_blocked", "tls_intercepted", "under_spec", "site_down", "flapping")
+SCENARIO_KINDS = (
+    "agent_stopped", "outbound_blocked", "tls_intercepted", "under_spec", "site_down", "flapping",
+    # Extension-based (V2) failure modes: the worker service stopped (heartbeats continue), the machine's
+    # managed identity missing (it polls; the jobs it takes fail to authenticate), the worker at its job
+    # limit (jobs queue and are suspended), and what ARM shows of the machine: the Hybrid Worker extension
+    # failed, the Arc agent disconnected (Arc servers), the VM deallocated (Azure VMs).
+    "service_stopped", "identity_missing", "job_limit", "extension_failed", "arc_disconnected", "vm_deallocated",
+)
+# Scenarios that need a worker on a given kind of machine: the vmResourceId's provider.
+MACHINE_KINDS = {"arc_disconnected": "microsoft.hybridcompute/machines", "vm_deallocated": "microsoft.compute/virtualmachines"}
+# Scenarios of the extension-based platform only.
+V2_ONLY = {"service_stopped", "identity_missing", "extension_failed", "arc_disconnected", "vm_deallocated"}
 
 
 @dataclass
@@ -56,8 +67,11 @@ class ScenarioSchedule(Fleet):
     _scenarios_by_worker: dict[int, list[Scenario]]
     _under_spec: list[Scenario]
 
-    AGENT_DOWN = ("agent_stopped", "site_down", "flapping")
-    AUTOMATION_DOWN = AGENT_DOWN + ("outbound_blocked", "tls_intercepted")
+    # Whole machine silent (no heartbeat, no Perf, no Automation poll): the machine or both agents down;
+    # an Arc server whose agent lost its connection loses the identity the worker and AMA use.
+    AGENT_DOWN = ("agent_stopped", "site_down", "flapping", "arc_disconnected", "vm_deallocated")
+    # Automation does not see the worker (it picks up no jobs), while heartbeats may continue.
+    AUTOMATION_DOWN = AGENT_DOWN + ("outbound_blocked", "tls_intercepted", "service_stopped", "extension_failed")
     HEARTBEAT_DOWN = AGENT_DOWN + ("tls_intercepted",)
 
     def under_spec_workers(self) -> list[str]:
@@ -123,6 +137,8 @@ class ScenarioSchedule(Fleet):
             target = group.name
         else:
             raise SimulationError(f"no worker or group named {target!r}")
+        if kind in V2_ONLY or kind in MACHINE_KINDS:
+            members = self._fitting(kind, target, members)
         period = 0
         if kind == "flapping":
             period = int(np.random.default_rng([self.seed, 20, len(self.scenarios)]).integers(120, 301))
@@ -136,6 +152,16 @@ class ScenarioSchedule(Fleet):
         if kind == "under_spec":
             self._under_spec.append(scenario)
         return scenario
+
+    def _fitting(self, kind: str, target: str, members: tuple[int, ...]) -> tuple[int, ...]:
+        """The members a V2 or machine scenario can apply to (V2; on an Arc server / an Azure VM)."""
+        needed = MACHINE_KINDS.get(kind, "")
+        fit = tuple(i for i in members if self.workers[i].worker_type != "HybridV1"
+                    and needed in self.workers[i].vm_resource_id.lower())
+        if not fit:
+            where = f" on {'an Arc-enabled server' if 'hybridcompute' in needed else 'an Azure VM'}" if needed else ""
+            raise SimulationError(f"{kind} needs an extension-based (V2) worker{where}; {target!r} has none")
+        return fit
 
     def scenarios_view(self, now: datetime | None = None) -> list[dict[str, Any]]:
         now = now or self.clock.now()

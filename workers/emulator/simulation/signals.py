@@ -112,8 +112,10 @@ class SignalGenerator(UtilisationModel):
                                   "v": vals, "ingest": _ts(ingest)})
 
         # Event: TLS interception (4502 every 5 minutes while active) and rare benign agent events.
+        # Event 4502 is written by the Log Analytics agent (healthservice) on Windows: only V1 Windows
+        # workers have it; a V2 or Linux machine under TLS interception just goes silent.
         tls = self._down_mask(("tls_intercepted",), widx, minute * 60 + 17)
-        tls &= (minute + widx) % 5 == 0
+        tls &= ((minute + widx) % 5 == 0) & self.is_windows[widx] & self.is_v1[widx]
         benign = (uniform(self.seed, 8, widx, minute) < 1.0 / 360.0) & ~agent_down & self.is_windows[widx]
         ev = tls | benign
         if ev.any():

@@ -30,6 +30,7 @@ class UtilisationModel(ScenarioSchedule):
     total_mb: np.ndarray
     hb_phase: np.ndarray
     is_windows: np.ndarray
+    is_v1: np.ndarray
 
     def _build_profiles(self) -> None:
         """Per-worker CPU/memory profile: healthy machines stay well below the pressure thresholds."""
@@ -44,6 +45,7 @@ class UtilisationModel(ScenarioSchedule):
         self.total_mb = np.array([w.total_mb for w in self.workers], dtype=np.float64)
         self.hb_phase = np.array([w.hb_phase for w in self.workers], dtype=np.int64)
         self.is_windows = np.array([w.os_type == "Windows" for w in self.workers], dtype=bool)
+        self.is_v1 = np.array([w.worker_type == "HybridV1" for w in self.workers], dtype=bool)
 
     def utilisation(self, widx: np.ndarray, minute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(CPU %, memory %) of workers ``widx`` in epoch minutes ``minute``; pure and chunking-independent."""

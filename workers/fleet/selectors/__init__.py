@@ -10,7 +10,8 @@ per group.
   worker poll fails;
 - ``overview``: the overview page and /api/v1/groups;
 - ``detail``: the group and worker pages;
-- ``jobs``: the jobs list.
+- ``jobs``: the jobs list;
+- ``live``: the workers under CPU/memory pressure now, and current vs last-known utilization.
 """
 from workers.fleet.selectors.detail import WORKER_WINDOWS, GroupDetail, UtilPoint, WorkerDetail, group_detail, worker_detail
 from workers.fleet.selectors.freshness import (
@@ -37,13 +38,14 @@ from workers.fleet.selectors.job_stats import (
     per_jobs_poll,
 )
 from workers.fleet.selectors.jobs import JOBS_COUNT_CAP, JobPage, group_choices, jobs_page
+from workers.fleet.selectors.live import PressureWorker, pressure_workers, utilization_is_current
 from workers.fleet.selectors.overview import FleetTotals, Overview, fleet_overview
 
 __all__ = [
     "FLEET_JOB_STATS_MAX_AGE", "JOBS_COUNT_CAP", "WORKER_WINDOWS",
-    "FleetTotals", "Freshness", "GroupDetail", "GroupRow", "JobPage", "JobStats", "Overview", "SourceFreshness",
+    "FleetTotals", "Freshness", "GroupDetail", "GroupRow", "JobPage", "JobStats", "Overview", "PressureWorker", "SourceFreshness",
     "UtilPoint", "WorkerDetail",
     "data_freshness", "find_groups", "fleet_job_stats", "fleet_overview", "freshness_by_account", "group_choices",
     "group_detail", "group_rows", "job_stats_by_group", "jobs_data_version", "jobs_page", "last_successful_poll_at",
-    "per_jobs_poll", "worker_detail", "worker_poll_problems", "worker_status_counts", "workers_in_groups",
+    "per_jobs_poll", "pressure_workers", "utilization_is_current", "worker_detail", "worker_poll_problems", "worker_status_counts", "workers_in_groups",
 ]
