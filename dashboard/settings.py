@@ -232,6 +232,18 @@ CELERY_BEAT_SCHEDULE["capacity-refresh"] = _every("workers.capacity.tasks.refres
 # calls rollup_jobs every ROLLUP_SECONDS) recomputes this many hours back, plus older hours whose jobs changed.
 JOB_ROLLUP_LOOKBACK_HOURS = env_int("JOB_ROLLUP_LOOKBACK_HOURS", 3, minimum=1)
 
+# Beat scheduler. With Redis, run two or more beats (any hosts): celery-redbeat keeps the schedule and a
+# lock in Redis, one beat dispatches and a standby takes over within the lock timeout after it dies.
+# Without Redis (the filesystem-broker demo) Celery's default scheduler: run exactly one beat.
+BEAT_LOCK_TIMEOUT_SECONDS = env_int("BEAT_LOCK_TIMEOUT_SECONDS", 30, minimum=5)
+if REDIS_URL:
+    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_REDBEAT_REDIS_URL = REDIS_URL
+    CELERY_REDBEAT_KEY_PREFIX = f"redbeat:{CELERY_TASK_DEFAULT_QUEUE}:"
+    CELERY_REDBEAT_LOCK_TIMEOUT = BEAT_LOCK_TIMEOUT_SECONDS
+    # The active beat renews the lock every tick, a standby retries every tick: 5 ticks per timeout.
+    CELERY_BEAT_MAX_LOOP_INTERVAL = max(1, BEAT_LOCK_TIMEOUT_SECONDS // 5)
+
 # --- Health thresholds (seconds). Automation's lastSeenDateTime refreshes as the worker polls
 # (every 30 s); Heartbeat rows come every 60 s plus 20 s - 3 min of ingestion latency.
 LASTSEEN_LATE_SECONDS = env_int("LASTSEEN_LATE_SECONDS", 90, minimum=10)

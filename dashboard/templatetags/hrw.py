@@ -144,18 +144,18 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
     return format_html_join(
         "\n",
         '<tr{}><th scope="row"><a href="{}">{}</a> <span class="muted">({})</span></th>'
-        '<td class="hide-narrow">{}</td>'
-        '<td data-group-id="{}" data-health="{}"><span class="badge health-{}">{}</span></td>'
-        '<td class="num">{} / {}{}</td>'
-        '<td>{}</td>'
-        '<td><span class="outcomes">'
+        '<td class="hide-narrow" data-label="Account">{}</td>'
+        '<td data-label="Health" data-group-id="{}" data-health="{}"><span class="badge health-{}">{}</span></td>'
+        '<td class="num" data-label="Online / total">{} / {}{}</td>'
+        '<td data-label="Flags">{}</td>'
+        '<td data-label="Jobs, 24 h"><span class="outcomes">'
         '<span class="o-completed" title="Completed"><span aria-hidden="true">✓</span> {}<span class="sr-only"> completed</span></span> '
         '<span class="o-failed" title="Failed"><span aria-hidden="true">✕</span> {}<span class="sr-only"> failed</span></span> '
         '<span class="o-stopped" title="Stopped"><span aria-hidden="true">■</span> {}<span class="sr-only"> stopped</span></span> '
         '<span class="o-suspended" title="Suspended"><span aria-hidden="true">‖</span> {}<span class="sr-only"> suspended</span></span> '
         '<span class="o-other" title="Other statuses (queued, running, unknown…)">'
         '<span aria-hidden="true">…</span> {}<span class="sr-only"> other</span></span></span></td>'
-        '<td class="num">{}</td></tr>',
+        '<td class="num" data-label="Queue p95, 24 h">{}</td></tr>',
         (row(g) for g in groups),
     )
 

@@ -83,10 +83,10 @@
     var width = tilesNode.clientWidth;
     var height = tilesNode.clientHeight;
     // Legible from across a room (24 px text at 1080p): a tile is never narrower than 1/6 of the
-    // screen nor shorter than 1/6 of its height, so at most 6 x 5 tiles; beyond that, pages rotate.
-    // Stale tiles carry a STALE stamp line too: they get a fifth of the height.
+    // screen nor shorter than 1/5 of its height, so at most 6 x 4 tiles; beyond that, pages rotate.
+    // Stale tiles carry a STALE stamp line too: they get a quarter of the height.
     var minW = Math.max(150, window.innerWidth / 6);
-    var minH = Math.max(80, window.innerHeight / (body.classList.contains("is-stale") ? 5 : 6));
+    var minH = Math.max(80, window.innerHeight / (body.classList.contains("is-stale") ? 4 : 5));
     var maxCols = Math.max(1, Math.floor(width / minW));
     var maxRows = Math.max(1, Math.floor(height / minH));
     var capacity = maxCols * maxRows;

@@ -106,7 +106,8 @@ def test_every_label_is_big_enough_and_contrasted_enough(login_cookie, size, min
     assert small == [], f"text under {min_px} px"
     faint = [(s["text"], s["cls"], round(_contrast(s["color"], s["bg"]), 2)) for s in styles if _contrast(s["color"], s["bg"]) < 4.5]
     assert faint == [], "text under 4.5:1 contrast"
-    assert page.locator(".tile[data-group-id]").count() == len(fleet.groups)
+    assert page.locator(".tile[data-group-id]").count() >= 12, "a 6 x 3 grid at least: pages rotate beyond it"
+    assert page.get_attribute(f'.tile[data-group-id="{fleet.groups[DOWN].pk}"]', "data-health") == "down"
     login_cookie.assert_clean()
 
 
@@ -143,19 +144,22 @@ def test_full_names_are_never_cut_when_they_fit(login_cookie, size, min_px):
 
     names = page.eval_on_selector_all(
         ".tile[data-group-id] .tile-name",
-        """els => els.map(e => { const box = e.parentElement;  // .tile-top: the icon and the name, clamped at three lines
-                                return {text: e.textContent, dims: [box.scrollHeight, box.clientHeight, box.scrollWidth, box.clientWidth], over: box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1}; })""",
+        # .tile-top holds the icon and the name, clamped at three lines: it must not overflow.
+        """els => els.map(e => { const box = e.parentElement;
+                                return {text: e.textContent, dims: [box.scrollHeight, box.clientHeight, box.scrollWidth, box.clientWidth],
+                                        over: box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1}; })""",
     )
 
-    assert sorted(n["text"] for n in names) == sorted(NAMES)
+    assert len(names) >= 12 and {n["text"] for n in names} <= set(NAMES)
     assert [(n["text"], n["dims"]) for n in names if n["over"]] == []
 
 
 @pytest.mark.parametrize(("size", "min_px"), SIZES, ids=["1080p", "720p"])
-def test_the_stale_stamp_covers_no_text_and_no_text_is_clipped(login_cookie, size, min_px):
-    _fleet(timezone.now(), poll_age_seconds=900)
+@pytest.mark.parametrize("stale", [False, True], ids=["fresh", "stale"])
+def test_no_text_is_clipped_and_the_stale_stamp_covers_none(login_cookie, size, min_px, stale):
+    _fleet(timezone.now(), poll_age_seconds=900 if stale else 5)
     page = _open(login_cookie, size)
-    page.wait_for_selector("#wall-stale:not([hidden])")
+    page.wait_for_selector("#wall-stale:not([hidden])" if stale else "#wall-stale", state="visible" if stale else "hidden")
 
     report = page.evaluate(
         """() => {
@@ -179,8 +183,8 @@ def test_the_stale_stamp_covers_no_text_and_no_text_is_clipped(login_cookie, siz
         }"""
     )
 
-    page.screenshot(path=str(_artifact(f"wall-readable-stale-{size[0]}x{size[1]}.png")))
-    assert report["tiles"] > 0 and report["stamps"] == report["tiles"], "every tile says STALE"
+    page.screenshot(path=str(_artifact(f"wall-readable-{'stale' if stale else 'fresh'}-{size[0]}x{size[1]}.png")))
+    assert report["tiles"] > 0 and report["stamps"] == (report["tiles"] if stale else 0), "every tile says STALE, only when stale"
     assert report["overlaps"] == []
     assert report["clipped"] == []
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from dashboard import errors
 from dashboard.auth import issue_token
@@ -103,3 +104,21 @@ def test_a_real_gunicorn_started_without_its_database_answers_503(tmp_path: Path
         _out, err = proc.communicate(timeout=30)
     log = err.decode(errors="replace")
     assert log.count("database unavailable, answering 503") == 1, log
+
+
+@pytest.mark.parametrize(("path", "exc", "status", "content_type", "text"), [
+    ("/", OperationalError("server closed the connection"), 503, "text/html", "Temporarily unavailable"),
+    ("/api/v1/groups", InterfaceError("connection already closed"), 503, "application/json", "database unavailable"),
+    ("/", RuntimeError("secret detail"), 500, "text/html", "Server error (500)"),
+    ("/api/v1/groups", RuntimeError("secret detail"), 500, "application/json", "internal error"),
+])
+def test_the_500_handler_answers_an_exception_raised_outside_a_view(rf, path, exc, status, content_type, text):
+    """handler500 is what Django calls for an exception in a middleware (e.g. a session save while the
+    database is down), inside its ``except`` block."""
+    try:
+        raise exc
+    except Exception:  # noqa: BLE001 - the handler reads the exception being handled
+        response = errors.server_error(rf.get(path))
+    body = response.content.decode()
+    assert response.status_code == status and response["Content-Type"].startswith(content_type)
+    assert text in body and "secret detail" not in body and "Traceback" not in body

@@ -39,7 +39,7 @@ def pressure_workers(*, now: datetime, limits: PressureLimits, limit: int = 50) 
     found = [
         PressureWorker(pk, name, gid, gname, cpu, mem, at, limits.cpu_high(cpu), limits.mem_high(mem))
         for pk, name, gid, gname, cpu, mem, at in rows
-        if is_recent(at, now=now) and limits.high(cpu, mem)
+        if at is not None and is_recent(at, now=now) and limits.high(cpu, mem)
     ]
     found.sort(key=lambda w: (-max(w.cpu_pct or 0.0, w.mem_pct or 0.0), w.name))
     return found[:limit]

@@ -1,0 +1,119 @@
+"""The soak's figures, read from our database and the emulator's own simulation (the ground truth)."""
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from workers.emulator.simulation import FleetSimulation
+from workers.models import Alert, AutomationAccount, Job, Notification, PollRun, StatusChange, UtilizationSample
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def last_ok_start(account: AutomationAccount, kind: str) -> datetime | None:
+    run = PollRun.objects.filter(account=account, kind=kind, ok=True, finished_at__isnull=False).order_by("-started_at").first()
+    return run.started_at if run else None
+
+
+def rows_lost(account: AutomationAccount, sim: FleetSimulation) -> dict[str, Any]:
+    """Jobs and per-minute utilization samples the emulator had served by our last good poll, missing here.
+
+    The covered window runs from the simulation's first minute to the start of our last successful
+    poll of that kind (everything created, or ingested into Log Analytics, before it was visible to it).
+    """
+    jobs_until = last_ok_start(account, "jobs")
+    perf_until = last_ok_start(account, "perf")
+    out: dict[str, Any] = {"window_start": sim.history_start.isoformat()}
+    if jobs_until is not None:
+        cutoff = jobs_until.timestamp() - 2
+        truth = {j.job_id.lower() for j in list(sim.jobs) if j.created <= cutoff}
+        ours = {j.lower() for j in Job.objects.filter(account=account).values_list("job_id", flat=True)}
+        out.update(jobs_expected=len(truth), jobs_lost=len(truth - ours), jobs_until=jobs_until.isoformat())
+    else:
+        out.update(jobs_expected=None, jobs_lost=None)
+    if perf_until is not None:
+        cutoff_dt = perf_until - timedelta(seconds=2)
+        names = {w.index: w.name.lower() for w in sim.workers}
+        rows = sim.rows(
+            "SELECT DISTINCT widx, date_trunc('minute', t) FROM perf_raw WHERE ingest <= ? AND t >= ?",
+            [cutoff_dt.replace(tzinfo=None), sim.history_start.replace(tzinfo=None)],
+        )
+        truth_samples = {(names[w], m.replace(tzinfo=UTC)) for w, m in rows}
+        ours_samples = {
+            (name.lower(), ts.replace(second=0, microsecond=0))
+            for name, ts in UtilizationSample.objects.filter(worker__group__account=account).values_list("worker__name", "ts")
+        }
+        lost = truth_samples - ours_samples
+        out.update(samples_expected=len(truth_samples), samples_lost=len(lost), perf_until=perf_until.isoformat(),
+                   samples_lost_examples=[f"{n} {m:%H:%M}" for n, m in sorted(lost)[:5]])
+    else:
+        out.update(samples_expected=None, samples_lost=None)
+    return out
+
+
+def duplicate_emails(emails: list[tuple[float, str, str]]) -> dict[str, Any]:
+    counts = Counter((subject, to) for _, subject, to in emails)
+    dups = {s: c for (s, _), c in counts.items() if c > 1}
+    sent = Notification.objects.filter(status="sent").count()
+    return {"emails": len(emails), "duplicates": sum(c - 1 for c in dups.values()), "duplicate_subjects": list(dups)[:5],
+            "notifications_sent": sent, "blind_pages": sum(1 for _, s, _ in emails if s.startswith("BLIND")),
+            "blind_alerts": Alert.objects.filter(kind="blind").count()}
+
+
+def false_status_changes(account: AutomationAccount, targeted: set[str]) -> dict[str, Any]:
+    changes = StatusChange.objects.filter(worker__group__account=account, new_status__in=("late", "offline"))
+    false = [c for c in changes.select_related("worker") if c.worker.name.lower() not in targeted]
+    return {"false_status_changes": len(false),
+            "by_kind": dict(Counter(f"{c.old_status}->{c.new_status}" for c in false)),
+            "targeted_changes": changes.count() - len(false)}
+
+
+def takeover(account: AutomationAccount, killed_at: float, acquired: list[float]) -> dict[str, Any]:
+    """Kill of the active beat -> the standby's first poll cycle (a groups PollRun started after it took the lock)."""
+    after = [a for a in acquired if a > killed_at]
+    lock_at = min(after) if after else None
+    first = None
+    if lock_at is not None:
+        first = PollRun.objects.filter(account=account, kind="groups", started_at__gte=_dt(lock_at)).order_by("started_at").first()
+    before = PollRun.objects.filter(account=account, kind="groups", started_at__lte=_dt(killed_at)).order_by("-started_at").first()
+    nxt = PollRun.objects.filter(account=account, kind="groups", started_at__gt=_dt(killed_at)).order_by("started_at").first()
+    return {
+        "killed_at": _dt(killed_at).isoformat(),
+        "lock_taken_after_seconds": None if lock_at is None else round(lock_at - killed_at, 1),
+        "takeover_seconds": None if first is None else round(first.started_at.timestamp() - killed_at, 1),
+        "poll_gap_seconds": None if (before is None or nxt is None) else round((nxt.started_at - before.started_at).total_seconds(), 1),
+    }
+
+
+def polls_per_interval(account: AutomationAccount, start: float, end: float, interval: float) -> dict[str, Any]:
+    """Poll cycles (groups PollRuns) per POLL_WORKERS_SECONDS bucket: 1 each when exactly one beat dispatches."""
+    starts = [r.timestamp() for r in PollRun.objects.filter(
+        account=account, kind="groups", started_at__gte=_dt(start), started_at__lt=_dt(end)).values_list("started_at", flat=True)]
+    buckets = int((end - start) // interval)
+    if buckets < 1:
+        return {"intervals": 0}
+    counts = [0] * buckets
+    for t in starts:
+        i = int((t - start) // interval)
+        if i < buckets:
+            counts[i] += 1
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    return {"intervals": buckets, "cycles": len(starts), "cycles_per_interval": round(len(starts) * interval / (end - start), 2),
+            "min": min(counts), "median": statistics.median(counts), "max": max(counts),
+            "empty_intervals": counts.count(0), "double_intervals": sum(1 for c in counts if c > 1),
+            "longest_gap_seconds": round(max(gaps), 1) if gaps else None}
+
+
+def health_during(samples: list[tuple[float, int, int, str, list[str]]], gaps: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """What /healthz answered in each gap: counts of "<HTTP code> <status> [down parts]"."""
+    out: dict[str, Any] = {}
+    for name, (a, b) in gaps.items():
+        seen = Counter(f"{code} {status}" + (f" down={'+'.join(down)}" if down else "")
+                       for t, _, code, status, down in samples if a <= t <= b)
+        out[name] = dict(seen)
+    out["all_run"] = dict(Counter(f"{code} {status}" for _, _, code, status, _ in samples))
+    return out
