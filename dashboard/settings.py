@@ -185,6 +185,8 @@ POLL_JOBS_SECONDS = env_int("POLL_JOBS_SECONDS", 60, minimum=5)
 POLL_LOGS_SECONDS = env_int("POLL_LOGS_SECONDS", 60, minimum=5)
 # Machine state of V2 workers from ARM (Arc status, VM power state, Hybrid Worker extension): slow.
 POLL_MACHINES_SECONDS = env_int("POLL_MACHINES_SECONDS", 300, minimum=30)
+# Azure Monitor's HybridWorkerPing metric, one call per account split by worker (workers.fleet.ping).
+POLL_PING_SECONDS = env_int("POLL_PING_SECONDS", 60, minimum=30)
 ROLLUP_SECONDS = env_int("ROLLUP_SECONDS", 300, minimum=30)
 # Status refresh (workers.fleet.tasks.refresh_statuses) also runs after every worker/log poll.
 STATUS_REFRESH_SECONDS = env_int("STATUS_REFRESH_SECONDS", 15, minimum=1)
@@ -212,6 +214,7 @@ CELERY_BEAT_SCHEDULE = {
     "poll-jobs": _every("workers.fleet.tasks.poll_all_jobs", POLL_JOBS_SECONDS),
     "poll-logs": _every("workers.fleet.tasks.poll_all_logs", POLL_LOGS_SECONDS),
     "poll-machines": _every("workers.fleet.tasks.poll_all_machines", POLL_MACHINES_SECONDS),
+    "poll-ping": _every("workers.fleet.tasks.poll_all_pings", POLL_PING_SECONDS),
     "refresh-statuses": _every("workers.fleet.tasks.refresh_statuses", STATUS_REFRESH_SECONDS),
     "rollup": _every("workers.fleet.tasks.rollup_recent", ROLLUP_SECONDS),
     "alerts-process-outbox": _every("workers.alerting.tasks.process_alert_outbox", ALERT_PROCESS_SECONDS),
@@ -253,6 +256,10 @@ LASTSEEN_OFFLINE_SECONDS = env_int("LASTSEEN_OFFLINE_SECONDS", 180, minimum=10)
 # worst ingestion delay, and a stopped agent is reported in about 5 min, not Azure's 6-9.
 HEARTBEAT_LATE_SECONDS = env_int("HEARTBEAT_LATE_SECONDS", 240, minimum=30)
 HEARTBEAT_OFFLINE_SECONDS = env_int("HEARTBEAT_OFFLINE_SECONDS", 300, minimum=30)
+# HybridWorkerPing: one-minute buckets landing 1-3 min after they end, so a healthy worker's newest
+# visible bucket starts up to 4-5 min ago: late at 300 s, offline at 420 s (workers.rules.signals).
+PING_LATE_SECONDS = env_int("PING_LATE_SECONDS", 300, minimum=60)
+PING_OFFLINE_SECONDS = env_int("PING_OFFLINE_SECONDS", 420, minimum=60)
 # A poll older than this many intervals makes the pages say the data is stale.
 STALE_AFTER_INTERVALS = env_int("STALE_AFTER_INTERVALS", 3, minimum=1)
 # /healthz: 503 when the newest successful poll is older than this (0 = STALE_AFTER_INTERVALS x the
@@ -354,33 +361,23 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# HTTPS (docs/configuration.md#https-and-login-protection). Behind a TLS-terminating proxy, set
-# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the proxy must overwrite that header) so Django knows.
+# HTTPS and login throttling (django-axes): docs/configuration.md#https-and-login-protection.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe it over plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER")
-if _PROXY_SSL_HEADER:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.strip().upper().replace("-", "_"), "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe it over plain HTTP
-
-# Login throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one IP
-# lock that pair out for AXES_COOLOFF_MINUTES (the right password too); a success resets the count.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+if _proxy_ssl := env_str("SECURE_PROXY_SSL_HEADER").strip():  # e.g. X-Forwarded-Proto, always set by the proxy
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl.upper().replace("-", "_"), "https")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)  # per username and address; a success resets it
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# The header a trusted proxy sets to the client's address (e.g. X-Real-IP; with X-Forwarded-For the
-# right-most entry, the one our proxy added, is used); empty: the TCP peer address (REMOTE_ADDR).
-_CLIENT_IP_HEADER = env_str("LOGIN_CLIENT_IP_HEADER").strip()
-LOGIN_CLIENT_IP_META = "HTTP_" + _CLIENT_IP_HEADER.upper().replace("-", "_") if _CLIENT_IP_HEADER else "REMOTE_ADDR"
+_client_ip = env_str("LOGIN_CLIENT_IP_HEADER").strip()  # set by a trusted proxy, e.g. X-Real-IP
+LOGIN_CLIENT_IP_META = "HTTP_" + _client_ip.upper().replace("-", "_") if _client_ip else "REMOTE_ADDR"
 AXES_CLIENT_IP_CALLABLE = "dashboard.auth.client_ip"
 
 LOGGING = {

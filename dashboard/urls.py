@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard.fleet import api, views
+from dashboard.fleet import api, job_views, search_views, views
 
 # An exception outside a view: 503 when the database is down, JSON under /api/ (dashboard/errors.py).
 handler500 = "dashboard.errors.server_error"
@@ -14,6 +14,10 @@ urlpatterns = [
     path("groups/<int:group_id>/", views.group_detail, name="group-detail"),
     path("workers/<int:worker_id>/", views.worker_detail, name="worker-detail"),
     path("jobs/", views.jobs, name="jobs"),
+    path("jobs.csv", job_views.jobs_csv, name="jobs-csv"),
+    path("jobs/<str:job_id>/", job_views.job_detail, name="job-detail"),
+    path("overview.csv", job_views.overview_csv, name="overview-csv"),
+    path("search/", search_views.search, name="search"),
     path("api/v1/groups", api.groups, name="api-groups"),
     path("api/v1/workers", api.workers, name="api-workers"),
     path("api/v1/jobs", api.jobs, name="api-jobs"),

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from dashboard.alerts.forms import AlertFilterForm, MaintenanceWindowForm
 from dashboard.auth import page_view, requires
@@ -67,6 +68,10 @@ def acknowledge_alert(request: HttpRequest, alert_id: int) -> HttpResponse:
         messages.success(request, "Alert acknowledged: reminders stopped.")
     else:
         messages.info(request, "That alert is already acknowledged or resolved.")
+    # Back to the page the button was on (the worker page posts ``next``), only ever a local path.
+    back = request.POST.get("next", "")
+    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(back)
     return redirect("alerts")
 
 

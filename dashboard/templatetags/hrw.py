@@ -77,10 +77,22 @@ def utc_time(value: datetime | None, empty: str = "never") -> SafeString:
     )
 
 
+def exact_seconds(seconds: float) -> str:
+    """The exact figure behind a human duration, for its hover: 1346.8 -> "1346.8 s", 42.0 -> "42 s"."""
+    return f"{float(seconds):.1f}".removesuffix(".0") + " s"
+
+
+def duration_html(seconds: float | None, *, empty: str) -> SafeString:
+    """A human duration ("22.4 min") with the exact seconds on hover (``title="1346.8 s"``)."""
+    if seconds is None:
+        return format_html("{}", empty)
+    return format_html('<span class="dur" title="{}">{}</span>', exact_seconds(seconds), format_duration(seconds))
+
+
 @register.filter
-def duration(seconds: float | None) -> str:
-    """``{{ row.duration_seconds|duration }}`` -> "42 s", "3.5 min", "2 h"; "n/a" when unknown."""
-    return format_duration(seconds, empty="n/a")
+def duration(seconds: float | None) -> SafeString:
+    """``{{ row.duration_seconds|duration }}`` -> "42 s", "3.5 min", "2 h" (exact seconds on hover); "n/a" when unknown."""
+    return duration_html(seconds, empty="n/a")
 
 
 @register.filter
@@ -133,7 +145,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
         o = g.jobs_24h
         late = format_html(' <span class="muted">({} late)</span>', g.members.late) if g.members.late else ""
         p95 = (mark_safe('<span class="muted">no jobs started</span>') if g.queue_p95_seconds_24h is None
-               else format_duration(g.queue_p95_seconds_24h))
+               else duration_html(g.queue_p95_seconds_24h, empty="n/a"))
         return (
             mark_safe(' class="is-stale"') if g.poll_problem else "",
             reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.id, g.health, g.health, g.health.capitalize(),

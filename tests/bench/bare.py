@@ -55,8 +55,8 @@ def bare_ingest(account: Any, worker_records: dict, job_records: list, heartbeat
             cur.execute(
                 "INSERT INTO workers_hybridworker (group_id, azure_id, worker_id, name, ip, worker_type, vm_resource_id,"
                 " registered_at, last_seen_at, agent_version, agent_category, os_type, computer_ip, event_4502_count,"
-                " status, status_reason, first_seen_at) VALUES "
-                + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','','',0,'unknown','',now())"] * len(chunk))
+                " status, status_reason, machine_status, extension_state, extension_message, first_seen_at) VALUES "
+                + ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,'','','','',0,'unknown','','','','',now())"] * len(chunk))
                 + " ON CONFLICT (azure_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at, ip = EXCLUDED.ip,"
                 " worker_type = EXCLUDED.worker_type",
                 [v for row in chunk for v in row],

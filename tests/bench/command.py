@@ -73,14 +73,18 @@ class Command(BaseCommand):
         parser.add_argument("--groups", type=int, default=None, help="default: workers / 20")
         parser.add_argument("--days", type=int, default=30, help="days of jobs")
         parser.add_argument("--jobs", type=int, default=None, help="default: 300 per worker (3 M at 10,000)")
+        parser.add_argument("--accounts", type=int, default=0,
+                            help="default: as few as Azure's 4,000 workers per account allows (3 at 10,000)")
         parser.add_argument("--util-days", type=int, default=7, help="days of one-minute utilization")
         parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
         parser.add_argument("--skip-rss", action="store_true", help="skip the gunicorn/Celery RSS probes")
         parser.add_argument("--keep", action="store_true", help="keep the bench database")
+        parser.add_argument("--build-only", action="store_true", help="stop after building the data (with --keep: to profile)")
         parser.add_argument("--json", help="also write the figures to this JSON file")
 
     # ------------------------------------------------------------------------------------------
     def handle(self, *args, **opts):
+        started = time.perf_counter()
         workers = opts["workers"]
         groups = opts["groups"] or max(1, workers // 20)
         jobs = opts["jobs"] if opts["jobs"] is not None else workers * 300
@@ -94,8 +98,13 @@ class Command(BaseCommand):
         }
         with self._bench_database(keep=opts["keep"]) as db_env:
             now = datetime.now(UTC).replace(microsecond=0)
-            self._build(workers, groups, jobs, opts, now)
-            self._rollups(now, opts)
+            t = time.perf_counter()
+            rolled_up = self._build(workers, groups, jobs, opts, now)
+            self._rollups(now, opts, built=rolled_up)
+            self.figures["data_seconds"] = round(time.perf_counter() - t, 1)
+            if opts["build_only"]:
+                self._print_summary()
+                return
             with tempfile.TemporaryDirectory() as tmp:
                 from tests.bench.speed import emulator_process
 
@@ -109,6 +118,7 @@ class Command(BaseCommand):
                     self._ingestion(conn_path)
                     if not opts["skip_rss"]:
                         measure_rss(self.figures, self._say, db_env, [u for _l, u in PAGES if u], opts["requests"])
+            self.figures["total_seconds"] = round(time.perf_counter() - started, 1)
             self._print_summary()
             if opts["json"]:
                 Path(opts["json"]).write_text(json.dumps(self.figures, indent=2, default=str))
@@ -147,42 +157,45 @@ class Command(BaseCommand):
                 connection.creation.destroy_test_db(original_name, verbosity=0)
 
     # ------------------------------------------------------------------------------------------
-    def _build(self, workers: int, groups: int, jobs: int, opts, now: datetime) -> None:
+    def _build(self, workers: int, groups: int, jobs: int, opts, now: datetime) -> bool:
+        """Build the fleet; True when its rollups were built with it (PostgreSQL)."""
         from tests.bench.fleet import FleetSize, build_fleet
 
         self._say(f"Building the fleet: {workers:,} workers, {groups:,} groups, {jobs:,} jobs over "
                   f"{opts['days']} days, {opts['util_days']} days of one-minute utilization...")
         t = time.perf_counter()
-        build_fleet(FleetSize(workers=workers, groups=groups, job_days=opts["days"], jobs=jobs,
-                              util_days=opts["util_days"]), now=now, progress=lambda m: self._say(m))
+        built = build_fleet(FleetSize(workers=workers, groups=groups, job_days=opts["days"], jobs=jobs,
+                                      util_days=opts["util_days"], accounts=opts["accounts"]),
+                            now=now, progress=lambda m: self._say(m))
         if connection.vendor == "postgresql":
             with connection.cursor() as cur:
                 cur.execute("ANALYZE")
         self.figures["build_seconds"] = round(time.perf_counter() - t, 1)
+        self.figures["build_steps_seconds"] = built.seconds
+        self.figures["accounts"] = len(built.accounts)
+        self._say(f"  built in {self.figures['build_seconds']} s: {built.seconds}")
+        return built.rolled_up
 
-    def _rollups(self, now: datetime, opts) -> None:
+    def _rollups(self, now: datetime, opts, *, built: bool) -> None:
+        """The product's rollup services (when the build has not computed the rollups), then the
+        correlation and capacity precomputation (always the product's)."""
+        from workers.capacity.correlation import compute_all
         from workers.fleet.rollups import rollup_utilization
+        from workers.latency.rollups import rollup_jobs
 
-        self._say("Rolling up utilization and jobs (the real rollup services)...")
-        t = time.perf_counter()
-        rollup_utilization(now - timedelta(days=opts["util_days"]), now)
-        self.figures["rollup_utilization_seconds"] = round(time.perf_counter() - t, 1)
-        try:
-            from workers.latency.rollups import rollup_jobs
-        except ImportError:
-            rollup_jobs = None
-        if rollup_jobs is not None:
+        if not built:
+            self._say("Rolling up utilization and jobs (the product's rollup services)...")
+            t = time.perf_counter()
+            rollup_utilization(now - timedelta(days=opts["util_days"]), now)
+            self.figures["rollup_utilization_seconds"] = round(time.perf_counter() - t, 1)
             t = time.perf_counter()
             rollup_jobs(now - timedelta(days=opts["days"]), now, now=now)
             self.figures["rollup_jobs_seconds"] = round(time.perf_counter() - t, 1)
-        try:
-            from workers.capacity.correlation import compute_all
-        except ImportError:
-            compute_all = None
-        if compute_all is not None:
-            t = time.perf_counter()
-            compute_all(now)
-            self.figures["correlation_capacity_seconds"] = round(time.perf_counter() - t, 1)
+        self._say("Correlation and capacity for every window (the product's compute_all)...")
+        t = time.perf_counter()
+        compute_all(now)
+        self.figures["correlation_capacity_seconds"] = round(time.perf_counter() - t, 1)
+        self._say(f"  {self.figures['correlation_capacity_seconds']} s")
         if connection.vendor == "postgresql":
             with connection.cursor() as cur:
                 cur.execute("ANALYZE")
@@ -309,7 +322,8 @@ class Command(BaseCommand):
         self._say("\n=== bench figures ===")
         self._say(f"database {f['database']}, {f['workers']:,} workers, {f['groups']:,} groups, {f['jobs']:,} jobs "
                   f"over {f['job_days']} d, {f['util_days']} d of 1-min utilization, {f['cpus']} CPUs")
-        for key in ("build_seconds", "rollup_utilization_seconds", "rollup_jobs_seconds", "correlation_capacity_seconds"):
+        for key in ("build_seconds", "build_steps_seconds", "rollup_utilization_seconds", "rollup_jobs_seconds",
+                    "correlation_capacity_seconds", "data_seconds", "total_seconds"):
             if key in f:
                 self._say(f"{key}: {f[key]}")
         if "ingest" in f:

@@ -1,25 +1,31 @@
-"""Synthetic fleets at bench scale, written straight into the tables with PostgreSQL COPY.
+"""Synthetic fleets at bench scale, written straight into the tables.
 
 Used by ``python -m tests.bench`` only. It builds the raw tables the way ingestion would leave
-them (accounts, groups, workers, jobs, one-minute utilization); rollups are then built by the real
-rollup services so the bench measures them too.
+them (accounts, groups, workers, jobs, one-minute utilization) and their rollups. On PostgreSQL the
+rows are generated inside the server and the rollups computed with INSERT ... SELECT
+(``tests.bench.fleet_sql``), with the big tables' indexes built after the load; on SQLite (small
+runs only) rows go through executemany and the rollups through the product's rollup services.
 """
 from __future__ import annotations
 
 import io
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
 
+from tests.bench import fleet_sql
 from workers.models import AutomationAccount, HybridWorker, WorkerGroup
 
 RUNBOOKS = ["Patch-Servers", "Rotate-Logs", "Backup-SQL", "Sync-AD", "Deploy-App", "Clean-Temp",
             "Restart-IIS", "Collect-Inventory", "Renew-Certs", "Check-Disk"]
 OUTCOMES = np.array(["Completed", "Failed", "Stopped", "Suspended"])
-OUTCOME_P = [0.90, 0.06, 0.02, 0.02]
+OUTCOME_P = list(fleet_sql.OUTCOME_P)
+# Azure allows at most 4,000 hybrid workers per Automation account.
+WORKERS_PER_ACCOUNT = 4_000
 
 
 @dataclass
@@ -29,16 +35,14 @@ class FleetSize:
     job_days: int = 30
     jobs: int = 3_000_000
     util_days: int = 7
+    accounts: int = 0  # 0: as few as Azure's per-account limit allows (3 for 10,000 workers)
 
 
-def _copy(table: str, columns: list[str], buf: io.StringIO) -> None:
-    buf.seek(0)
-    with connection.cursor() as cur:
-        raw = cur.cursor  # psycopg cursor under Django's wrapper
-        cols = ", ".join(f'"{c}"' for c in columns)
-        with raw.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-            while chunk := buf.read(1 << 20):
-                copy.write(chunk)
+@dataclass
+class BuiltFleet:
+    accounts: list[AutomationAccount]
+    seconds: dict[str, float] = field(default_factory=dict)
+    rolled_up: bool = False  # the rollups were computed with the rows (PostgreSQL)
 
 
 def _iso(ts: np.ndarray) -> np.ndarray:
@@ -46,20 +50,28 @@ def _iso(ts: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(np.round(ts * 1000).astype("int64").astype("datetime64[ms]"), unit="ms").astype(object) + "+00:00"
 
 
-def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print) -> AutomationAccount:
-    """Create one account with ``size.groups`` groups, ``size.workers`` workers, jobs and utilization."""
+def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print) -> BuiltFleet:
+    """Accounts with ``size.groups`` groups, ``size.workers`` workers, jobs, utilization (and, on
+    PostgreSQL, the job and utilization rollups). Each step's seconds are in the result."""
     rng = np.random.default_rng(seed)
     pg = connection.vendor == "postgresql"
+    n_accounts = size.accounts or max(1, -(-size.workers // WORKERS_PER_ACCOUNT))
+    built = BuiltFleet(accounts=[], rolled_up=pg)
+    t = time.perf_counter()
     with transaction.atomic():
-        account = AutomationAccount.objects.create(
-            name=f"bench-{uuid.uuid4().hex[:8]}", subscription_id="00000000-0000-0000-0000-000000000000",
-            resource_group="rg-bench", automation_account="aa-bench", workspace_id="ws-bench",
-        )
-        base = (f"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-bench/providers/"
-                f"microsoft.automation/automationaccounts/{account.name}")
+        groups: list[WorkerGroup] = []
+        for a in range(n_accounts):
+            account = AutomationAccount.objects.create(
+                name=f"bench-{a + 1}-{uuid.uuid4().hex[:8]}", subscription_id="00000000-0000-0000-0000-000000000000",
+                resource_group="rg-bench", automation_account=f"aa-bench-{a + 1}", workspace_id="ws-bench",
+            )
+            built.accounts.append(account)
+        # Groups round-robin over the accounts, so each account holds about the same number of workers.
         groups = WorkerGroup.objects.bulk_create(
-            [WorkerGroup(account=account, azure_id=f"{base}/hybridrunbookworkergroups/g{i:04d}", name=f"hrw-group-{i:04d}",
-                         group_type="System" if i % 97 == 96 else "User", last_listed_at=now)
+            [WorkerGroup(account=(acc := built.accounts[i % n_accounts]),
+                         azure_id=(f"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-bench/providers/"
+                                   f"microsoft.automation/automationaccounts/{acc.name}/hybridrunbookworkergroups/g{i:04d}"),
+                         name=f"hrw-group-{i:04d}", group_type="System" if i % 97 == 96 else "User", last_listed_at=now)
              for i in range(size.groups)],
             batch_size=2000,
         )
@@ -81,9 +93,50 @@ def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print
                 cpu_pct=float(rng.uniform(5, 70)), mem_pct=float(rng.uniform(20, 80)), utilization_at=now,
             ))
         workers = HybridWorker.objects.bulk_create(workers, batch_size=5000)
-    progress(f"  {len(groups)} groups, {len(workers)} workers")
+    per_account = np.bincount(group_of % n_accounts, minlength=n_accounts)
+    progress(f"  {n_accounts} accounts, {len(groups)} groups, {len(workers)} workers "
+             f"(per account: {', '.join(str(int(x)) for x in per_account)})")
+    built.seconds["fleet"] = round(time.perf_counter() - t, 1)
+    if pg:
+        _build_pg(size, now=now, groups=groups, workers=workers, built=built, progress=progress)
+    else:
+        _build_sqlite(size, now=now, rng=rng, groups=groups, workers=workers, progress=progress)
+    return built
 
-    # Jobs: creation times with a daily cycle, lognormal queue delay and duration.
+
+def _build_pg(size: FleetSize, *, now: datetime, groups: list[WorkerGroup], workers: list[HybridWorker],
+              built: BuiltFleet, progress) -> None:
+    fleet_sql.session_settings()
+    start = now - timedelta(days=size.job_days)
+    with fleet_sql.indexes_after_load(fleet_sql.BIG_TABLES, progress):
+        t = time.perf_counter()
+        fleet_sql.insert_jobs([g.pk for g in groups], n=size.jobs, start=start, days=size.job_days, now=now,
+                              runbooks=RUNBOOKS)
+        built.seconds["jobs"] = round(time.perf_counter() - t, 1)
+        progress(f"  {size.jobs:,} jobs in {built.seconds['jobs']} s")
+        t = time.perf_counter()
+        hourly, daily = fleet_sql.rollup_jobs_sql(start, now, now=now)
+        built.seconds["job_rollups"] = round(time.perf_counter() - t, 1)
+        progress(f"  job rollups: {hourly:,} hourly and {daily:,} daily rows in {built.seconds['job_rollups']} s")
+        minutes = size.util_days * 1440
+        t0 = (now - timedelta(days=size.util_days)).replace(second=0, microsecond=0)
+        worker_ids = [w.pk for w in workers]
+        per_chunk = max(1, 2_000_000 // minutes)
+        t = time.perf_counter()
+        for lo in range(0, len(worker_ids), per_chunk):
+            fleet_sql.insert_utilization(worker_ids[lo:lo + per_chunk], t0=t0, minutes=minutes)
+            done = min(lo + per_chunk, len(worker_ids))
+            if done == len(worker_ids) or (lo // per_chunk) % 10 == 9:
+                progress(f"  utilization + hourly rollup: workers {done:,}/{len(worker_ids):,} ({minutes} minutes each), "
+                         f"{time.perf_counter() - t:.0f} s")
+        built.seconds["utilization"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+    built.seconds["indexes"] = round(time.perf_counter() - t, 1)
+
+
+def _build_sqlite(size: FleetSize, *, now: datetime, rng, groups: list[WorkerGroup], workers: list[HybridWorker],
+                  progress) -> None:
+    # Jobs: creation times uniform over the window, lognormal queue delay and duration.
     n = size.jobs
     start = now - timedelta(days=size.job_days)
     span = size.job_days * 86400.0
@@ -97,6 +150,7 @@ def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print
     ended = started + duration
     running = ended > now.timestamp()
     group_ids = np.array([g.pk for g in groups])
+    group_accounts = np.array([g.account_id for g in groups])
     group_names = np.array([g.name for g in groups], dtype=object)
     chunk = 500_000
     for lo in range(0, n, chunk):
@@ -108,52 +162,27 @@ def build_fleet(size: FleetSize, *, now: datetime, seed: int = 1, progress=print
         rows = []
         for k in range(hi - lo):
             is_running = running[lo + k]
+            g = job_group[lo + k]
             rows.append("\t".join((
-                str(account.pk), ids[k], RUNBOOKS[runbook[lo + k]], status[k], group_names[job_group[lo + k]],
-                str(group_ids[job_group[lo + k]]), "Scheduler", "Succeeded", cre[k], sta[k],
+                str(group_accounts[g]), ids[k], RUNBOOKS[runbook[lo + k]], status[k], group_names[g],
+                str(group_ids[g]), "Scheduler", "Succeeded", cre[k], sta[k],
                 r"\N" if is_running else end[k], r"\N" if is_running else end[k],
                 f"{queue[lo + k]:.3f}", r"\N" if is_running else f"{duration[lo + k]:.3f}", "",
             )))
-        buf = io.StringIO("\n".join(rows) + "\n")
-        if pg:
-            _copy("workers_job", ["account_id", "job_id", "runbook", "status", "run_on", "group_id", "started_by",
-                                  "provisioning_state", "created_at", "started_at", "ended_at", "last_modified_at",
-                                  "queue_seconds", "duration_seconds", "exception"], buf)
-        else:
-            _insert_tsv_sqlite("workers_job", buf)
+        _insert_tsv_sqlite("workers_job", io.StringIO("\n".join(rows) + "\n"))
         progress(f"  jobs {hi:,}/{n:,}")
 
     # One-minute utilization for util_days (the raw table; pages read the hourly rollup).
     minutes = size.util_days * 1440
     t0 = (now - timedelta(days=size.util_days)).replace(second=0, microsecond=0)
-    worker_ids = [w.pk for w in workers]
-    per_chunk = max(1, 2_000_000 // minutes)
-    for wlo in range(0, len(worker_ids), per_chunk):
-        ids = worker_ids[wlo:wlo + per_chunk]
-        if pg:
-            # Generated inside the server: the same rows a poll would write, without Python in the loop.
-            with connection.cursor() as cur:
-                cur.execute(
-                    """
-                    INSERT INTO workers_utilizationsample (worker_id, ts, cpu_pct, mem_pct)
-                    SELECT w.id, %s::timestamptz + (m * interval '1 minute'),
-                           round(least(100, greatest(0, 10 + (w.id %% 40) + 8 * (random() - 0.5) * 2))::numeric, 1),
-                           round(least(100, greatest(0, 30 + (w.id %% 40) + 3 * (random() - 0.5) * 2))::numeric, 1)
-                    FROM unnest(%s::bigint[]) AS w(id) CROSS JOIN generate_series(0, %s - 1) AS m
-                    """,
-                    [t0, ids, minutes],
-                )
-        else:
-            ts_iso = _iso(t0.timestamp() + np.arange(minutes) * 60.0)
-            lines = []
-            for wid in ids:
-                cpu = np.clip(rng.uniform(10, 50) + rng.normal(0, 8, minutes), 0, 100)
-                mem = np.clip(rng.uniform(30, 70) + rng.normal(0, 3, minutes), 0, 100)
-                lines.extend(f"{wid}\t{t}\t{c:.1f}\t{m:.1f}" for t, c, m in zip(ts_iso, cpu, mem))
-            _insert_tsv_sqlite("workers_utilizationsample", io.StringIO("\n".join(lines) + "\n"),
-                               columns=["worker_id", "ts", "cpu_pct", "mem_pct"])
-        progress(f"  utilization: workers {min(wlo + per_chunk, len(worker_ids)):,}/{len(worker_ids):,} ({minutes} minutes each)")
-    return account
+    ts_iso = _iso(t0.timestamp() + np.arange(minutes) * 60.0)
+    for w in workers:
+        cpu = np.clip(10 + w.pk % 40 + rng.uniform(-8, 8, minutes), 0, 100)
+        mem = np.clip(30 + w.pk % 40 + rng.uniform(-3, 3, minutes), 0, 100)
+        lines = [f"{w.pk}\t{t}\t{c:.1f}\t{m:.1f}" for t, c, m in zip(ts_iso, cpu, mem)]
+        _insert_tsv_sqlite("workers_utilizationsample", io.StringIO("\n".join(lines) + "\n"),
+                           columns=["worker_id", "ts", "cpu_pct", "mem_pct"])
+    progress(f"  utilization: {len(workers):,} workers, {minutes} minutes each")
 
 
 def _insert_tsv_sqlite(table: str, buf: io.StringIO, columns: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from tests.browser.pipeline import poll_and_refresh, register, roll_up
-from workers.models import Alert, AlertMember, HybridWorker, MaintenanceWindow, Notification, WorkerGroup
+from workers.models import Alert, AlertMember, HybridWorker, Job, MaintenanceWindow, Notification, WorkerGroup
 
 
 def build_pages_fleet(make_emulator: Any) -> dict[str, Any]:
@@ -21,11 +21,12 @@ def build_pages_fleet(make_emulator: Any) -> dict[str, Any]:
     poll_and_refresh(account, now=now)
     roll_up(now=now, hours=8)
     # The busiest group with two or more members: its pages show member rows and job rows.
-    groups = WorkerGroup.objects.filter(account=account).annotate(n_jobs=Count("jobs"), n_workers=Count("workers", distinct=True))
+    groups = WorkerGroup.objects.filter(account=account).annotate(n_jobs=Count("jobs", distinct=True), n_workers=Count("workers", distinct=True))
     group = groups.filter(n_workers__gte=2).order_by("-n_jobs", "name").first()
     assert group is not None and group.n_jobs > 0, "the emulator fleet has a group with jobs and two members"
     worker = HybridWorker.objects.filter(group=group).order_by("name").first()
     assert worker is not None
+    job = Job.objects.filter(group=group).order_by("-created_at").first()
 
     open_alert = Alert.objects.create(
         kind="worker_down", group=group, account=account, title=f"DOWN: 1 of {group.workers.count()} workers of {group.name}",
@@ -46,4 +47,4 @@ def build_pages_fleet(make_emulator: Any) -> dict[str, Any]:
     )
     MaintenanceWindow.objects.create(group=group, starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2),
                                      reason="Monthly patching of the update-management servers")
-    return {"emulator": emulator, "account": account, "group": group, "worker": worker, "now": now, "alert": open_alert, "email": email}
+    return {"emulator": emulator, "account": account, "group": group, "worker": worker, "now": now, "alert": open_alert, "email": email, "job": job}

@@ -176,7 +176,8 @@ def test_it_puts_the_worst_groups_on_the_first_page(login_cookie):
 
 
 def test_it_patches_tiles_in_place_without_growing_the_dom(login_cookie):
-    fleet = build_fleet(now=timezone.now(), groups=40, workers_per_group=2, poll_age_seconds=2)
+    # 20 groups: one page at 1080p (6 x 4 tiles), so no page turn races the update.
+    fleet = build_fleet(now=timezone.now(), groups=20, workers_per_group=2, poll_age_seconds=2)
     page = _open(login_cookie)
     page.evaluate("window.__firstTile = document.querySelector('#wall-tiles .tile')")
     before = page.evaluate("document.getElementsByTagName('*').length")

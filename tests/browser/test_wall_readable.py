@@ -49,6 +49,14 @@ TEXT_STYLES_JS = """() => {
 }"""
 
 
+def _small_and_faint(page: Any, min_px: float) -> tuple[list[Any], list[Any]]:
+    styles = page.evaluate(TEXT_STYLES_JS)
+    assert len(styles) > 50
+    small = [(s["text"], s["cls"], s["size"]) for s in styles if s["size"] < min_px - 0.5]
+    faint = [(s["text"], s["cls"], round(_contrast(s["color"], s["bg"]), 2)) for s in styles if _contrast(s["color"], s["bg"]) < 4.5]
+    return small, faint
+
+
 def _luminance(rgb: list[float]) -> float:
     def channel(c: float) -> float:
         c = c / 255
@@ -85,9 +93,9 @@ def _fleet(now, *, poll_age_seconds: float = 5):
     return fleet
 
 
-def _open(watch: Any, size: tuple[int, int]) -> Any:
+def _open(watch: Any, size: tuple[int, int], theme: str = "dark") -> Any:
     watch.page.set_viewport_size({"width": size[0], "height": size[1]})
-    response = watch.page.goto(f"{watch.origin}/wall/?refresh=300&rotate=300", wait_until="domcontentloaded")
+    response = watch.page.goto(f"{watch.origin}/wall/?refresh=300&rotate=300&theme={theme}", wait_until="domcontentloaded")
     assert response is not None and response.status == 200
     watch.page.wait_for_selector("#wall-tiles.is-laid-out")
     return watch.page
@@ -98,17 +106,24 @@ def test_every_label_is_big_enough_and_contrasted_enough(login_cookie, size, min
     fleet = _fleet(timezone.now())
     page = _open(login_cookie, size)
 
-    styles = page.evaluate(TEXT_STYLES_JS)
+    small, faint = _small_and_faint(page, min_px)
 
     page.screenshot(path=str(_artifact(f"wall-readable-{size[0]}x{size[1]}.png")))
-    assert len(styles) > 50
-    small = [(s["text"], s["cls"], s["size"]) for s in styles if s["size"] < min_px - 0.5]
     assert small == [], f"text under {min_px} px"
-    faint = [(s["text"], s["cls"], round(_contrast(s["color"], s["bg"]), 2)) for s in styles if _contrast(s["color"], s["bg"]) < 4.5]
     assert faint == [], "text under 4.5:1 contrast"
     assert page.locator(".tile[data-group-id]").count() >= 12, "a 6 x 3 grid at least: pages rotate beyond it"
     assert page.get_attribute(f'.tile[data-group-id="{fleet.groups[DOWN].pk}"]', "data-health") == "down"
     login_cookie.assert_clean()
+
+
+@pytest.mark.parametrize("theme", ["light", "contrast"])
+def test_the_other_themes_are_as_readable(login_cookie, theme):
+    _fleet(timezone.now())
+    page = _open(login_cookie, (1920, 1080), theme)
+
+    small, faint = _small_and_faint(page, 24.0)
+
+    assert (small, faint) == ([], [])
 
 
 @pytest.mark.parametrize(("size", "min_px"), SIZES, ids=["1080p", "720p"])

@@ -91,3 +91,32 @@ def test_an_offline_workers_figures_are_last_known_with_their_age(client_in, now
     assert "now 35 %" not in group_page
     assert re.search(r'last known 35 %, <span class="live-age"[^>]*>6 min old</span>', group_page)
     assert "<strong>last known</strong>: sample" in worker_page and "worker offline" in worker_page
+
+
+def test_acknowledging_on_the_worker_page_comes_back_to_it(client_in, user, now):
+    from dashboard.roles import set_role
+
+    set_role(user, "operator")
+    fleet = _fleet(now)
+    alert = _down_alert(fleet, now)
+    page = f"/workers/{fleet.workers[0].pk}/"
+
+    response = client_in.post(f"/alerts/{alert.pk}/acknowledge/", {"next": page}, follow=True)
+
+    assert response.redirect_chain == [(page, 302)]
+    body = response.content.decode()
+    assert "Alert acknowledged" in body and 'data-acknowledged="yes"' in body
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "javascript:alert(1)", ""])
+def test_acknowledging_never_redirects_off_site(client_in, user, now, target):
+    from dashboard.roles import set_role
+
+    set_role(user, "operator")
+    alert = _down_alert(_fleet(now), now)
+
+    response = client_in.post(f"/alerts/{alert.pk}/acknowledge/", {"next": target})
+
+    assert response.status_code == 302 and response["Location"] == "/alerts/"

@@ -100,7 +100,7 @@ def test_it_states_units_and_windows_on_the_overview(client_in, small_fleet):
     body = text(client_in.get("/"))
     assert "Queue delay p95, 24 h" in body
     assert "Jobs, last 24 h" in body
-    assert re.search(r"\d+(\.\d)? (s|min|h|d)</td>", body)
+    assert re.search(r'title="\d+(\.\d)? s">\d+(\.\d)? (s|min|h|d)</span></td>', body)  # exact seconds on hover
 
 
 def test_it_escapes_azure_supplied_names_on_the_overview(client_in, now):

@@ -103,7 +103,7 @@ def test_it_judges_pressure_at_the_limits_it_is_given():
 
 def test_it_diagnoses_a_stored_worker_from_its_signals_and_latest_sample():
     worker = SimpleNamespace(
-        last_seen_at=ago(10), last_heartbeat_at=ago(10), registered_at=ago(86400), event_4502_count=0,
+        last_seen_at=ago(10), last_heartbeat_at=ago(10), last_ping_at=None, registered_at=ago(86400), event_4502_count=0,
         cpu_pct=97.0, mem_pct=40.0, utilization_at=ago(60), os_type="Windows", worker_type="HybridV2",
         vm_resource_id="", machine_status="", extension_state="", extension_message="",
     )

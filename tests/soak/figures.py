@@ -19,11 +19,13 @@ def last_ok_start(account: AutomationAccount, kind: str) -> datetime | None:
     return run.started_at if run else None
 
 
-def rows_lost(account: AutomationAccount, sim: FleetSimulation) -> dict[str, Any]:
+def rows_lost(account: AutomationAccount, sim: FleetSimulation, run_start: float) -> dict[str, Any]:
     """Jobs and per-minute utilization samples the emulator had served by our last good poll, missing here.
 
     The covered window runs from the simulation's first minute to the start of our last successful
     poll of that kind (everything created, or ingested into Log Analytics, before it was visible to it).
+    ``*_lost`` counts rows from the start of the measured run (the faults' window); ``*_lost_before_run``
+    the history the first polls backfilled, reported apart.
     """
     jobs_until = last_ok_start(account, "jobs")
     perf_until = last_ok_start(account, "perf")
@@ -32,7 +34,9 @@ def rows_lost(account: AutomationAccount, sim: FleetSimulation) -> dict[str, Any
         cutoff = jobs_until.timestamp() - 2
         truth = {j.job_id.lower() for j in list(sim.jobs) if j.created <= cutoff}
         ours = {j.lower() for j in Job.objects.filter(account=account).values_list("job_id", flat=True)}
-        out.update(jobs_expected=len(truth), jobs_lost=len(truth - ours), jobs_until=jobs_until.isoformat())
+        early = {j.job_id.lower() for j in list(sim.jobs) if j.created < run_start}
+        out.update(jobs_expected=len(truth - early), jobs_lost=len(truth - early - ours),
+                   jobs_lost_before_run=len((truth & early) - ours), jobs_until=jobs_until.isoformat())
     else:
         out.update(jobs_expected=None, jobs_lost=None)
     if perf_until is not None:
@@ -48,8 +52,13 @@ def rows_lost(account: AutomationAccount, sim: FleetSimulation) -> dict[str, Any
             for name, ts in UtilizationSample.objects.filter(worker__group__account=account).values_list("worker__name", "ts")
         }
         lost = truth_samples - ours_samples
-        out.update(samples_expected=len(truth_samples), samples_lost=len(lost), perf_until=perf_until.isoformat(),
-                   samples_lost_examples=[f"{n} {m:%H:%M}" for n, m in sorted(lost)[:5]])
+        first = _dt(run_start).replace(second=0, microsecond=0)
+        in_run = {x for x in lost if x[1] >= first}
+        early = lost - in_run
+        out.update(samples_expected=sum(1 for x in truth_samples if x[1] >= first), samples_lost=len(in_run),
+                   samples_lost_before_run=len(early), perf_until=perf_until.isoformat(),
+                   samples_lost_examples=[f"{n} {m:%H:%M}" for n, m in sorted(in_run or early)[:5]],
+                   samples_lost_before_run_by_worker=dict(Counter(n for n, _ in early)))
     else:
         out.update(samples_expected=None, samples_lost=None)
     return out

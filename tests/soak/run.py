@@ -119,14 +119,16 @@ class Soak:
     def scenario(self) -> None:
         from workers.models import HybridWorker
 
-        worker = HybridWorker.objects.filter(group__account=self.account, status="online").order_by("group__name", "name").first()
+        # A V2 worker without Log Analytics is judged on Automation alone: down after LASTSEEN_OFFLINE_SECONDS.
+        worker = (HybridWorker.objects.filter(group__account=self.account, status="online", last_heartbeat_at__isnull=True)
+                  .order_by("group__name", "name").first())
         if worker is None:
             self.say("  no online worker for the scenario")
             return
         self.targeted.add(worker.name.lower())
         minutes = self.opts["scenario_minutes"]
-        self.emu.start_scenario("outbound_blocked", worker.name, minutes)
-        self.say(f"  outbound_blocked on {worker.name} for {minutes:g} min (one DOWN and one RESTORED email expected)")
+        self.emu.start_scenario("agent_stopped", worker.name, minutes)
+        self.say(f"  agent_stopped on {worker.name} for {minutes:g} min (one DOWN and one RESTORED email expected)")
 
     def stop_workers(self) -> None:
         at = time.time()
@@ -213,7 +215,7 @@ class Soak:
             acquired = [t for name in BEATS for t in log_times(self.procs.children[name].log, "beat: Acquired lock")]
             result["beat"] = figures.takeover(self.account, self.marks["beat_killed"], acquired)
         result["polls_per_interval"] = figures.polls_per_interval(self.account, t0, chaos_end, settings.POLL_WORKERS_SECONDS)
-        result["rows"] = figures.rows_lost(self.account, self.emu.simulation)
+        result["rows"] = figures.rows_lost(self.account, self.emu.simulation, t0)
         result["email"] = figures.duplicate_emails(self.smtp.emails())
         result["email"]["subjects"] = sorted({s for _, s, _ in self.smtp.emails()})[:10]
         result["status"] = figures.false_status_changes(self.account, self.targeted)

@@ -43,13 +43,15 @@ def test_it_renders_ages_in_readable_units():
     assert hrw.age(T0 - timedelta(days=3), T0) == "3 d ago"
 
 
-def test_it_writes_durations_with_the_shared_formatter():
-    assert hrw.duration(11.94) == "12 s"
-    assert hrw.duration(4.26) == "4.3 s"
-    assert hrw.duration(5400) == "90 min"
+def test_it_writes_durations_with_the_shared_formatter_and_the_exact_seconds_on_hover():
+    assert hrw.duration(11.94) == '<span class="dur" title="11.9 s">12 s</span>'
+    assert hrw.duration(4.26) == '<span class="dur" title="4.3 s">4.3 s</span>'
+    assert hrw.duration(5400) == '<span class="dur" title="5400 s">90 min</span>'
+    assert hrw.duration(1346.8) == '<span class="dur" title="1346.8 s">22.4 min</span>'
     assert hrw.duration(None) == "n/a"
     assert latency_tags.secs(None) == "–"
-    assert latency_tags.secs(300) == "5 min"
+    assert latency_tags.secs(300) == '<span class="dur" title="300 s">5 min</span>'
+    assert latency_tags.secs_text(300) == "5 min"  # plain-text emails: no markup
 
 
 def test_it_states_units_for_percent():

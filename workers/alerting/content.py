@@ -57,6 +57,8 @@ def worker_verdict(worker: HybridWorker, *, now: datetime, looked: LastLooked | 
         thresholds=Thresholds.from_settings().with_grace(grace),
         automation_checked_at=looked.automation if looked else None,
         heartbeat_checked_at=looked.heartbeat if looked else None,
+        last_ping_at=worker.last_ping_at,
+        ping_checked_at=looked.ping if looked else None,
     )
 
 

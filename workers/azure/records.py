@@ -95,3 +95,13 @@ class MachineRecord:
     status_changed_at: datetime | None  # Arc lastStatusChange; None for a VM (ARM gives no power-state time)
     extension_state: str  # the Hybrid Worker extension's provisioning state; "Missing" when there is none
     extension_message: str
+
+
+@dataclass(frozen=True)
+class PingRecord:
+    """The latest minute in which Azure Monitor's ``HybridWorkerPing`` counted pings of one worker
+    (``workers.azure.metrics``): the value of the metric's ``HybridWorker`` dimension, as sent."""
+
+    worker: str  # the HybridWorker dimension value (the worker's machine name, as Azure Monitor reports it)
+    last_ping_at: datetime  # start of the latest one-minute bucket with pings
+    pings: float  # pings counted in that minute (the metric's total)

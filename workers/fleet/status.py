@@ -62,13 +62,15 @@ def refresh_statuses(
         qs = qs.filter(group_id=group_id)
     rows = qs.values_list(
         "pk", "status", "status_reason", "alert_after", "last_seen_at", "last_heartbeat_at", "registered_at",
-        "group__grace_seconds", "group_id",
+        "group__grace_seconds", "group_id", "last_ping_at",
     )
     changes: dict[int, dict[str, object]] = {}
     touch: dict[int, dict[str, object]] = {}
     judged = 0
     never = LastLooked(None, None)
-    for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace, group in rows.iterator(chunk_size=2000):
+    for pk, old, old_reason, old_deadline, last_seen_at, last_heartbeat_at, registered_at, grace, group, last_ping_at in rows.iterator(
+        chunk_size=2000
+    ):
         judged += 1
         seen = looked.get(group, never)
         verdict = worker_status(
@@ -79,6 +81,8 @@ def refresh_statuses(
             thresholds=base.with_grace(grace),
             automation_checked_at=seen.automation,
             heartbeat_checked_at=seen.heartbeat,
+            last_ping_at=last_ping_at,
+            ping_checked_at=seen.ping,
         )
         if verdict.status != old:
             changes[pk] = {

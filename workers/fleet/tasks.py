@@ -26,7 +26,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from workers.azure.errors import AzureTransientError
-from workers.fleet import machines, poll_sweep, polling, rollups, selectors, status
+from workers.fleet import machines, ping, poll_sweep, polling, rollups, selectors, status
 from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors
 from workers.latency.rollups import rollup_jobs
@@ -265,3 +265,27 @@ def poll_machines(self: Task, account_id: int) -> int:
     except AzureTransientError as exc:
         _retry(self, exc)
         return 0  # pragma: no cover - _retry always raises
+
+
+@shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
+def poll_all_pings() -> int:
+    """Beat entry (every POLL_PING_SECONDS): one ``poll_pings`` per enabled account."""
+    accounts = _enabled_accounts()
+    for account_id in accounts:
+        poll_pings.apply_async((account_id,), expires=settings.POLL_PING_SECONDS)
+    return len(accounts)
+
+
+@shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
+def poll_pings(self: Task, account_id: int) -> int:
+    """The account's HybridWorkerPing metric (one call), then the account's status refresh."""
+    try:
+        outcome = ping.poll_pings(account_id)
+    except AutomationAccount.DoesNotExist:
+        return 0
+    except AzureTransientError as exc:
+        _retry(self, exc)
+        return 0  # pragma: no cover - _retry always raises
+    if outcome.ok:
+        status.refresh_statuses(account_id)
+    return outcome.rows

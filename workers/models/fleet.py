@@ -91,6 +91,8 @@ class HybridWorker(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Automation lastSeenDateTime.")
     # From Log Analytics Heartbeat.
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # From Azure Monitor's HybridWorkerPing metric: the start of the latest minute with pings.
+    last_ping_at = models.DateTimeField(null=True, blank=True, help_text="Azure Monitor HybridWorkerPing.")
     agent_version = models.CharField(max_length=64, blank=True)
     agent_category = models.CharField(max_length=64, blank=True)
     os_type = models.CharField(max_length=32, blank=True)
@@ -229,6 +231,7 @@ class SignalSource(models.TextChoices):
 
     AUTOMATION = signals.AUTOMATION, "Automation lastSeenDateTime"
     HEARTBEAT = signals.HEARTBEAT, "Log Analytics Heartbeat"
+    PING = signals.PING, "Azure Monitor HybridWorkerPing"
 
 
 class SignalSpan(models.Model):
@@ -262,6 +265,7 @@ class PollKind(models.TextChoices):
     HEARTBEAT = "heartbeat", "Heartbeat"
     PERF = "perf", "Perf"
     EVENTS = "events", "Events"
+    PING = "ping", "HybridWorkerPing"
 
 
 class PollRun(models.Model):

@@ -14,7 +14,7 @@ from typing import Protocol, TypedDict, Unpack
 from workers.rules import remedies
 from workers.rules.health import Status, StatusVerdict, is_single_member, is_system_group, is_v1_worker, worker_status
 from workers.rules.pressure import PressureLimits, is_recent
-from workers.rules.signals import AUTOMATION, HEARTBEAT, Thresholds
+from workers.rules.signals import AUTOMATION, HEARTBEAT, PING, Thresholds
 
 # Agent-based (V1) Hybrid Runbook Workers were retired by Microsoft on this date.
 V1_RETIREMENT_DATE = date(2024, 8, 31)
@@ -209,7 +209,9 @@ def diagnoses(
                             extension_message=extension_message, online=verdict.status == Status.ONLINE)
     automation = verdict.signal(AUTOMATION)
     heartbeat = verdict.signal(HEARTBEAT)
-    automation_stale = automation is not None and automation.state in {"late", "offline"}
+    ping = verdict.signal(PING)
+    # The service is unheard when lastSeen is stale and the ping (if the worker has one) is too.
+    automation_stale = automation is not None and automation.state in {"late", "offline"} and (ping is None or ping.state != "fresh")
     heartbeat_fresh = heartbeat is not None and heartbeat.state == "fresh"
     evidence = jobs or JobEvidence()
 
@@ -311,6 +313,7 @@ class WorkerFacts(Protocol):
 
     last_seen_at: datetime | None
     last_heartbeat_at: datetime | None
+    last_ping_at: datetime | None
     registered_at: datetime | None
     event_4502_count: int
     cpu_pct: float | None
@@ -354,6 +357,7 @@ def worker_diagnoses(
         last_heartbeat_at=worker.last_heartbeat_at,
         registered_at=worker.registered_at,
         thresholds=thresholds,
+        last_ping_at=worker.last_ping_at,
     )
     evidence = job_evidence(recent_jobs, now=now)
     return diagnoses(verdict=verdict, now=now, pressure=pressure, **worker_signals(worker, jobs=evidence))

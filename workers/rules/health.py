@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from workers.rules.format import format_duration
-from workers.rules.signals import AUTOMATION, HEARTBEAT, SignalState, Thresholds, judge_signal
+from workers.rules.signals import AUTOMATION, HEARTBEAT, PING, SignalState, Thresholds, judge_signal, service_signal
 
 
 class Status(StrEnum):
@@ -48,22 +48,27 @@ class StatusVerdict:
 
 
 # Whose poll a signal is re-checked by: the worker listing of its group, the account's heartbeat query.
-_LOOKED_BY = {AUTOMATION: "our last worker poll of this group", HEARTBEAT: "our last heartbeat poll of this account"}
+_LOOKED_BY = {
+    AUTOMATION: "our last worker poll of this group",
+    HEARTBEAT: "our last heartbeat poll of this account",
+    PING: "our last ping poll of this account",
+}
+_LABELS = {AUTOMATION: "Automation last seen", HEARTBEAT: "Log Analytics heartbeat", PING: "HybridWorkerPing"}
 
 
 def _describe(signal: SignalState) -> str:
-    label = "Automation last seen" if signal.name == AUTOMATION else "Log Analytics heartbeat"
+    label = _LABELS[signal.name]
     assert signal.age_seconds is not None
     age = format_duration(signal.age_seconds)
+    ago = "old" if signal.name == HEARTBEAT else "ago"
     if signal.unchecked_seconds is not None:
         # Our polling is behind: say so, so the gap reads as ours and not as the worker's.
         when = "fresh when last checked; " if signal.state == "fresh" else ""
         gap = format_duration(signal.unchecked_seconds)
-        ago = "ago" if signal.name == AUTOMATION else "old"
         return f"{label} {age} {ago} ({when}not re-checked: {_LOOKED_BY[signal.name]} was {gap} ago)"
     if signal.state == "fresh":
         return f"{label} fresh ({age})" if signal.name == HEARTBEAT else f"{label} {age} ago (fresh)"
-    return f"{label} {age} ago" if signal.name == AUTOMATION else f"{label} {age} old"
+    return f"{label} {age} {ago}"
 
 
 def worker_status(
@@ -75,13 +80,23 @@ def worker_status(
     thresholds: Thresholds,
     automation_checked_at: datetime | None = None,
     heartbeat_checked_at: datetime | None = None,
+    last_ping_at: datetime | None = None,
+    ping_checked_at: datetime | None = None,
 ) -> StatusVerdict:
-    """Judge one worker from its two liveness signals, each as of when we last looked at it.
+    """Judge one worker from its liveness signals, each as of when we last looked at it.
+
+    Two parts are judged: the Hybrid Worker service (Automation ``lastSeenDateTime`` OR the
+    ``HybridWorkerPing`` metric, whichever is better: ``signals.service_signal``) and the agent (the
+    Log Analytics heartbeat, when the worker has one).
 
     - no signal at all: ``never`` when the worker registered (it never reported), else ``unknown``;
-    - ``offline`` when every available signal is beyond its offline threshold;
-    - ``late`` when some available signal is beyond its late threshold;
-    - ``online`` otherwise. A missing heartbeat (V2 without the agent) is not counted as stale.
+    - ``offline`` when every available part is beyond its offline threshold;
+    - ``late`` when some available part is beyond its late threshold;
+    - ``online`` otherwise. A missing heartbeat (V2 without the agent) or a missing ping (the metric
+      never named the worker) is not counted as stale.
+
+    ``stale_signals`` names every available signal that is not fresh, also one the other service
+    signal outvotes (a stale lastSeen while the ping is fresh), so the pages can say which is stale.
 
     ``automation_checked_at`` / ``heartbeat_checked_at``: the start of our latest finished,
     successful worker poll of the worker's group / heartbeat poll of its account (None: never
@@ -97,8 +112,16 @@ def worker_status(
         HEARTBEAT, last_heartbeat_at, now=now, late=thresholds.heartbeat_late, offline=thresholds.heartbeat_offline,
         checked_at=heartbeat_checked_at,
     )
-    signals = (automation, heartbeat)
+    signals: tuple[SignalState, ...] = (automation, heartbeat)
+    if last_ping_at is not None:
+        signals += (judge_signal(PING, last_ping_at, now=now, late=thresholds.ping_late, offline=thresholds.ping_offline,
+                                 checked_at=ping_checked_at),)
+    service = service_signal(
+        now=now, last_seen_at=last_seen_at, last_ping_at=last_ping_at, thresholds=thresholds,
+        automation_checked_at=automation_checked_at, ping_checked_at=ping_checked_at,
+    )
     available = [s for s in signals if s.state != "missing"]
+    parts = [p for p in (service, heartbeat) if p.state != "missing"]
     if not available:
         if registered_at is not None:
             return StatusVerdict(
@@ -110,17 +133,18 @@ def worker_status(
 
     stale = [s.name for s in available if s.state != "fresh"]
     fresh = [s.name for s in available if s.state == "fresh"]
-    if all(s.state == "offline" for s in available):
+    if all(p.state == "offline" for p in parts):
         status = Status.OFFLINE.value
-    elif stale:
+    elif any(p.state != "fresh" for p in parts):
         status = Status.LATE.value
     else:
         status = Status.ONLINE.value
     reason = "; ".join(_describe(s) for s in available)
     if heartbeat.state == "missing":
-        reason += "; no Log Analytics heartbeat (judged on Automation alone)"
-    alert_after = max(s.offline_at for s in available if s.offline_at is not None)
-    unchecked = [s.name for s in available if s.unchecked_seconds is not None]
+        alone = "Automation and the ping" if last_ping_at is not None else "Automation alone"
+        reason += f"; no Log Analytics heartbeat (judged on {alone})"
+    alert_after = max(p.offline_at for p in parts if p.offline_at is not None)
+    unchecked = [p.name for p in parts if p.unchecked_seconds is not None]
     return StatusVerdict(status, reason[:300], stale, fresh, signals, alert_after, unchecked)
 
 

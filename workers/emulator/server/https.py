@@ -16,12 +16,13 @@ from workers.emulator.server.control import ControlRoutes
 from workers.emulator.server.entra import EntraRoutes
 from workers.emulator.server.log_analytics import LogAnalyticsRoutes
 from workers.emulator.server.machines import MachineRoutes
+from workers.emulator.server.metrics import MetricRoutes
 from workers.emulator.server.plumbing import EmulatorHTTPServer, Reply
 from workers.emulator.server.state import EmulatorState
 from workers.emulator.simulation import FleetSimulation
 
 
-class EmulatorHandler(EntraRoutes, MachineRoutes, LogAnalyticsRoutes, ControlRoutes):  # MachineRoutes extends ArmRoutes
+class EmulatorHandler(EntraRoutes, MetricRoutes, MachineRoutes, LogAnalyticsRoutes, ControlRoutes):  # both extend ArmRoutes
     """Routes one request: Entra needs no token; control, ARM and Log Analytics do."""
 
     def _route(self, method: str, path: str, query: str, body: bytes) -> None:

@@ -8,11 +8,12 @@ our last look (``workers.rules.signals.judge_signal``), which is, per group:
 
 - Automation ``lastSeenDateTime``: the start of the latest *finished, successful* worker poll of the
   group (``PollRun`` kind=workers, scope=group name, ok);
-- Log Analytics heartbeat: the start of the latest finished, successful heartbeat poll of its account.
+- Log Analytics heartbeat: the start of the latest finished, successful heartbeat poll of its account;
+- HybridWorkerPing: the start of the latest finished, successful ping poll of its account.
 
 The start, not the end: what the listing shows is at least as new as the moment the poll began. A poll
 still in flight, or one that failed, is not a look (``poll_evidence.finished_polls``). One query for
-any number of groups and workers: the live groups, each with two ``LIMIT 1`` subqueries that walk the
+any number of groups and workers: the live groups, each with three ``LIMIT 1`` subqueries that walk the
 ``pollrun_ok_scope`` index (account, kind, scope, started_at, ok runs only), never an aggregate over
 every stored poll.
 """
@@ -33,6 +34,7 @@ class LastLooked:
 
     automation: datetime | None
     heartbeat: datetime | None
+    ping: datetime | None = None
 
 
 def last_looked(*, account_id: int | None = None, group_id: int | None = None) -> dict[int, LastLooked]:
@@ -48,8 +50,10 @@ def last_looked(*, account_id: int | None = None, group_id: int | None = None) -
         groups = groups.filter(pk=group_id)
     worker_poll = finished_polls(ok=True, account_id=OuterRef("account_id"), kind=PollKind.WORKERS, scope=OuterRef("name"))
     heartbeat_poll = finished_polls(ok=True, account_id=OuterRef("account_id"), kind=PollKind.HEARTBEAT, scope="")
+    ping_poll = finished_polls(ok=True, account_id=OuterRef("account_id"), kind=PollKind.PING, scope="")
     rows = groups.annotate(
         automation_at=Subquery(worker_poll.order_by("-started_at").values("started_at")[:1]),
         heartbeat_at=Subquery(heartbeat_poll.order_by("-started_at").values("started_at")[:1]),
-    ).values_list("pk", "automation_at", "heartbeat_at")
-    return {pk: LastLooked(automation, heartbeat) for pk, automation, heartbeat in rows.order_by()}
+        ping_at=Subquery(ping_poll.order_by("-started_at").values("started_at")[:1]),
+    ).values_list("pk", "automation_at", "heartbeat_at", "ping_at")
+    return {pk: LastLooked(automation, heartbeat, ping) for pk, automation, heartbeat, ping in rows.order_by()}
