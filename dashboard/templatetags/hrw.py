@@ -96,6 +96,13 @@ def duration(seconds: float | None) -> SafeString:
 
 
 @register.filter
+def duration_text(seconds: float | None) -> str:
+    """``{{ seconds|duration_text }}``: the same words as ``duration`` as plain text, for places a
+    script rewrites as text (the wall's KPIs), so the first paint has the same nodes as every update."""
+    return format_duration(seconds, empty="n/a")
+
+
+@register.filter
 def age(value: datetime | None, now: datetime | None = None) -> str:
     """``{{ worker.last_seen_at|age:now }}`` -> "40 s ago" / "never"."""
     if value is None:

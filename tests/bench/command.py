@@ -216,7 +216,11 @@ class Command(BaseCommand):
         self._say("Fetching one poll cycle from the emulator (not timed)...")
         with AzureClient(conn) as client:
             group_records = client.list_groups()
-            now = datetime.now(UTC)
+            # The emulator runs on a manual clock (speed.START): the poll windows are on its clock, so
+            # the cycle carries the last hour's jobs, the heartbeats and two minutes of utilization.
+            from tests.bench.speed import START
+
+            now = START
             worker_records = {g.name: client.list_workers(g.name) for g in group_records}
             window = (now - timedelta(seconds=settings.POLL_OVERLAP_SECONDS), now)
             job_records = client.list_jobs(since=now - timedelta(hours=1))
