@@ -32,7 +32,7 @@ def test_the_alerts_page_counts_an_outage_from_the_last_signal(ops, mailbox):
         body = ops.get("/alerts/").content.decode()
     row = re.search(r"<tr>\s*<td><strong>Worker down</strong>.*?</tr>", body, re.S)
     assert row is not None
-    assert re.search(r'<td class="num"[^>]*>15 min</td>', row.group(0))
+    assert re.search(r'<td class="num"[^>]*><span class="dur" title="900 s">15 min</span></td>', row.group(0))
 
 
 @pytest.fixture

@@ -135,7 +135,8 @@ def test_it_puts_the_diagnosis_and_the_measurements_in_both_parts(fleet, mailbox
     assert "below the minimum hardware" in text
     assert "Add CPU/memory to the machine" in text
     assert "CPU: p50 97 %, max 97 % (12 samples >= 85 %)" in text
-    assert "last hour 200 s (1 jobs); the 24 h before 20 s (2 jobs). Jobs wait longer than usual." in text
+    assert "last hour 3.3 min (1 jobs); the 24 h before 20 s (2 jobs). Jobs wait longer than usual." in text
+    assert "last hour 3.3 min (1 jobs)" in html
     assert "3 of 3 online, 1 under CPU/memory pressure" in text
     assert "jobs are being delayed" in subjects(mailbox)[0]
     assert "Probable cause: CPU/memory pressure" in html

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import F, Min, Q, QuerySet
 
 from workers.latency.selectors.jobs import hybrid_jobs
+from workers.latency.selectors.raw_fold import fold_raw
 from workers.latency.selectors.windows import WindowSpan
 from workers.models import JobDaily, JobHourly
 from workers.rules import job_rollups, latency
@@ -151,27 +152,18 @@ def _raw_rows(
     qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...] | None, key: str | None, group_id: int | None,
     runbook: str | None, labels: bool,
 ) -> list[dict]:
-    """Raw jobs folded per (period, key) exactly as the rollup writer folds them."""
+    """Raw jobs folded per (period, key) exactly as the rollup writer folds them, by the database
+    (``workers.latency.selectors.raw_fold``): one query."""
     if group_id is not None:
         qs = qs.filter(group_id=group_id)
     if runbook is not None:
         qs = qs.filter(runbook=runbook)
-    n = len(job_rollups.JOB_FIELDS)
-    found = list(qs.values_list(*job_rollups.JOB_FIELDS, *(LABEL_FIELDS if labels else ())))
-    names: dict[str, dict] = {}
-    if labels:
-        for r in found:
-            gid, wid, rb = r[0], r[1], r[2]
-            for _scope, k, _g, _w, _rb in job_rollups.scope_keys(gid, rb, wid):
-                names.setdefault(k, dict(zip(LABEL_FIELDS, r[n:])))
-    period = latency.floor_day if by_day else latency.floor_hour
-    accs = job_rollups.accumulate_jobs((r[:n] for r in found), period)
-    out = []
-    for (start, k), acc in accs.items():
-        if (key is not None and k != key) or (scopes is not None and acc.scope not in scopes):
-            continue
-        row = {**acc.as_fields(), "period_": start}
-        if labels:
-            row.update(names.get(k, dict.fromkeys(LABEL_FIELDS)))
-        out.append(row)
-    return out
+    wanted = scopes if scopes is not None else job_rollups.ROLLUP_SCOPES
+    if key is not None:
+        wanted = tuple(s for s in wanted if s == _KEY_SCOPES.get(key.split(":", 1)[0]))
+    rows = fold_raw(qs, by_day=by_day, scopes=wanted, labels=labels)
+    return rows if key is None else [r for r in rows if r["key"] == key]
+
+
+_KEY_SCOPES = {"fleet": job_rollups.FLEET_SCOPE, "g": job_rollups.GROUP_SCOPE, "r": job_rollups.RUNBOOK_SCOPE,
+               "w": job_rollups.WORKER_SCOPE}
