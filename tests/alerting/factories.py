@@ -28,6 +28,9 @@ def make_group(account: AutomationAccount, name: str, workers: int, *, recipient
             azure_id=f"/sub/{account.name}/{name}/w{i}",
             worker_id=f"{name}-{i}",
             name=f"{name}-{i:02d}",
+            # A 2026 fleet: extension-based (V2) workers; the OS follows the group's name.
+            worker_type="HybridV2",
+            os_type="Linux" if "linux" in name else "Windows",
             status="online",
             last_seen_at=now,
             last_heartbeat_at=now,

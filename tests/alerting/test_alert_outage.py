@@ -120,9 +120,9 @@ def test_it_sends_one_site_outage_email_when_six_of_seven_go_dark(site, mailbox)
         assert text.count(worker.name) == 1, worker.name
         assert html.count(f">{worker.name}<") == 1, worker.name
     assert "hrw-site-07" not in text
-    assert text.count("Start-Service healthservice") == 1
-    assert html.count("Start-Service healthservice") == 1
-    assert "Probable cause (all 6 workers): Monitoring agent stopped." in text
+    assert text.count("Start-Service HybridWorkerService") == 1
+    assert html.count("Start-Service HybridWorkerService") == 1
+    assert "Probable cause (all 6 workers): Machine or Hybrid Worker service down." in text
 
 
 def test_it_lists_each_members_last_signal_in_the_site_outage_email(site, mailbox):
@@ -147,7 +147,7 @@ def test_it_does_not_call_two_of_seven_a_site_outage_but_gives_the_advice_once(s
     text = text_part(mailbox.messages[0])
     assert "possible site or network outage" not in mailbox.subjects()[0]
     assert "SITE OR NETWORK OUTAGE" not in text
-    assert text.count("Start-Service healthservice") == 1
+    assert text.count("Start-Service HybridWorkerService") == 1
 
 
 def test_it_follows_the_configured_share(site, mailbox, settings):

@@ -54,7 +54,7 @@ def test_it_waits_for_a_group_member_that_went_silent_at_the_same_time(fleet, ma
     assert mailbox.count() == 0
     go(w2, "offline", T0 + timedelta(seconds=20), silent_since=T0 + timedelta(seconds=20) - timedelta(seconds=610))
     tick(T0 + timedelta(seconds=20))
-    assert mailbox.subjects() == ["DOWN 2 workers (hrw-win-01, hrw-win-02) (group hrw-win: 1 of 3 online) — Monitoring agent stopped"]
+    assert mailbox.subjects() == ["DOWN 2 workers (hrw-win-01, hrw-win-02) (group hrw-win: 1 of 3 online) — Machine or Hybrid Worker service down"]
 
 
 def test_it_waits_no_longer_than_the_group_wait(fleet, mailbox, settings):
@@ -66,7 +66,7 @@ def test_it_waits_no_longer_than_the_group_wait(fleet, mailbox, settings):
     tick(T0 + timedelta(seconds=59))
     assert mailbox.count() == 0
     tick(T0 + timedelta(seconds=60))
-    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Monitoring agent stopped"]
+    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Machine or Hybrid Worker service down"]
 
 
 def test_it_sends_one_down_email_with_the_diagnosis(fleet, mailbox):
@@ -74,9 +74,9 @@ def test_it_sends_one_down_email_with_the_diagnosis(fleet, mailbox):
     go(w1, "offline", T0)
     tick(T0)
     tick(T0 + WAIT)
-    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Monitoring agent stopped"]
+    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online) — Machine or Hybrid Worker service down"]
     text = text_part(mailbox.messages[0])
-    assert "Start-Service healthservice" in text
+    assert "Start-Service HybridWorkerService" in text
     assert "Automation lastSeenDateTime: STALE (offline), last 2026-11-20T11:49:50+00:00 (10.2 min ago)" in text
     assert "2 of 3 workers online" in text
     assert f"https://hrw.example.com/workers/{w1.pk}/" in text
@@ -88,7 +88,7 @@ def test_it_sends_html_and_text_parts(fleet, mailbox):
     tick(T0)
     tick(T0 + WAIT)
     html = html_part(mailbox.messages[0])
-    assert "<strong>Probable cause: Monitoring agent stopped.</strong>" in html
+    assert "<strong>Probable cause: Machine or Hybrid Worker service down.</strong>" in html
 
 
 def test_it_sends_a_recovery_email_with_the_outage_duration(fleet, mailbox):
@@ -329,8 +329,12 @@ def test_it_alerts_on_a_worker_automation_cannot_reach_while_heartbeats_continue
     )
     tick(now)
     tick(now + WAIT)
-    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online, 1 late) — Outbound 443 to Azure Automation blocked"]
-    assert "Log Analytics Heartbeat: FRESH" in text_part(mailbox.messages[0])
+    # On a V2 worker a fresh heartbeat with a silent Automation contact is first the Hybrid Worker
+    # service (it looks the same from outside as a blocked port 443, which the email names next).
+    assert mailbox.subjects() == ["DOWN hrw-win-01 (group hrw-win: 2 of 3 online, 1 late) — Hybrid Worker service stopped"]
+    text = text_part(mailbox.messages[0])
+    assert "Log Analytics Heartbeat: FRESH" in text
+    assert "Start-Service HybridWorkerService" in text and "outbound" in text.lower()
 
 
 def test_it_counts_notifications_once_per_key(fleet, mailbox):
@@ -385,5 +389,5 @@ def test_it_names_cpu_pressure_as_another_possible_cause(fleet, mailbox):
     go(w1, "offline", T0)
     tick(T0)
     text = text_part(mailbox.messages[0])
-    assert "Probable cause: Monitoring agent stopped." in text
+    assert "Probable cause: Machine or Hybrid Worker service down." in text
     assert "Also possible: CPU/memory pressure. CPU 97 % (latest sample)" in text

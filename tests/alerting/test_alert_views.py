@@ -81,7 +81,7 @@ def test_it_refuses_names_outside_the_mail_folder(client, ops, tmp_path, setting
 def test_it_lists_an_open_alert_with_its_cause(client, ops, down_alert):
     body = client.get(URL).content.decode()
     assert "hrw-win-01" in body
-    assert "Monitoring agent stopped" in body
+    assert "Machine or Hybrid Worker service down" in body
     assert "Acknowledge" in body
 
 
@@ -201,7 +201,7 @@ def test_it_deletes_a_window(client, ops, down_alert):
 def test_it_shows_the_text_of_a_queued_email(client, ops, down_alert):
     note = Notification.objects.get()
     body = client.get(f"/alerts/notifications/{note.pk}/").content.decode()
-    assert "Start-Service healthservice" in body
+    assert "Start-Service HybridWorkerService" in body
 
 
 def test_it_uses_the_same_number_of_queries_for_one_or_many_alerts(client, ops):

@@ -50,7 +50,7 @@ def indexes_after_load(tables: tuple[str, ...], progress: Callable[[str], None])
             [list(tables)],
         )
         indexes = cur.fetchall()
-        for table, name, _d, kind in sorted(constraints, key=lambda c: c[3] != "f"):  # foreign keys first
+        for table, name, _d, _kind in sorted(constraints, key=lambda c: c[3] != "f"):  # foreign keys first
             cur.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
         for name, _d in indexes:
             cur.execute(f'DROP INDEX "{name}"')

@@ -14,11 +14,14 @@ still being recomputed as polls land, so they are read raw. A fixed number of qu
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import F, Min, Q, QuerySet
 
 from workers.latency.selectors.jobs import hybrid_jobs
@@ -42,6 +45,9 @@ class WindowPlan:
     span: WindowSpan
     covered: frozenset[datetime]
     data: DataSpan
+    # What identifies the stored rollup rows of the covered hours: a digest of their fleet markers'
+    # (hour, id, computed_at). A recomputed hour gets new rows (new ids), so a new digest.
+    rollup_version: str = ""
 
     def covered_days(self) -> list[datetime]:
         """Whole UTC days inside the window whose 24 hours are all covered."""
@@ -71,16 +77,20 @@ def plan_window(span: WindowSpan, *, with_data: bool = True) -> WindowPlan:
     when ``with_data`` is False: then the span claims the whole window)."""
     tail_start = latency.floor_hour(span.end - timedelta(hours=settings.JOB_ROLLUP_LOOKBACK_HOURS))
     covered: set[datetime] = set()
+    version = hashlib.sha256()
     if not span.exact:
         markers = JobHourly.objects.filter(key="fleet", hour__gte=_ceil_hour(span.start), hour__lt=tail_start)
-        for hour, computed_at in markers.values_list("hour", "computed_at"):
+        for hour, pk, computed_at in markers.order_by("hour").values_list("hour", "pk", "computed_at"):
             if hour + HOUR <= tail_start and computed_at >= hour + HOUR:
                 covered.add(hour)
+                version.update(f"{hour.isoformat()}/{pk}/{computed_at.isoformat()};".encode())
+    rollup_version = version.hexdigest()[:32]
     if not with_data:
-        return WindowPlan(span=span, covered=frozenset(covered), data=DataSpan.of(span.key, span.start, span.end, span.start, span.end))
+        return WindowPlan(span=span, covered=frozenset(covered), rollup_version=rollup_version,
+                          data=DataSpan.of(span.key, span.start, span.end, span.start, span.end))
     first = hybrid_jobs().filter(created_at__gte=span.start, created_at__lte=span.end).aggregate(first=Min("created_at"))["first"]
     data = DataSpan.of(span.key, span.start, span.end, first, span.end if first is not None else None)
-    return WindowPlan(span=span, covered=frozenset(covered), data=data)
+    return WindowPlan(span=span, covered=frozenset(covered), data=data, rollup_version=rollup_version)
 
 
 def _ranges_q(field: str, ranges: Iterable[tuple[datetime, datetime]], *, end: datetime) -> Q | None:
@@ -111,7 +121,7 @@ def _scoped(qs: QuerySet, *, scopes: tuple[str, ...] | None, key: str | None) ->
 
 def window_rows(
     plan: WindowPlan, *, by_day: bool, scopes: tuple[str, ...] | None = None, key: str | None = None,
-    group_id: int | None = None, runbook: str | None = None, labels: bool = False,
+    group_id: int | None = None, runbook: str | None = None, labels: bool = False, periods: bool = True,
 ) -> list[dict]:
     """Rollup-shaped rows (``_ROW_FIELDS`` plus "period", and the label fields when ``labels``) of the
     window: covered hours from JobHourly (whole covered days from JobDaily when ``by_day``), the rest
@@ -119,50 +129,111 @@ def window_rows(
 
     ``key`` / ``scopes`` pick rollup rows; ``group_id`` / ``runbook`` cut the raw rows the same way
     (a group+runbook cut exists only in raw rows: then nothing is read from the rollups).
+    ``periods=False``: the caller merges per key only; the covered part then comes as one row per key
+    ("period" None), computed once per state of the rollups (``_covered_rows``).
     """
     span = plan.span
-    extra = LABEL_FIELDS if labels else ()
-    rows: list[dict] = []
     covered = set(plan.covered) if not (group_id is not None and runbook is not None) else set()
-    days = plan.covered_days() if by_day and covered else []
-    if days:
-        for row in _scoped(JobDaily.objects.filter(day__in=days), scopes=scopes, key=key).values(*_ROW_FIELDS, *extra, period_=F("day")):
-            rows.append(row)
-        covered_in_days = {d + HOUR * i for d in days for i in range(24)}
-    else:
-        covered_in_days = set()
-    hourly = covered - covered_in_days
-    q = _ranges_q("hour", _hour_ranges(hourly), end=span.end)
-    if q is not None:
-        floor = latency.floor_day if by_day else (lambda h: h)
-        for row in _scoped(JobHourly.objects.filter(q), scopes=scopes, key=key).values(*_ROW_FIELDS, *extra, period_=F("hour")):
-            row["period_"] = floor(row["period_"])
-            rows.append(row)
+    rows = _covered_rows(plan, covered, by_day=by_day, scopes=scopes, key=key, labels=labels, periods=periods)
     plan_raw = WindowPlan(span=span, covered=frozenset(covered), data=plan.data)
     q = _ranges_q("created_at", plan_raw.raw_ranges(), end=span.end)
     if q is not None:
         rows.extend(_raw_rows(hybrid_jobs().filter(q), by_day=by_day, scopes=scopes, key=key, group_id=group_id,
                               runbook=runbook, labels=labels))
     for row in rows:
-        row["period"] = row.pop("period_")
+        row["period"] = row.pop("period_") if periods else None
+        row.pop("period_", None)
     return rows
+
+
+# The covered part of a window per key is reused while the rollups are unchanged (the digest of
+# their markers is in the key), at most this long: a group or account renamed meanwhile shows its
+# new name after this many seconds. A cache error is a miss.
+COVERED_ROWS_MAX_AGE = 300
+
+
+def _covered_rows(
+    plan: WindowPlan, covered: set[datetime], *, by_day: bool, scopes: tuple[str, ...] | None, key: str | None,
+    labels: bool, periods: bool,
+) -> list[dict]:
+    """The covered hours' rollup rows (JobDaily for whole covered days when ``by_day``): at most two
+    queries, none when ``periods`` is False and the same rollup state was read recently."""
+    if not covered:
+        return []
+    cache_key = None
+    if not periods and plan.rollup_version:
+        digest = hashlib.sha256(repr((plan.rollup_version, sorted(covered), by_day, scopes, key, labels)).encode())
+        cache_key = f"latency-covered:{digest.hexdigest()[:32]}"
+        try:
+            hit = cache.get(cache_key)
+        except Exception:  # the cache is an optimisation: down means recompute
+            hit = None
+        if hit is not None:
+            return [dict(row) for row in hit]
+    extra = LABEL_FIELDS if labels else ()
+    rows: list[dict] = []
+    days = plan.covered_days() if by_day else []
+    if days:
+        daily = _scoped(JobDaily.objects.filter(day__in=days), scopes=scopes, key=key)
+        rows.extend(daily.values(*_ROW_FIELDS, *extra, period_=F("day")) if periods else daily.values(*_ROW_FIELDS, *extra))
+    covered_in_days = {d + HOUR * i for d in days for i in range(24)}
+    q = _ranges_q("hour", _hour_ranges(covered - covered_in_days), end=plan.span.end)
+    if q is not None:
+        floor = latency.floor_day if by_day else (lambda h: h)
+        hourly = _scoped(JobHourly.objects.filter(q), scopes=scopes, key=key)
+        for row in (hourly.values(*_ROW_FIELDS, *extra, period_=F("hour")) if periods else hourly.values(*_ROW_FIELDS, *extra)):
+            if periods:
+                row["period_"] = floor(row["period_"])
+            rows.append(row)
+    if cache_key is None:
+        return rows
+    merged = [{**first, **acc.as_fields()} for acc, first in job_rollups.merge_rows(rows, lambda r: r["key"]).values()]
+    try:
+        cache.set(cache_key, merged, timeout=COVERED_ROWS_MAX_AGE)
+    except Exception:  # see above
+        pass
+    return [dict(row) for row in merged]
 
 
 def _raw_rows(
     qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...] | None, key: str | None, group_id: int | None,
     runbook: str | None, labels: bool,
 ) -> list[dict]:
-    """Raw jobs folded per (period, key) exactly as the rollup writer folds them, by the database
-    (``workers.latency.selectors.raw_fold``): one query."""
+    """Raw jobs folded per (period, key) exactly as the rollup writer folds them: by the database on
+    PostgreSQL (``workers.latency.selectors.raw_fold``), in Python elsewhere. One query."""
     if group_id is not None:
         qs = qs.filter(group_id=group_id)
     if runbook is not None:
         qs = qs.filter(runbook=runbook)
+    if connection.vendor != "postgresql":
+        return _raw_rows_python(qs, by_day=by_day, scopes=scopes, key=key, labels=labels)
     wanted = scopes if scopes is not None else job_rollups.ROLLUP_SCOPES
     if key is not None:
         wanted = tuple(s for s in wanted if s == _KEY_SCOPES.get(key.split(":", 1)[0]))
     rows = fold_raw(qs, by_day=by_day, scopes=wanted, labels=labels)
     return rows if key is None else [r for r in rows if r["key"] == key]
+
+
+def _raw_rows_python(qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...] | None, key: str | None, labels: bool) -> list[dict]:
+    n = len(job_rollups.JOB_FIELDS)
+    found = list(qs.values_list(*job_rollups.JOB_FIELDS, *(LABEL_FIELDS if labels else ())))
+    names: dict[str, dict] = {}
+    if labels:
+        for r in found:
+            gid, wid, rb = r[0], r[1], r[2]
+            for _scope, k, _g, _w, _rb in job_rollups.scope_keys(gid, rb, wid):
+                names.setdefault(k, dict(zip(LABEL_FIELDS, r[n:])))
+    period = latency.floor_day if by_day else latency.floor_hour
+    accs = job_rollups.accumulate_jobs((r[:n] for r in found), period)
+    out = []
+    for (start, k), acc in accs.items():
+        if (key is not None and k != key) or (scopes is not None and acc.scope not in scopes):
+            continue
+        row = {**acc.as_fields(), "period_": start}
+        if labels:
+            row.update(names.get(k, dict.fromkeys(LABEL_FIELDS)))
+        out.append(row)
+    return out
 
 
 _KEY_SCOPES = {"fleet": job_rollups.FLEET_SCOPE, "g": job_rollups.GROUP_SCOPE, "r": job_rollups.RUNBOOK_SCOPE,

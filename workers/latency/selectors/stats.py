@@ -258,7 +258,7 @@ def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
         plan = plan_window(span)
         data = plan.data
         summary, trend = _fleet_series(plan, key="fleet")
-        rows = window_rows(plan, by_day=span.source == "daily", labels=True,
+        rows = window_rows(plan, by_day=span.source == "daily", labels=True, periods=False,
                            scopes=(RollupScope.GROUP.value, RollupScope.RUNBOOK.value, RollupScope.WORKER.value))
         breakdown = {"group": [], "runbook": [], "worker": []}
         for acc, row in job_rollups.merge_rows(rows, lambda r: r["key"]).values():
