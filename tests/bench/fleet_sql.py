@@ -4,16 +4,17 @@ Used by ``tests.bench.fleet`` on PostgreSQL only (SQLite runs are small and go t
 the product's rollup services). Nothing here is product code: the product's rollup writers
 (``workers.fleet.rollups.rollup_utilization``, ``workers.latency.rollups.rollup_jobs``) remain the one
 definition of the rollups; the SQL below computes the same rows for a freshly built fleet in a few
-statements, and ``tests/bench/test_fleet_sql.py`` checks it against those writers.
+statements, and ``python -m tests.bench --check-rollups`` compares them row by row with those writers.
 
 Speed: secondary indexes and constraints of the big tables are dropped for the load and rebuilt after
 it (one sorted build each instead of 100 million random inserts), foreign keys are re-added as
-``NOT VALID`` then validated, and the hourly utilization rollup is computed from the rows each
+``NOT VALID`` then validated (two tables at a time, one connection each), and the hourly utilization rollup is computed from the rows each
 INSERT returns, so the 100 million samples are never read back.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -55,16 +56,41 @@ def indexes_after_load(tables: tuple[str, ...], progress: Callable[[str], None])
         for name, _d in indexes:
             cur.execute(f'DROP INDEX "{name}"')
     yield
-    with connection.cursor() as cur:
-        for table, name, definition, kind in sorted(constraints, key=lambda c: c[3] == "f"):
-            if kind == "f":
-                cur.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition} NOT VALID')
-                cur.execute(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"')
-            else:
-                cur.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
-        for _name, definition in indexes:
-            cur.execute(definition)
+    # One table per connection, two at a time (the machine's cores): a table's own statements in order,
+    # primary and unique keys before the foreign keys that need them.
+    work: dict[str, list[str]] = {t: [] for t in tables}
+    for table, name, definition, kind in sorted(constraints, key=lambda c: c[3] == "f"):
+        if kind == "f":
+            work[table] += [f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition} NOT VALID',
+                            f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}"']
+        else:
+            work[table].append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+    for _name, definition in indexes:
+        table = definition.split(" ON ", 1)[1].split(" ", 1)[0].removeprefix("public.").strip('"')
+        work[table].insert(0, definition)
+    in_parallel([lambda statements=statements: _run(statements) for statements in work.values() if statements])
     progress(f"  rebuilt {len(indexes)} indexes and {len(constraints)} constraints on {', '.join(tables)}")
+
+
+def _run(statements: list[str]) -> None:
+    with connection.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+
+
+def in_parallel(tasks: list[Callable[[], None]], workers: int = 2) -> None:
+    """Run ``tasks`` on ``workers`` threads, each with its own database connection and session settings."""
+
+    def run(task: Callable[[], None]) -> None:
+        try:
+            session_settings()
+            task()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run, task) for task in tasks]:
+            future.result()
 
 
 def insert_jobs(group_ids: list[int], *, n: int, start: datetime, days: int, now: datetime, runbooks: list[str]) -> None:

@@ -122,6 +122,7 @@ def _scoped(qs: QuerySet, *, scopes: tuple[str, ...] | None, key: str | None) ->
 def window_rows(
     plan: WindowPlan, *, by_day: bool, scopes: tuple[str, ...] | None = None, key: str | None = None,
     group_id: int | None = None, runbook: str | None = None, labels: bool = False, periods: bool = True,
+    raw: list[dict] | None = None,
 ) -> list[dict]:
     """Rollup-shaped rows (``_ROW_FIELDS`` plus "period", and the label fields when ``labels``) of the
     window: covered hours from JobHourly (whole covered days from JobDaily when ``by_day``), the rest
@@ -130,20 +131,35 @@ def window_rows(
     ``key`` / ``scopes`` pick rollup rows; ``group_id`` / ``runbook`` cut the raw rows the same way
     (a group+runbook cut exists only in raw rows: then nothing is read from the rollups).
     ``periods=False``: the caller merges per key only; the covered part then comes as one row per key
-    ("period" None), computed once per state of the rollups (``_covered_rows``).
+    ("period" None), computed once per state of the rollups (``_covered_rows``). ``raw``: the window's
+    raw rows already folded (``raw_rows``, shared by two calls over the same plan): no raw query.
     """
-    span = plan.span
     covered = set(plan.covered) if not (group_id is not None and runbook is not None) else set()
     rows = _covered_rows(plan, covered, by_day=by_day, scopes=scopes, key=key, labels=labels, periods=periods)
-    plan_raw = WindowPlan(span=span, covered=frozenset(covered), data=plan.data)
-    q = _ranges_q("created_at", plan_raw.raw_ranges(), end=span.end)
-    if q is not None:
-        rows.extend(_raw_rows(hybrid_jobs().filter(q), by_day=by_day, scopes=scopes, key=key, group_id=group_id,
-                              runbook=runbook, labels=labels))
+    if raw is not None:
+        rows.extend(raw)
+    else:
+        rows.extend(raw_rows(plan, covered, by_day=by_day, scopes=scopes, key=key, group_id=group_id, runbook=runbook,
+                             labels=labels))
     for row in rows:
         row["period"] = row.pop("period_") if periods else None
         row.pop("period_", None)
     return rows
+
+
+def raw_rows(
+    plan: WindowPlan, covered: set[datetime] | None = None, *, by_day: bool, scopes: tuple[str, ...] | None = None,
+    key: str | None = None, group_id: int | None = None, runbook: str | None = None, labels: bool = False,
+) -> list[dict]:
+    """The window's stretches no covered hour holds, folded per period and key (one query, none when
+    the rollups cover everything)."""
+    covered = set(plan.covered) if covered is None else covered
+    uncovered = WindowPlan(span=plan.span, covered=frozenset(covered), data=plan.data)
+    q = _ranges_q("created_at", uncovered.raw_ranges(), end=plan.span.end)
+    if q is None:
+        return []
+    return _raw_rows(hybrid_jobs().filter(q), by_day=by_day, scopes=scopes, key=key, group_id=group_id,
+                     runbook=runbook, labels=labels)
 
 
 # The covered part of a window per key is reused while the rollups are unchanged (the digest of

@@ -47,11 +47,9 @@ def _aggregates() -> tuple[str, list[Any]]:
     """The aggregate columns (SQL) and their parameters, in the order ``fold_raw`` unpacks them."""
     cols, params = ["COUNT(*)"], []
     for name in _OUTCOMES:
-        cols.append("SUM(CASE WHEN LOWER(TRIM(j.status)) = %s THEN 1 ELSE 0 END)")
+        cols.append("COUNT(*) FILTER (WHERE j.outcome = %s)")
         params.append(name)
-    phrases = " OR ".join(["LOWER(j.exception) LIKE %s"] * len(_NOT_AVAILABLE))
-    cols.append(f"SUM(CASE WHEN LOWER(TRIM(j.status)) = %s AND ({phrases}) THEN 1 ELSE 0 END)")
-    params += ["failed", *(f"%{p}%" for p in _NOT_AVAILABLE)]
+    cols.append("COUNT(*) FILTER (WHERE j.not_available)")
     for _prefix, col in _MEASURES:
         clamped = f"CASE WHEN j.{col} < 0 THEN 0.0 ELSE j.{col} END"
         values = f"array_agg(j.{col}) FILTER (WHERE j.{col} IS NOT NULL)"
@@ -68,10 +66,8 @@ def _histograms(values: list[Any], counts: list[int]) -> list[str]:
     return [job_rollups.dump_hist(r.tolist()) for r in matrix.reshape(len(counts), latency.BUCKET_COUNT)]
 
 
-def _period(value: Any) -> datetime:
-    """A truncated timestamp as an aware UTC datetime (SQLite returns text, PostgreSQL a naive value)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+def _period(value: datetime) -> datetime:
+    """A truncated UTC timestamp (naive, from ``AT TIME ZONE 'UTC'``) as an aware datetime."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -81,9 +77,14 @@ def fold_raw(qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...], labels: boo
     if not scopes:
         return []
     inner, inner_params = qs.order_by().values_list(*_JOB_COLUMNS).query.sql_with_params()
-    trunc, trunc_params = connection.ops.datetime_trunc_sql("day" if by_day else "hour", "j.created_at", (), "UTC")
+    phrases = " OR ".join(["LOWER(x.exception) LIKE %s"] * len(_NOT_AVAILABLE))
+    # Each job's outcome and not-available flag, worked out once, then grouped once per scope.
+    jobs_sql = (f"SELECT x.*, LOWER(TRIM(x.status)) AS outcome, "
+                f"(LOWER(TRIM(x.status)) = 'failed' AND ({phrases})) AS not_available FROM ({inner}) x")
+    jobs_params = [*(f"%{p}%" for p in _NOT_AVAILABLE), *inner_params]
+    trunc = f"date_trunc('{'day' if by_day else 'hour'}', j.created_at AT TIME ZONE 'UTC')"  # naive UTC, see _period
     aggs, agg_params = _aggregates()
-    parts, params = [], list(inner_params)
+    parts, params = [], jobs_params
     for scope in scopes:
         columns, grouped = _SCOPES[scope]
         typed = [c if c != "NULL" else f"CAST(NULL AS {_NULL_TYPES[i]})" for i, c in enumerate(columns)]
@@ -95,10 +96,9 @@ def fold_raw(qs: QuerySet, *, by_day: bool, scopes: tuple[str, ...], labels: boo
         if scope == job_rollups.WORKER_SCOPE:
             joins += "LEFT JOIN workers_hybridworker w ON w.id = j.worker_id WHERE j.worker_id IS NOT NULL "
         parts.append(f"SELECT {trunc}, %s, {', '.join(typed)}, {aggs} FROM j {joins}GROUP BY {group_by}")
-        params += [*trunc_params, scope, *agg_params]
+        params += [scope, *agg_params]
     with connection.cursor() as cursor:
-        # The jobs are read once (MATERIALIZED), then grouped once per scope.
-        cursor.execute(f"WITH j AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts), params)
+        cursor.execute(f"WITH j AS MATERIALIZED ({jobs_sql}) " + " UNION ALL ".join(parts), params)
         found = cursor.fetchall()
     hists = {prefix: _histograms([r[14 + 4 * k + 3] for r in found], [r[14 + 4 * k] for r in found])
              for k, (prefix, _col) in enumerate(_MEASURES)}

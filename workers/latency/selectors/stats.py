@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from workers.latency.selectors.coverage import LABEL_FIELDS, WindowPlan, plan_window, window_rows
+from workers.latency.selectors.coverage import LABEL_FIELDS, WindowPlan, plan_window, raw_rows, window_rows
 from workers.latency.selectors.jobs import DEFAULT_LIST_LIMIT, QueuedNow, hybrid_jobs, queued_now
 from workers.latency.selectors.windows import WindowSpan, resolve_window
 from workers.models import RollupScope
@@ -160,10 +160,13 @@ def filled_trend(span: WindowSpan, data: DataSpan, by_start: dict[datetime, Accu
     return points
 
 
-def _fleet_series(plan: WindowPlan, *, key: str, group_id: int | None = None, runbook: str | None = None) -> tuple[LatencyStats, list[TrendPoint]]:
-    """Summary and trend of one key (fleet, g:<id>, r:<runbook>) of the window: at most three queries."""
+def _fleet_series(
+    plan: WindowPlan, *, key: str, group_id: int | None = None, runbook: str | None = None, raw: list[dict] | None = None,
+) -> tuple[LatencyStats, list[TrendPoint]]:
+    """Summary and trend of one key (fleet, g:<id>, r:<runbook>) of the window: at most three queries
+    (two when ``raw`` brings the raw rows, folded per trend step)."""
     span = plan.span
-    rows = window_rows(plan, by_day=span.trend_step == "day", key=key, group_id=group_id, runbook=runbook)
+    rows = window_rows(plan, by_day=span.trend_step == "day", key=key, group_id=group_id, runbook=runbook, raw=raw)
     total = job_rollups.merge_rows(rows, lambda r: "all")
     by_period = job_rollups.merge_rows(rows, lambda r: r["period"])
     summary = _stats(total["all"][0], label="") if total else None
@@ -257,9 +260,12 @@ def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAU
     else:
         plan = plan_window(span)
         data = plan.data
-        summary, trend = _fleet_series(plan, key="fleet")
+        # The raw stretches folded once for both reads, per trend step (the tables merge per key only).
+        raw = raw_rows(plan, by_day=span.trend_step == "day", labels=True)
+        summary, trend = _fleet_series(plan, key="fleet", raw=[r for r in raw if r["key"] == "fleet"])
         rows = window_rows(plan, by_day=span.source == "daily", labels=True, periods=False,
-                           scopes=(RollupScope.GROUP.value, RollupScope.RUNBOOK.value, RollupScope.WORKER.value))
+                           scopes=(RollupScope.GROUP.value, RollupScope.RUNBOOK.value, RollupScope.WORKER.value),
+                           raw=[r for r in raw if r["key"] != "fleet"])
         breakdown = {"group": [], "runbook": [], "worker": []}
         for acc, row in job_rollups.merge_rows(rows, lambda r: r["key"]).values():
             name, account = _label(row)
