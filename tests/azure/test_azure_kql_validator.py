@@ -19,6 +19,7 @@ from workers.azure.queries import (
     agent_events_query,
     heartbeat_query,
     kql_string,
+    utilization_hourly_query,
     utilization_query,
 )
 
@@ -34,7 +35,7 @@ pytestmark = [
 START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HOSTILE_NAMES = ["o'brien", 'x" or 1==1 //', "a|b", "where", "back\\slash", "line\nbreak", "cr\rtab\t", "hrw-win-01", "名前"]
-BUILDERS = [heartbeat_query, utilization_query, agent_events_query]
+BUILDERS = [heartbeat_query, utilization_query, utilization_hourly_query, agent_events_query]
 
 
 def validate(*, queries: list[str], literals: list[str]) -> dict[str, Any]:

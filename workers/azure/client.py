@@ -67,6 +67,7 @@ from workers.azure.parse import (
     parse_heartbeat_row,
     parse_job,
     parse_rows,
+    parse_utilization_hour_row,
     parse_utilization_row,
     parse_worker,
     partial_error_text,
@@ -78,6 +79,7 @@ from workers.azure.queries import (
     as_utc,
     heartbeat_query,
     jobs_filters,
+    utilization_hourly_query,
     utilization_query,
 )
 from workers.azure.records import GroupRecord, JobRecord, LogsResult, WorkerRecord
@@ -393,6 +395,12 @@ class AzureClient:
     def utilization(self, *, start: datetime, end: datetime, computers: Sequence[str] | None = None) -> LogsResult:
         """CPU and memory % per computer per minute in [start, end). rows: tuple[UtilizationRecord, ...]."""
         return self._query("utilization", utilization_query(start, end, computers), start, end, parse_utilization_row)
+
+    def utilization_hourly(self, *, start: datetime, end: datetime, computers: Sequence[str] | None = None) -> LogsResult:
+        """CPU and memory per computer per hour in [start, end). rows: tuple[UtilizationHourRecord, ...]."""
+        return self._query(
+            "hourly utilization", utilization_hourly_query(start, end, computers), start, end, parse_utilization_hour_row
+        )
 
     def agent_events(self, *, start: datetime, end: datetime, computers: Sequence[str] | None = None) -> LogsResult:
         """Event 4502 per computer in [start, end). rows: tuple[AgentEventRecord, ...]."""

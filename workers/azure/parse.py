@@ -18,6 +18,7 @@ from workers.azure.records import (
     GroupRecord,
     HeartbeatRecord,
     JobRecord,
+    UtilizationHourRecord,
     UtilizationRecord,
     WorkerRecord,
 )
@@ -282,6 +283,18 @@ def parse_utilization_row(row: Row) -> UtilizationRecord:
         available = finite_float(row["MemAvailablePct"])
         mem = None if available is None else 100.0 - available
     return UtilizationRecord(computer=computer, ts=ts, cpu_pct=finite_float(row["CpuPct"]), mem_pct=mem)
+
+
+def parse_utilization_hour_row(row: Row) -> UtilizationHourRecord:
+    computer = cell_text(row["Computer"])
+    hour = parse_datetime(row["Hour"])
+    minutes = finite_float(row["Minutes"])
+    if not computer or hour is None or minutes is None or minutes < 1:
+        raise BadRow("hourly Perf row without Computer, Hour or Minutes")
+    return UtilizationHourRecord(
+        computer=computer, hour=hour, cpu_avg=finite_float(row["CpuAvg"]), cpu_max=finite_float(row["CpuMax"]),
+        mem_avg=finite_float(row["MemAvg"]), mem_max=finite_float(row["MemMax"]), minutes=int(minutes),
+    )
 
 
 def parse_agent_event_row(row: Row) -> AgentEventRecord:

@@ -208,6 +208,29 @@ def utilization_query(start: datetime, end: datetime, computers: Sequence[str] |
     )
 
 
+def utilization_hourly_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+    """CPU and memory per computer per hour in [start, end): the hourly rollup, computed in the workspace.
+
+    The same one-minute values as ``utilization_query`` (memory: used %, else 100 - available %),
+    then per hour their mean, maximum and the number of minutes with a value, exactly what
+    ``rollup_utilization`` computes from stored minutes. The history backfill reads weeks this way:
+    one row per machine-hour instead of sixty.
+    """
+    minutes = utilization_query(start, end, computers)
+    if minutes is None:
+        return None
+    return _assemble(
+        [
+            minutes,
+            "| extend MemPct = iff(isnotnull(MemUsedPct), MemUsedPct, 100.0 - MemAvailablePct)",
+            "| where isnotnull(CpuPct) or isnotnull(MemPct)",
+            "| summarize CpuAvg = avg(CpuPct), CpuMax = max(CpuPct), MemAvg = avg(MemPct), MemMax = max(MemPct),"
+            " Minutes = count() by Computer, Hour = bin(TimeGenerated, 1h)",
+            "| project Computer, Hour, CpuAvg, CpuMax, MemAvg, MemMax, Minutes",
+        ]
+    )
+
+
 def agent_events_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
     """Event 4502 (Operations Manager log) per computer in [start, end): count, first, last, one message."""
     where_computer = _computer_clause(computers)

@@ -66,6 +66,19 @@ class UtilizationRecord:
 
 
 @dataclass(frozen=True)
+class UtilizationHourRecord:
+    """One per computer per hour: the mean and maximum of its one-minute values, and how many minutes."""
+
+    computer: str
+    hour: datetime  # hour bucket (UTC)
+    cpu_avg: float | None
+    cpu_max: float | None
+    mem_avg: float | None
+    mem_max: float | None
+    minutes: int
+
+
+@dataclass(frozen=True)
 class AgentEventRecord:
     """Event 4502 occurrences per computer in the window (TLS interception)."""
 

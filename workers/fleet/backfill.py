@@ -11,6 +11,10 @@ Each read starts at its stored watermark minus the overlap, never before ``since
 that is already up to date only the gap since the last poll is read again and rolled up, so a
 restart does not redo the whole backfill. Safe to run twice (every step is idempotent).
 
+Utilization older than ``MINUTE_HISTORY`` is read as hourly rows summarised in the workspace (one
+row per machine-hour instead of sixty): the pages and the capacity analysis read weeks from the
+hourly rollup anyway, and only the last day needs minutes (the 24 h correlation, the worker page).
+
 Heartbeats are an exception by nature: the Heartbeat query answers the latest heartbeat per
 computer, so the history of that signal is not reconstructed (its span starts at the latest one).
 """
@@ -19,21 +23,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from workers.azure.errors import AzureError
 from workers.capacity.correlation import WINDOWS, compute_findings
 from workers.fleet import polling
-from workers.fleet.rollups import rollup_utilization
+from workers.fleet.rollups import hour_floor, rollup_utilization
+from workers.fleet.telemetry import ingest_utilization_hourly
 from workers.fleet.status import refresh_statuses
 from workers.latency.rollups import rollup_jobs
-from workers.models import AutomationAccount, PollKind, WorkerGroup
+from workers.models import AutomationAccount, HybridWorker, PollKind, WorkerGroup
 
 # Each poll_logs call reads at most PERF_SLICES_PER_POLL Perf slices; a long history of a big fleet
 # takes several calls. This bounds the loop if a backlog never clears (the next poll continues).
 MAX_LOG_POLLS = 50
+# Minutes are read for the last day (and the hour it started in); older utilization as hourly rows.
+MINUTE_HISTORY = timedelta(hours=25)
+# Rows per hourly-history query: machine-hours, well under Log Analytics' 500,000-row limit.
+HOURLY_ROWS_PER_QUERY = 100_000
 
 
 @dataclass(frozen=True)
@@ -99,11 +108,28 @@ def backfill_account(account_id: int, *, since: datetime, now: datetime | None =
         outcome = polling.poll_jobs(account_id, now=now, floor=since)
         return outcome.rows, f"jobs since {start:%Y-%m-%d %H:%M}" + (f", {outcome.error}" if outcome.error else ""), outcome.ok
 
+    minutes_from = max(since, hour_floor(now - MINUTE_HISTORY))
+
+    def hourly_history() -> tuple[int, str, bool]:
+        machines = HybridWorker.objects.filter(group__account_id=account_id, removed_at__isnull=True).count()
+        length = timedelta(hours=max(1, min(24 * 7, HOURLY_ROWS_PER_QUERY // max(1, machines))))
+        client = polling.azure_client(account)
+        rows, partial, begin = 0, [], hour_floor(start)
+        while begin < minutes_from:
+            end = min(minutes_from, begin + length)
+            answer = client.utilization_hourly(start=begin, end=end)
+            rows += ingest_utilization_hourly(account, answer.rows).rows
+            if answer.partial_error is not None:
+                partial.append(f"{begin:%Y-%m-%d %H:%M}: {answer.partial_error}")
+            begin = end
+        detail = f"machine-hours before {minutes_from:%Y-%m-%d %H:%M}" + (f"; partial: {partial[0]}" if partial else "")
+        return rows, detail, not partial
+
     def logs() -> tuple[int, str, bool]:
         totals: dict[str, int] = {}
         errors: list[str] = []
         for _ in range(MAX_LOG_POLLS):
-            outcomes = polling.poll_logs(account_id, now=now, floor=since)
+            outcomes = polling.poll_logs(account_id, now=now, floor=minutes_from)
             for o in outcomes:
                 totals[o.kind] = totals.get(o.kind, 0) + o.rows
             backlog = [o for o in outcomes if o.error.startswith("backlog")]
@@ -132,6 +158,8 @@ def backfill_account(account_id: int, *, since: datetime, now: datetime | None =
     step("inventory", inventory)
     step("jobs", jobs)
     if account.workspace_id:
+        if start < minutes_from:
+            step("utilization history", hourly_history)
         step("log analytics", logs)
     step("statuses", statuses)
     step("rollups", rollups)

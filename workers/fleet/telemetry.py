@@ -15,6 +15,7 @@ from workers.azure.parse import finite_float
 from workers.azure.records import (
     AgentEventRecord,
     HeartbeatRecord,
+    UtilizationHourRecord,
     UtilizationRecord,
 )
 from workers.fleet import signal_spans
@@ -24,6 +25,7 @@ from workers.models import (
     AutomationAccount,
     HybridWorker,
     SignalSource,
+    UtilizationHourly,
     UtilizationSample,
 )
 from workers.rules.signals import tolerance
@@ -155,6 +157,35 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
             row["mem_pct"] = mem
     update_workers_in_pk_order(latest, ["cpu_pct", "mem_pct", "utilization_at"], keep_newer="utilization_at")
     return IngestResult(rows=len(keys), skipped=skipped)
+
+
+def ingest_utilization_hourly(account: AutomationAccount, records: Iterable[UtilizationHourRecord]) -> IngestResult:
+    """Upsert hourly CPU/memory rows by ``(worker, hour)``, as the workspace summarised them.
+
+    The history backfill reads weeks this way; the hours it writes are the same rows
+    ``rollup_utilization`` would build from the minutes, which stay unread (and unstored) there.
+    """
+    index = _ComputerIndex(account)
+    hours: dict[tuple[int, datetime], UtilizationHourRecord] = {}
+    skipped = 0
+    for rec in records:
+        pks = index.find(rec.computer)
+        if not pks or rec.minutes < 1:
+            skipped += 1
+            continue
+        hour = rec.hour.replace(minute=0, second=0, microsecond=0)
+        for pk in pks:
+            hours[(pk, hour)] = rec
+    objs = [
+        UtilizationHourly(worker_id=pk, hour=hour, cpu_avg=finite_float(r.cpu_avg), cpu_max=finite_float(r.cpu_max),
+                          mem_avg=finite_float(r.mem_avg), mem_max=finite_float(r.mem_max), samples=r.minutes)
+        for (pk, hour), r in sorted(hours.items())
+    ]
+    UtilizationHourly.objects.bulk_create(
+        objs, batch_size=BATCH, update_conflicts=True, unique_fields=["worker", "hour"],
+        update_fields=["cpu_avg", "cpu_max", "mem_avg", "mem_max", "samples"],
+    )
+    return IngestResult(rows=len(objs), skipped=skipped)
 
 
 def ingest_agent_events(account: AutomationAccount, records: Iterable[AgentEventRecord]) -> IngestResult:
