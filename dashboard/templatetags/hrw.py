@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from django import template
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -23,38 +22,14 @@ from workers.rules.format import format_duration
 register = template.Library()
 
 
-def add_token(url: str, request: HttpRequest | None) -> str:
-    """``url`` with the page's read-only ``?token=`` appended, when the page was opened with one."""
-    token = getattr(request, "display_token", None) if request is not None else None
-    if not token:
-        return url
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
-    query.append(("token", token))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
 @register.simple_tag(takes_context=True)
 def turl(context: template.Context, name: str, *args: Any, **query: Any) -> str:
-    """``{% turl 'group-detail' group.id window='7d' %}``: reverse(), optional query, and the token."""
+    """``{% turl 'group-detail' group.id window='7d' %}``: reverse() with an optional query (empty values dropped)."""
     url = reverse(name, args=args)
     clean = {k: v for k, v in query.items() if v not in (None, "")}
     if clean:
         url = f"{url}?{urlencode(clean)}"
-    return add_token(url, context.get("request"))
-
-
-@register.simple_tag(takes_context=True)
-def token_query(context: template.Context) -> str:
-    """``{% token_query as tq %}`` then ``href="{% url ... %}{{ tq }}"``: "?token=..." or "" (cheap in long loops)."""
-    token = getattr(context.get("request"), "display_token", None)
-    return f"?{urlencode({'token': token})}" if token else ""
-
-
-@register.filter
-def with_token(url: str, request: HttpRequest | None) -> str:
-    """``{{ some_url|with_token:request }}`` for URLs built elsewhere."""
-    return add_token(str(url), request)
+    return url
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -139,15 +114,13 @@ def _flags_html(g: Any) -> SafeString:
     return SafeString(" ".join(parts))
 
 
-@register.simple_tag(takes_context=True)
-def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
+@register.simple_tag
+def group_rows(groups: list[Any]) -> SafeString:
     """The overview's table rows, built with format_html (every value escaped).
 
     The overview lists every group (hundreds at fleet scale); the template engine costs ~10 µs per
     variable, so this one loop is rendered in Python. The markup matches templates/dashboard/_*.html.
     """
-    tq = token_query(context)
-
     def row(g: Any) -> tuple[Any, ...]:
         o = g.jobs_24h
         late = format_html(' <span class="muted">({} late)</span>', g.members.late) if g.members.late else ""
@@ -155,7 +128,7 @@ def group_rows(context: template.Context, groups: list[Any]) -> SafeString:
                else duration_html(g.queue_p95_seconds_24h, empty="n/a"))
         return (
             mark_safe(' class="is-stale"') if g.poll_problem else "",
-            reverse("group-detail", args=[g.id]) + tq, g.name, g.group_type, g.account, g.id, g.health, g.health, g.health.capitalize(),
+            reverse("group-detail", args=[g.id]), g.name, g.group_type, g.account, g.id, g.health, g.health, g.health.capitalize(),
             g.members.online, g.members.total, late, _flags_html(g),
             o["completed"], o["failed"], o["stopped"], o["suspended"], o["other"], p95,
         )

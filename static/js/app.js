@@ -22,17 +22,10 @@
     });
   }
 
-  // The read-only display token (?token=) of this page, if any: fetches carry it as a Bearer header.
-  function pageToken() {
-    return new URLSearchParams(window.location.search).get("token");
-  }
-
   function fetchJSON(url, options) {
     var opts = options || {};
     var headers = new Headers(opts.headers || {});
     headers.set("Accept", "application/json");
-    var token = pageToken();
-    if (token) { headers.set("Authorization", "Bearer " + token); }
     opts.headers = headers;
     opts.credentials = "same-origin";
     return fetch(url, opts).then(function (response) {
@@ -42,6 +35,6 @@
   }
 
   // Extends window.hrw (static/js/format.js put the shared duration formatter there).
-  window.hrw = Object.assign(window.hrw || {}, { localiseTimes: localiseTimes, fetchJSON: fetchJSON, pageToken: pageToken });
+  window.hrw = Object.assign(window.hrw || {}, { localiseTimes: localiseTimes, fetchJSON: fetchJSON });
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
 })();

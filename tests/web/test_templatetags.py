@@ -1,4 +1,4 @@
-"""Template helpers: token-carrying URLs, UTC <time> elements, human ages."""
+"""Template helpers: URLs with a query, UTC <time> elements, human ages."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,20 +10,10 @@ from dashboard.templatetags import hrw, latency_tags
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def test_it_appends_the_display_token_to_urls():
-    request = RequestFactory().get("/")
-    request.display_token = "hrw_abc"
-    assert hrw.add_token("/jobs/?status=Failed", request) == "/jobs/?status=Failed&token=hrw_abc"
-
-
-def test_it_replaces_an_existing_token_parameter():
-    request = RequestFactory().get("/")
-    request.display_token = "hrw_new"
-    assert hrw.add_token("/jobs/?token=hrw_old", request) == "/jobs/?token=hrw_new"
-
-
-def test_it_leaves_urls_alone_without_a_token():
-    assert hrw.add_token("/jobs/", RequestFactory().get("/")) == "/jobs/"
+def test_it_builds_urls_with_a_query_and_never_a_token():
+    request = RequestFactory().get("/?token=hrw_abc")
+    url = hrw.turl({"request": request}, "jobs", status="Failed", empty="")
+    assert url == "/jobs/?status=Failed"
 
 
 def test_it_renders_a_utc_time_element():
