@@ -108,6 +108,12 @@ def test_the_overview_fits_a_phone(login_cookie, fleet):
     _assert_visible_in_full(page, "[data-live-page=overview] tbody td.num", at_least=4)  # online / total, p95
     _assert_visible_in_full(page, ".alert-item .badge")
     assert fleet["group"].name in page.locator("[data-live-page=overview] tbody").inner_text()
+
+    # On a wider screen the same rows are a table again, under their header.
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.wait_for_function("() => innerWidth === 1280")
+    assert page.evaluate("() => getComputedStyle(document.querySelector('[data-live-page=overview] tbody tr')).display") == "table-row"
+    assert page.locator("[data-live-page=overview] thead").is_visible()
     login_cookie.assert_clean()
 
 

@@ -138,22 +138,35 @@ def test_a_permanent_error_is_recorded_and_not_raised(emu):
     assert WorkerGroup.objects.count() == 0
 
 
-def test_a_partial_log_result_keeps_rows_but_is_not_fresh(emu):
+def test_a_partial_log_result_is_read_again_in_halves_and_noted(emu):
+    account = account_for(emu)
+    poll_all(account, emu)
+    emu.clock.advance(120)
+    emu.inject_fault("partial", count=1, route="logs")
+    outcomes = polling.poll_logs(account.pk, now=emu.clock.now())
+    emu.clear_faults()
+    assert all(o.ok for o in outcomes), outcomes
+    account.refresh_from_db()
+    for kind in ("heartbeat", "perf", "events"):
+        assert getattr(account, f"{kind}_watermark") == emu.clock.now(), kind
+    notes = [r.error for r in PollRun.objects.filter(kind__in=["heartbeat", "perf", "events"], started_at=emu.clock.now())]
+    assert sum("split in halves after a partial result" in n for n in notes) == 1, notes
+
+
+def test_a_log_result_still_partial_at_the_smallest_slice_keeps_rows_but_is_not_fresh(emu):
     account = account_for(emu)
     poll_all(account, emu)
     account.refresh_from_db()
     marks = {k: getattr(account, f"{k}_watermark") for k in ("heartbeat", "perf", "events")}
     emu.clock.advance(120)
-    emu.inject_fault("partial", count=1, route="logs")
+    emu.inject_fault("partial", count=10_000, route="logs")
     outcomes = polling.poll_logs(account.pk, now=emu.clock.now())
     emu.clear_faults()
-    failed = [o for o in outcomes if not o.ok]
-    assert len(failed) == 1 and "partial result" in failed[0].error
+    assert outcomes and all(not o.ok and "partial result" in o.error for o in outcomes), outcomes
     account.refresh_from_db()
     for kind, mark in marks.items():
-        moved = getattr(account, f"{kind}_watermark") != mark
-        assert moved is (kind != failed[0].kind), kind
-    assert PollRun.objects.get(kind=failed[0].kind, ok=False).error.startswith("partial result")
+        assert getattr(account, f"{kind}_watermark") == mark, kind
+    assert PollRun.objects.filter(kind="perf", ok=False).get().error.startswith("partial result")
 
 
 def test_an_unreachable_azure_fails_every_poll_of_poll_once(emu):

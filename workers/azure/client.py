@@ -82,6 +82,7 @@ from workers.azure.queries import (
     utilization_hourly_query,
     utilization_query,
 )
+from workers.azure.logs import LOG_QUERIES
 from workers.azure.records import GroupRecord, JobRecord, LogsResult, WorkerRecord
 from workers.azure.throttle import ArmThrottle, throttle_for
 
@@ -405,3 +406,9 @@ class AzureClient:
     def agent_events(self, *, start: datetime, end: datetime, computers: Sequence[str] | None = None) -> LogsResult:
         """Event 4502 per computer in [start, end). rows: tuple[AgentEventRecord, ...]."""
         return self._query("agent events", agent_events_query(start, end, computers), start, end, parse_agent_event_row)
+
+    def logs(self, kind: str, *, start: datetime, end: datetime, computers: Sequence[str] | None = None,
+             resource_ids: Sequence[str] | None = None) -> LogsResult:
+        """``workers.azure.logs.LOG_QUERIES[kind]`` in [start, end), only these machines (both None: all)."""
+        what, build, parse = LOG_QUERIES[kind]
+        return self._query(what, build(start, end, computers, resource_ids=resource_ids), start, end, parse)

@@ -282,7 +282,9 @@ def parse_utilization_row(row: Row) -> UtilizationRecord:
     if mem is None:
         available = finite_float(row["MemAvailablePct"])
         mem = None if available is None else 100.0 - available
-    return UtilizationRecord(computer=computer, ts=ts, cpu_pct=finite_float(row["CpuPct"]), mem_pct=mem)
+    return UtilizationRecord(
+        computer=computer, ts=ts, cpu_pct=finite_float(row["CpuPct"]), mem_pct=mem, resource_id=cell_text(row["ResourceId"])
+    )
 
 
 def parse_utilization_hour_row(row: Row) -> UtilizationHourRecord:

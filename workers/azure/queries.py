@@ -150,6 +150,45 @@ def _computer_clause(computers: Sequence[str] | None) -> str | None:
     return "| where Computer in (" + ", ".join(literals) + ")"
 
 
+# At most this many machines (resource ids plus computer names) in one Log Analytics query: the
+# ``in`` lists stay far below the service's query-text limit, and one query's rows stay bounded.
+MACHINES_PER_QUERY = 500
+
+
+def _literals(values: Sequence[str], what: str) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            continue
+        seen.add(value)
+        try:
+            out.append(kql_string(value))
+        except (TypeError, ValueError) as exc:
+            logger.warning("skipping %s %r in a Log Analytics query: %s", what, value, exc)
+    return out
+
+
+def machine_clause(computers: Sequence[str] | None, resource_ids: Sequence[str] | None = None) -> str | None:
+    """``| where _ResourceId in~ (...) or Computer in (...)``: our machines only, or None for "every machine".
+
+    Machines whose ARM id (a worker's ``vmResourceId``) is known are matched by ``_ResourceId``, which
+    Log Analytics fills for Azure VMs and Arc servers whatever the computer calls itself (compared
+    case-insensitively: the column is usually lower case); the others by ``Computer``. Without
+    ``resource_ids`` this is ``_computer_clause``. "" when nothing is left to ask (never widened).
+    """
+    if resource_ids is None:
+        return _computer_clause(computers)
+    ids = _literals(resource_ids, "resource id")
+    names = _literals(computers or (), "computer name")
+    parts = []
+    if ids:
+        parts.append("_ResourceId in~ (" + ", ".join(ids) + ")")
+    if names:
+        parts.append("Computer in (" + ", ".join(names) + ")")
+    return ("| where " + " or ".join(parts)) if parts else ""
+
+
 def _window_clause(start: datetime, end: datetime) -> str:
     return f"| where TimeGenerated >= {kql_datetime(start)} and TimeGenerated < {kql_datetime(end)}"
 
@@ -162,9 +201,11 @@ def _assemble(lines: Iterable[str | None]) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def heartbeat_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+def heartbeat_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
     """Latest Heartbeat per computer in [start, end). None when ``computers`` leaves nothing to ask."""
-    where_computer = _computer_clause(computers)
+    where_computer = machine_clause(computers, resource_ids)
     if where_computer == "":
         return None
     return _assemble(
@@ -178,7 +219,9 @@ def heartbeat_query(start: datetime, end: datetime, computers: Sequence[str] | N
     )
 
 
-def utilization_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+def utilization_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
     """CPU and memory per computer per minute in [start, end).
 
     CPU: ``% Processor Time`` of object Processor or Processor Information, instance _Total/total.
@@ -187,7 +230,7 @@ def utilization_query(start: datetime, end: datetime, computers: Sequence[str] |
     ``Available MBytes Memory`` are absolute, and Perf carries no total memory to divide by, so
     they are not turned into a percentage (mem_pct stays None rather than guessed).
     """
-    where_computer = _computer_clause(computers)
+    where_computer = machine_clause(computers, resource_ids)
     if where_computer == "":
         return None
     memory_counters = MEMORY_USED_PCT_COUNTERS + (MEMORY_AVAILABLE_PCT_COUNTER,)
@@ -201,14 +244,16 @@ def utilization_query(start: datetime, end: datetime, computers: Sequence[str] |
             f" or (ObjectName == {kql_string(MEMORY_OBJECT)} and CounterName in {_tuple(memory_counters)})",
             f"| summarize CpuPct = avgif(CounterValue, CounterName == {kql_string(CPU_COUNTER)}),"
             f" MemUsedPct = avgif(CounterValue, CounterName in {_tuple(MEMORY_USED_PCT_COUNTERS)}),"
-            f" MemAvailablePct = avgif(CounterValue, CounterName == {kql_string(MEMORY_AVAILABLE_PCT_COUNTER)})"
-            " by Computer, TimeGenerated = bin(TimeGenerated, 1m)",
-            "| project Computer, TimeGenerated, CpuPct, MemUsedPct, MemAvailablePct",
+            f" MemAvailablePct = avgif(CounterValue, CounterName == {kql_string(MEMORY_AVAILABLE_PCT_COUNTER)}),"
+            " ResourceId = take_any(_ResourceId) by Computer, TimeGenerated = bin(TimeGenerated, 1m)",
+            "| project Computer, TimeGenerated, CpuPct, MemUsedPct, MemAvailablePct, ResourceId",
         ]
     )
 
 
-def utilization_hourly_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+def utilization_hourly_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
     """CPU and memory per computer per hour in [start, end): the hourly rollup, computed in the workspace.
 
     The same one-minute values as ``utilization_query`` (memory: used %, else 100 - available %),
@@ -216,7 +261,7 @@ def utilization_hourly_query(start: datetime, end: datetime, computers: Sequence
     ``rollup_utilization`` computes from stored minutes. The history backfill reads weeks this way:
     one row per machine-hour instead of sixty.
     """
-    minutes = utilization_query(start, end, computers)
+    minutes = utilization_query(start, end, computers, resource_ids=resource_ids)
     if minutes is None:
         return None
     return _assemble(
@@ -231,9 +276,11 @@ def utilization_hourly_query(start: datetime, end: datetime, computers: Sequence
     )
 
 
-def agent_events_query(start: datetime, end: datetime, computers: Sequence[str] | None = None) -> str | None:
+def agent_events_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
     """Event 4502 (Operations Manager log) per computer in [start, end): count, first, last, one message."""
-    where_computer = _computer_clause(computers)
+    where_computer = machine_clause(computers, resource_ids)
     if where_computer == "":
         return None
     return _assemble(
@@ -245,5 +292,45 @@ def agent_events_query(start: datetime, end: datetime, computers: Sequence[str] 
             "| summarize EventCount = count(), FirstAt = min(TimeGenerated), LastAt = max(TimeGenerated),"
             " Message = take_any(RenderedDescription) by Computer",
             "| project Computer, EventCount, FirstAt, LastAt, Message",
+        ]
+    )
+
+
+# VM insights (Azure Monitor Agent with a VM insights data collection rule) writes CPU and memory to
+# InsightsMetrics, not Perf: Origin "vm.azm.ms"; Processor/UtilizationPercentage (percent) and
+# Memory/AvailableMB, whose Tags (a JSON string) carry the machine's "vm.azm.ms/memorySizeMB".
+# (Learn: "Create alerts from VM insights" / "VM insights log query samples".)
+INSIGHTS_ORIGIN = "vm.azm.ms"
+INSIGHTS_CPU = ("Processor", "UtilizationPercentage")
+INSIGHTS_MEMORY = ("Memory", "AvailableMB")
+INSIGHTS_MEMORY_SIZE_TAG = "vm.azm.ms/memorySizeMB"
+
+
+def insights_utilization_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
+    """CPU and memory per computer per minute in [start, end) from InsightsMetrics (VM insights).
+
+    The same columns as ``utilization_query``: CPU % is UtilizationPercentage; memory used % is
+    100 - 100 * AvailableMB / memorySizeMB (None when the tag is missing or zero, never guessed).
+    """
+    where_computer = machine_clause(computers, resource_ids)
+    if where_computer == "":
+        return None
+    cpu_ns, cpu_name = (kql_string(v) for v in INSIGHTS_CPU)
+    mem_ns, mem_name = (kql_string(v) for v in INSIGHTS_MEMORY)
+    return _assemble(
+        [
+            "InsightsMetrics",
+            _window_clause(start, end),
+            f"| where Origin == {kql_string(INSIGHTS_ORIGIN)}",
+            where_computer,
+            f"| where (Namespace == {cpu_ns} and Name == {cpu_name}) or (Namespace == {mem_ns} and Name == {mem_name})",
+            f"| extend MemorySizeMB = toreal(todynamic(Tags)[{kql_string(INSIGHTS_MEMORY_SIZE_TAG)}])",
+            f"| summarize CpuPct = avgif(Val, Namespace == {cpu_ns}),"
+            f" MemUsedPct = avgif(100.0 - 100.0 * Val / MemorySizeMB, Namespace == {mem_ns} and MemorySizeMB > 0),"
+            " ResourceId = take_any(_ResourceId) by Computer, TimeGenerated = bin(TimeGenerated, 1m)",
+            "| extend MemAvailablePct = 100.0 - MemUsedPct",
+            "| project Computer, TimeGenerated, CpuPct, MemUsedPct, MemAvailablePct, ResourceId",
         ]
     )

@@ -63,6 +63,7 @@ class UtilizationRecord:
     ts: datetime  # minute bucket (UTC)
     cpu_pct: float | None
     mem_pct: float | None
+    resource_id: str = ""  # the machine's _ResourceId (lower case as Log Analytics reports it), when known
 
 
 @dataclass(frozen=True)

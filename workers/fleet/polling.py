@@ -11,9 +11,10 @@ it ends; only finished runs count as evidence (``workers.fleet.selectors.poll_ev
 left open by a process that died is closed as failed by ``workers.fleet.poll_sweep``. A failed poll
 records why and never marks data fresh: nothing is ingested and the watermark stays put.
 ``AzureTransientError`` (including a truncated or garbled body) propagates after it is recorded (the
-Celery task retries it); ``AzureError`` is recorded and returned (retrying will not help). A Log Analytics
-partial result ingests the rows it has but counts as a failure (ok=False, watermark unchanged), so
-the next poll reads that window again.
+Celery task retries it); ``AzureError`` is recorded and returned (retrying will not help). Log Analytics
+queries name only our machines, and a partial result is re-read in halves (``workers.fleet.log_reading``);
+one that stays partial at the smallest slice ingests its rows but counts as a failure (ok=False,
+watermark unchanged), so the next poll reads that window again.
 
 Called by ``workers.fleet.tasks`` (one task per poll) and ``manage.py poll --once``.
 """
@@ -39,6 +40,7 @@ from workers.db import worker_poll_window_seconds
 from workers.fleet.ingest import IngestResult
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.job_reading import read_exceptions, read_jobs
+from workers.fleet.log_reading import fleet_machines, read_logs
 from workers.fleet.jobs import ingest_jobs
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
@@ -291,10 +293,11 @@ def _logs_work(
 
     def work() -> _Work:
         rows = skipped = 0
-        begin = start
+        begin, machines, notes = start, fleet_machines(account), []  # our machines only, in batches
         for _ in range(max_slices):
             end = now if slice_length is None else min(now, begin + slice_length)
-            answer = getattr(azure_client(account), method)(start=begin, end=end)
+            answer = read_logs(azure_client(account), method, machines, start=begin, end=end)  # splits partial slices
+            notes += [answer.note()] if answer.splits else []
             with transaction.atomic():
                 result = ingest_fn(account, answer.rows)
                 if answer.partial_error is None:
@@ -304,7 +307,7 @@ def _logs_work(
             if answer.partial_error is not None:
                 return _Work(rows, skipped, f"partial result: {answer.partial_error}")
             if end >= now:
-                return _Work(rows, skipped)
+                return _Work(rows, skipped, note="; ".join(notes))
             begin = end
         return _Work(rows, skipped, f"backlog: read up to {begin.isoformat()}; the next poll continues from there")
 

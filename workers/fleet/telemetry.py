@@ -34,22 +34,31 @@ TLS_INTERCEPTION_EVENT_ID = 4502
 
 
 class _ComputerIndex:
-    """Heartbeat/Perf/Event ``Computer`` -> current workers of the account, case-insensitively.
+    """Heartbeat/Perf/Event row -> current workers of the account.
 
-    An exact (lower-cased) match wins; otherwise the host part before the first dot is tried on
-    both sides, since an agent may report an FQDN where Automation shows the short name.
+    The row's ``_ResourceId`` first: it equals a V2 worker's ``vmResourceId`` (case-insensitively)
+    whatever name the machine reports. Then its ``Computer``, case-insensitively: an exact match
+    wins; otherwise the host part before the first dot is tried on both sides, since an agent may
+    report an FQDN where Automation shows the short name.
     """
 
     def __init__(self, account: AutomationAccount) -> None:
         self.exact: dict[str, list[int]] = {}
         self.short: dict[str, list[int]] = {}
-        for pk, name in HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).values_list("pk", "name"):
+        self.resource: dict[str, list[int]] = {}
+        workers = HybridWorker.objects.filter(group__account=account, removed_at__isnull=True)
+        for pk, name, rid in workers.values_list("pk", "name", "vm_resource_id"):
             key = name.strip().lower()
             self.exact.setdefault(key, []).append(pk)
             self.short.setdefault(key.split(".", 1)[0], []).append(pk)
+            if rid and rid.strip():
+                self.resource.setdefault(rid.strip().lower(), []).append(pk)
 
-    def find(self, computer: str) -> list[int]:
-        """The workers a ``Computer`` value names (usually one; none when unknown)."""
+    def find(self, computer: str, resource_id: str = "") -> list[int]:
+        """The workers a row names by ``_ResourceId`` or ``Computer`` (usually one; none when unknown)."""
+        by_resource = self.resource.get((resource_id or "").strip().lower()) if resource_id else None
+        if by_resource:
+            return by_resource
         key = (computer or "").strip().lower()
         if not key:
             return []
@@ -67,7 +76,7 @@ def ingest_heartbeats(account: AutomationAccount, records: Iterable[HeartbeatRec
     latest: dict[int, HeartbeatRecord] = {}
     skipped = 0
     for rec in records:
-        pks = index.find(rec.computer)
+        pks = index.find(rec.computer, rec.resource_id)
         if not pks or rec.time_generated is None:
             skipped += 1
             continue
@@ -120,7 +129,7 @@ def ingest_utilization(account: AutomationAccount, records: Iterable[Utilization
     skipped = 0
     for rec in records:
         cpu, mem = finite_float(rec.cpu_pct), finite_float(rec.mem_pct)
-        pks = index.find(rec.computer)
+        pks = index.find(rec.computer, rec.resource_id)
         if not pks or rec.ts is None or (cpu is None and mem is None):
             skipped += 1
             continue

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from workers.emulator.server.config import EmulatorConfig
 
-FAULT_KINDS = ("429", "503", "504", "slow", "partial", "malformed", "reset", "html")
+# "403": a missing role assignment (ARM's AuthorizationFailed / Log Analytics' InsufficientAccessError);
+# queued only, never one of the random kinds.
+FAULT_KINDS = ("429", "503", "504", "slow", "partial", "malformed", "reset", "html", "403")
 FAULT_ROUTES = ("arm", "logs", "any")
 
 

@@ -24,6 +24,7 @@ import duckdb
 import duckdb_kql
 from duckdb_kql.types import kusto_type
 
+from workers.emulator.server.kql_tables import foreign_rows, insights_view
 from workers.emulator.simulation import TLS_DESCRIPTION, FleetSimulation
 
 HEARTBEAT_COLUMNS = (
@@ -43,10 +44,15 @@ EVENT_COLUMNS = (
     "ParameterXml", "EventData", "EventID", "RenderedDescription", "AzureDeploymentID", "Role", "EventCategory",
     "UserName", "Message", "MG", "ManagementGroupName", "Type", "_ResourceId",
 )
+INSIGHTS_COLUMNS = (
+    "TenantId", "Computer", "Origin", "Namespace", "Name", "Val", "Tags", "AgentId", "TimeGenerated",
+    "SourceSystem", "Type", "_ResourceId",
+)
 SCHEMA: dict[str, list[str]] = {
     "Heartbeat": list(HEARTBEAT_COLUMNS),
     "Perf": list(PERF_COLUMNS),
     "Event": list(EVENT_COLUMNS),
+    "InsightsMetrics": list(INSIGHTS_COLUMNS),
 }
 _CANONICAL = {name.lower(): name for name in SCHEMA}
 for _cols in SCHEMA.values():
@@ -229,7 +235,8 @@ def _create_views(cur: duckdb.DuckDBPyConnection, sim: FleetSimulation, now: dat
         CAST(NULL AS VARCHAR) AS RemoteIPCountry, w.SubscriptionId, w.ResourceGroup, w.ResourceProvider,
         w.Resource, w.ResourceId, w.ResourceType, w.ComputerEnvironment, w.Solutions, w.VMUUID,
         w.ComputerPrivateIPs, 'Heartbeat' AS Type, w._ResourceId
-        FROM memory.main.hb_raw h JOIN memory.main.hrw_workers w ON h.widx = w.widx WHERE {window('h')}"""
+        FROM memory.main.hb_raw h JOIN memory.main.hrw_workers w ON h.widx = w.widx
+        WHERE {window('h')}{foreign_rows(sim, now, start, end, 'Heartbeat')}"""
     )
     cur.execute(
         f"""CREATE OR REPLACE TEMP VIEW "Perf" AS SELECT
@@ -246,8 +253,10 @@ def _create_views(cur: duckdb.DuckDBPyConnection, sim: FleetSimulation, now: dat
             CASE p.kind WHEN 0 THEN '% Processor Time' WHEN 1 THEN w.MemPctCounter ELSE w.MemAvailCounter END
             AS CounterPath,
         CAST(NULL AS DOUBLE) AS StandardDeviation, w.MG, 'Perf' AS Type, w._ResourceId
-        FROM memory.main.perf_raw p JOIN memory.main.hrw_workers w ON p.widx = w.widx WHERE {window('p')}"""
+        FROM memory.main.perf_raw p JOIN memory.main.hrw_workers w ON p.widx = w.widx
+        WHERE NOT w.Insights AND {window('p')}{foreign_rows(sim, now, start, end, 'Perf')}"""
     )
+    cur.execute(insights_view(tenant, window('p')))
     tls = TLS_DESCRIPTION.format(host=f"{tenant}.oms.opinsights.azure.com").replace("'", "''")
     cur.execute(
         f"""CREATE OR REPLACE TEMP VIEW "Event" AS SELECT

@@ -193,6 +193,22 @@ class RequestBase(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------------------------- faults
 
+    def _forbidden(self, route: str) -> Reply:
+        """The 403 Azure sends a principal without the role: Log Analytics' or ARM's body."""
+        if route == "logs":
+            return Reply(403, "InsufficientAccessError",
+                         "The provided credentials have insufficient access to perform the requested operation")
+        segs = [s for s in self._log_path.split("/") if s]
+        low = [s.lower() for s in segs]
+        at = low.index("providers") if "providers" in low else len(segs)
+        kinds = segs[at + 1: at + 2] + segs[at + 2::2]  # namespace, then every resource type
+        action = "/".join(kinds + ["read"]) if kinds else "Microsoft.Resources/subscriptions/read"
+        client = self.emu.config.client_id
+        return Reply(403, "AuthorizationFailed",
+                     f"The client '{client}' with object id '{client}' does not have authorization to perform action "
+                     f"'{action}' over scope '{'/' + '/'.join(segs[:at + 4])}' or the scope is invalid. If access was "
+                     "recently granted, please refresh your credentials.")
+
     def _maybe_fault(self, route: str) -> None:
         kind = self.emu.take_fault(route)
         if kind is None:
@@ -205,6 +221,8 @@ class RequestBase(BaseHTTPRequestHandler):
                         "The request was throttled. Retry after the number of seconds in Retry-After.",
                         {"Retry-After": str(int(ra)) if float(ra).is_integer() else str(ra),
                          "x-ms-ratelimit-remaining-subscription-reads": "0"})
+        if kind == "403":
+            raise self._forbidden(route)
         if kind == "503":
             raise Reply(503, "ServiceUnavailable", "The service is temporarily unavailable.")
         if kind == "504":

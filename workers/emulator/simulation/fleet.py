@@ -52,6 +52,9 @@ class SimWorker:
     category: str
     cpu_object: str
     cpu_instance: str
+    # VM insights: CPU/memory go to InsightsMetrics instead of Perf (an AMA data collection rule for
+    # VM insights; about one V2 machine in five, chosen by index so the seed's other draws stay put).
+    vm_insights: bool = False
 
 
 SITES = ("prod", "dmz", "batch", "paris", "dublin", "ohio", "edge", "lab", "sap", "finance")
@@ -179,6 +182,7 @@ class Fleet:
                     category="Azure Monitor Agent" if ama else "Direct Agent",
                     cpu_object=cpu_object,
                     cpu_instance=cpu_instance,
+                    vm_insights=ama and bool(vm_id) and idx % 5 == 2,
                 )
                 group.members.append(idx)
                 self.workers.append(worker)

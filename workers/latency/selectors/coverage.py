@@ -45,8 +45,9 @@ class WindowPlan:
     span: WindowSpan
     covered: frozenset[datetime]
     data: DataSpan
-    # What identifies the stored rollup rows of the covered hours: a digest of their fleet markers'
-    # (hour, id, computed_at). A recomputed hour gets new rows (new ids), so a new digest.
+    # What identifies the stored rollup rows of the covered hours: a digest of their fleet markers
+    # (hour, id, computed_at and the hour's fleet totals). A recomputed hour gets new rows (new ids),
+    # so a new digest; a database restored under a kept cache differs in its totals.
     rollup_version: str = ""
 
     def covered_days(self) -> list[datetime]:
@@ -80,10 +81,11 @@ def plan_window(span: WindowSpan, *, with_data: bool = True) -> WindowPlan:
     version = hashlib.sha256()
     if not span.exact:
         markers = JobHourly.objects.filter(key="fleet", hour__gte=_ceil_hour(span.start), hour__lt=tail_start)
-        for hour, pk, computed_at in markers.order_by("hour").values_list("hour", "pk", "computed_at"):
+        fields = ("hour", "pk", "computed_at", "jobs", "queue_sum", "duration_sum", "queue_hist", "duration_hist")
+        for hour, pk, computed_at, *content in markers.order_by("hour").values_list(*fields):
             if hour + HOUR <= tail_start and computed_at >= hour + HOUR:
                 covered.add(hour)
-                version.update(f"{hour.isoformat()}/{pk}/{computed_at.isoformat()};".encode())
+                version.update(repr((hour, pk, computed_at, content)).encode())
     rollup_version = version.hexdigest()[:32]
     if not with_data:
         return WindowPlan(span=span, covered=frozenset(covered), rollup_version=rollup_version,
