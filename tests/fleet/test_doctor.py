@@ -126,6 +126,8 @@ def test_a_missing_reader_role_on_the_account_is_a_blocker_in_json_too(on_emulat
     assert "AuthorizationFailed" in reader["finding"] or "authorization" in reader["finding"]
     assert by_name["jobs $filter"]["level"] == rules.SKIP
     assert by_name["HybridWorkerPing"]["level"] == rules.SKIP
+    assert by_name["ARM read budget"]["level"] == rules.SKIP
+    assert by_name["role Log Analytics Reader"]["level"] == rules.OK
 
 
 @pytest.mark.django_db

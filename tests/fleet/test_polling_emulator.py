@@ -15,7 +15,7 @@ from workers.fleet.accounts import add_account_from_connection_file
 from workers.fleet.status import refresh_statuses
 from workers.models import AutomationAccount, HybridWorker, Job, PollRun, StatusChange, UtilizationSample, WorkerGroup
 from workers.rules import health
-from workers.rules.diagnosis import diagnose
+from workers.rules.diagnosis import diagnoses
 from workers.rules.pressure import PressureLimits
 from workers.rules.signals import Thresholds
 
@@ -247,7 +247,15 @@ def test_blocked_outbound_443_is_late_and_diagnosed(emu):
         registered_at=victim.registered_at, thresholds=Thresholds.from_settings(),
     )
     assert victim.status == "late" and verdict.stale_signals == ["automation"]
-    assert diagnose(verdict=verdict, now=now, pressure=PressureLimits.from_settings()).code == "outbound_blocked"
+    # From outside, a blocked port 443 looks like a stopped Hybrid Worker service: on a V2 worker the
+    # service comes first and the port second; on V1 (no such service) the port is the cause.
+    found = diagnoses(verdict=verdict, now=now, pressure=PressureLimits.from_settings(),
+                      worker_type=victim.worker_type, os_type=victim.os_type)
+    codes = [d.code for d in found]
+    if victim.worker_type == "HybridV1":
+        assert codes[0] == "outbound_blocked"
+    else:
+        assert codes[:2] == ["service_stopped", "outbound_blocked"]
 
 
 def test_a_long_perf_backlog_is_read_in_slices_across_polls(emu, monkeypatch):

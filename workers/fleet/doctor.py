@@ -114,7 +114,7 @@ def diagnose(
         checks.append(rules.judge_arm_budget(
             remaining=budget.remaining, groups=len(groups), poll_workers_seconds=settings.POLL_WORKERS_SECONDS,
             refill_per_second=float(settings.ARM_READS_REFILL_PER_SECOND), throttled=budget.throttled,
-        ))
+        ) if reader_ok else Check("ARM read budget", rules.SKIP, "needs Reader on the Automation account"))
     return Report(tuple(checks))
 
 

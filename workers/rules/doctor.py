@@ -91,7 +91,7 @@ def judge_permission(*, role: str, scope: str, status: int | None, error: str | 
     if error is None:
         return Check(name, OK, f"{seen}: {role} on {scope} works")
     if status == 403:
-        return Check(name, BLOCKER, f"missing role {role} on {scope} (HTTP 403: {error})",
+        return Check(name, BLOCKER, f"missing role {role} on {scope} ({error})",
                      f"assign the built-in role '{role}' on {scope} to the principal the product uses")
     if status == 401:
         return Check(name, BLOCKER, f"authentication failed against {scope} ({error})",
