@@ -232,3 +232,21 @@ def test_the_report_ends_with_the_settings_and_the_verdict():
     lines = rules.report_lines(checks)
     assert lines == ["OK      a: fine", "WARN    b: hm", "        -> do x", "Recommended settings:", "  X=1",
                      "0 blocker(s), 1 warning(s)."]
+
+
+# --- the count queries, read by Microsoft's parser -------------------------------------------------
+
+
+def test_the_count_queries_pass_microsofts_kql_parser_with_hostile_names():
+    from tests.azure.test_azure_kql_validator import HOSTILE_NAMES, NODE, PACKAGE, RESOURCE_IDS, validate
+    from workers.azure.probes import VOLUME_TABLES, volume_query
+
+    if NODE is None or not PACKAGE.exists():
+        pytest.skip("node and `npm ci --prefix tests/kql` are needed for the Kusto.Language validator")
+    queries = [volume_query(table, T0 - timedelta(hours=1), T0, machines, resource_ids=ids)
+               for table in VOLUME_TABLES for machines, ids in ((None, None), (HOSTILE_NAMES, RESOURCE_IDS))]
+    assert all(q is not None for q in queries)
+    verdict = validate(queries=queries, literals=[])
+    assert verdict["queries"] == [[] for _ in queries]
+    with pytest.raises(ValueError):
+        volume_query("SecurityEvent", T0 - timedelta(hours=1), T0)

@@ -34,6 +34,10 @@ const TABLES = {
     "UserName:string, ParameterXml:string, EventData:string, ManagementGroupName:string, " +
     "SourceSystem:string, MG:string, AzureDeploymentID:string, Role:string, TenantId:string, " +
     "Type:string, _ResourceId:string, _SubscriptionId:string)",
+  InsightsMetrics:
+    "(TenantId:string, Computer:string, Origin:string, Namespace:string, Name:string, Val:real, " +
+    "Tags:string, AgentId:string, TimeGenerated:datetime, SourceSystem:string, Type:string, " +
+    "_ResourceId:string, _SubscriptionId:string)",
 };
 
 function globals() {

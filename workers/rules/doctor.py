@@ -180,7 +180,10 @@ def lastseen_cadence(samples: Sequence[tuple[datetime, Mapping[str, datetime | N
             continue
         advanced += 1
         steps.extend((b - a).total_seconds() for a, b in zip(distinct, distinct[1:]))
-        ages.extend((at - seen[worker]).total_seconds() for at, seen in samples if seen[worker] is not None)
+        for at, seen in samples:
+            last = seen[worker]
+            if last is not None:
+                ages.append((at - last).total_seconds())
     return Cadence(
         workers=len(common), advanced=advanced,
         typical_step=statistics.median(steps) if steps else None,
