@@ -3,9 +3,9 @@
 ``measure(client_or_callable)`` requests every URL of ``latency_urls()`` ``repeats`` times and returns
 p50/p95/max in milliseconds per URL. Pass a logged-in ``django.test.Client`` (anything with
 ``.get(url)`` returning a response with ``status_code``) or a callable ``url -> status code``.
-Fill the database first (tests.bench.fleet.build_fleet) and build the job rollups
-(``rollup_jobs(now - 31 d, now)``): the pages read the rollups, never the raw rows, except for
-the 1 h window and a group+runbook cut.
+Fill the database first (tests.bench.fleet.build_fleet; on PostgreSQL it builds the job rollups too,
+elsewhere run ``rollup_jobs(now - 31 d, now)``): the pages read the rollups, except for the 1 h
+window, a group+runbook cut and the recent stretch the rollups do not cover yet.
 """
 from __future__ import annotations
 
