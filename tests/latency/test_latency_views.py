@@ -262,3 +262,19 @@ def test_it_links_each_group_row_to_the_group_page(user_client, fleet):
     _account, a, _b = fleet
     body = user_client.get("/latency/", {"window": "24h"}).content.decode()
     assert f'href="{reverse("group-detail", args=[a.pk])}"' in body
+
+
+def test_it_shows_the_worst_100_groups_and_says_the_csv_has_the_rest(user_client):
+    """An estate of hundreds of groups: the page lists the worst 100 rows (queue p95 first) and says so;
+    the CSV of the same table has every group."""
+    from tests.fixtures.web import build_fleet
+
+    build_fleet(groups=103, workers_per_group=1, now=NOW, jobs_per_group=1)
+    rollup_jobs(NOW - timedelta(days=2), NOW, now=NOW)
+    body = user_client.get("/latency/?window=24h").content.decode()
+    assert "The first 100 of 103 rows, worst first; the CSV has every row." in body
+    groups_table = body.split("Per group, worst queue delay p95 first", 1)[1].split("</table>", 1)[0]
+    assert groups_table.count('<th scope="row">') == 100
+    response = user_client.get("/latency/?window=24h&format=csv&table=groups")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1 + 103
