@@ -1,12 +1,12 @@
 """`python manage.py demo` (what `make demo` runs): the whole product on one machine with nothing but
 Python. Migrates SQLite, collects the static files, starts the local Azure emulator with
-``--history-days`` of history, registers it as an account and polls its groups and workers once, so
-the fleet is on screen within a minute; the Celery worker then reads the last ``POLL_BACKFILL_HOURS``
-of jobs and Log Analytics data. With ``--full-history`` it first ingests the emulator's whole history
-in the foreground (``workers.fleet.backfill``: jobs, utilization, heartbeats, every rollup and the
-capacity/correlation snapshot, one progress line per step), so the first page opened covers all of
-it; that takes about ten minutes on two cores (mostly 1.2 million one-minute Perf rows), so it is not
-the default. A restart on an existing var/ reads only the gap since the stored watermarks. Then one
+``--history-days`` of history and registers it as an account. Then it ingests the emulator's whole
+history in the foreground (``workers.fleet.backfill``: jobs, utilization (hourly rows summarised in
+the workspace beyond the last day, minutes for the last day), heartbeats, every rollup and the
+capacity/correlation snapshot, one progress line per step), so the first page opened is complete and
+consistent: about two minutes on two cores. ``--quick`` instead polls groups and workers once (the
+fleet is on screen in seconds) and leaves the last ``POLL_BACKFILL_HOURS`` to the Celery worker.
+A restart on an existing var/ reads only the gap since the stored watermarks. Then one
 Celery worker, one beat (kombu's filesystem broker unless REDIS_URL is set) and the web server.
 Links in alert emails use ``SITE_URL``, which the demo sets to the address it serves (``--port`` /
 ``PORT``) unless it is set explicitly.
@@ -19,6 +19,7 @@ is signalled as a whole, and is asked by the kernel to stop if the demo itself d
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import os
@@ -55,9 +56,10 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=60)
         parser.add_argument("--history-days", type=float, default=14)
         parser.add_argument("--no-emulator", action="store_true", help="Poll only the accounts already configured (real Azure).")
-        parser.add_argument("--full-history", action="store_true",
-                            help="Ingest the emulator's whole history (and build rollups and the capacity snapshot) "
-                                 "before printing the URL: about ten minutes on two cores.")
+        parser.add_argument("--quick", action="store_true",
+                            help="Skip the history backfill: poll groups and workers once and print the URL at once "
+                                 "(the Celery worker then reads the last POLL_BACKFILL_HOURS).")
+        parser.add_argument("--full-history", action="store_true", help=argparse.SUPPRESS)  # the default since 2026-12
 
     def handle(self, *args: Any, **opts: Any) -> None:
         var = Path(settings.VAR_DIR)
@@ -118,7 +120,7 @@ class Command(BaseCommand):
             manage=False,
         )
         self._spawn("celery-worker", celery + ["worker", "--loglevel", "WARNING", "--concurrency", "2"], manage=False)
-        if opts["full_history"] and not opts["no_emulator"]:
+        if not opts["quick"] and not opts["no_emulator"]:
             self._backfill(timedelta(days=opts["history_days"]))
         else:
             self.stdout.write("First poll (groups and workers), so the fleet is on screen at once...")
