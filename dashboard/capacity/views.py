@@ -15,10 +15,12 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from dashboard.auth import api_view, page_view
 from dashboard.capacity import charts as charts_capacity
 from dashboard.csv_export import neutralise
+from dashboard.ranges import Picker, RangeError, picker_context, range_from_request
 from workers.capacity import selectors as sel
 from workers.rules.forecast import FORECAST_METHOD
 from workers.rules.pressure import PressureLimits
@@ -50,6 +52,23 @@ class CapacityForm(forms.Form):
 def _bad_request(request: HttpRequest, form: forms.Form) -> HttpResponse:
     message = "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
     return render(request, "dashboard/bad_request.html", {"message": f"Bad query: {message}"}, status=400)
+
+
+PRECOMPUTED_NOTE = (
+    "24 h, 7 d and 30 d only: these figures come from analysis runs precomputed for those windows "
+    "(correlations and forecasts need whole windows of data), so a custom range cannot be re-queried here"
+)
+
+
+def _picker(request: HttpRequest, default: str, drop: tuple[str, ...] = ()) -> Picker:
+    """The range picker of a precomputed page: its windows as presets, no custom range (raises
+    ``RangeError`` for ``from``/``to`` or an unknown window)."""
+    rng = range_from_request(request, now=timezone.now(), default=default, allowed=tuple(sel.WINDOWS), custom=False)
+    return picker_context(request, rng, allowed=tuple(sel.WINDOWS), custom=False, note=PRECOMPUTED_NOTE, drop=drop)
+
+
+def _range_refused(request: HttpRequest, exc: RangeError) -> HttpResponse:
+    return render(request, "dashboard/bad_request.html", {"message": f"Bad query: {exc}"}, status=400)
 
 
 def _cell(value: Any) -> Any:
@@ -94,6 +113,10 @@ def correlation(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _bad_request(request, form)
     window = form.cleaned_data["window"] or "7d"
+    try:
+        picker = _picker(request, window, drop=("finding",))
+    except RangeError as exc:
+        return _range_refused(request, exc)
     report = sel.correlation_report(window, selected_id=form.cleaned_data["finding"])
     if form.cleaned_data["format"] == "csv":
         return _finding_csv(report)
@@ -107,7 +130,7 @@ def correlation(request: HttpRequest) -> HttpResponse:
             window_label=WINDOW_LABELS[window], bucket_label=BUCKET_LABELS.get(report.run.bucket_seconds, ""),
         )
     return render(request, "capacity/correlation.html", {
-        "nav_section": "correlation", "report": report, "window": window, "windows": sel.WINDOWS,
+        "nav_section": "correlation", "report": report, "window": window, "windows": sel.WINDOWS, "picker": picker,
         "window_label": WINDOW_LABELS[window], "figures": figures,
         "bucket_label": BUCKET_LABELS.get(report.run.bucket_seconds, "") if report.run else "",
         # The limits a run made now would use (a stored run shows its own, ``report.run.rules``).
@@ -147,7 +170,9 @@ def api_correlations(request: HttpRequest) -> JsonResponse:
 
 
 def _capacity_context(request: HttpRequest, form: CapacityForm) -> dict[str, Any]:
+    """Raises ``RangeError`` for a custom range (these pages show precomputed windows only)."""
     window = form.cleaned_data["window"] or ("30d" if request.resolver_match and request.resolver_match.url_name == "capacity-report" else "7d")
+    picker = _picker(request, window)
     target = form.cleaned_data["target"] or sel.DEFAULT_TARGET_P95_SECONDS
     report = sel.capacity_report(window, target_p95=target, group_id=form.cleaned_data["group"])
     figures: dict[str, Any] = {}
@@ -169,7 +194,7 @@ def _capacity_context(request: HttpRequest, form: CapacityForm) -> dict[str, Any
                 full_days, key="arrivals_peak", forecast=t.load, threshold=t.load_threshold, first_day=first,
                 title=f"{t.group}: busiest hour's jobs started per day, with trend ({WINDOW_LABELS[window]})", y_title="jobs per hour")
     return {
-        "nav_section": "capacity", "report": report, "window": window, "windows": sel.WINDOWS,
+        "nav_section": "capacity", "report": report, "window": window, "windows": sel.WINDOWS, "picker": picker,
         "window_label": WINDOW_LABELS[window], "target": target, "form": form, "figures": figures,
         "forecast_method": FORECAST_METHOD, "slots": MAX_CONCURRENT_JOBS_PER_WORKER,
     }
@@ -217,7 +242,10 @@ def capacity(request: HttpRequest) -> HttpResponse:
     form = CapacityForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form)
-    ctx = _capacity_context(request, form)
+    try:
+        ctx = _capacity_context(request, form)
+    except RangeError as exc:
+        return _range_refused(request, exc)
     if form.cleaned_data["format"] == "csv":
         return _capacity_csv(ctx, form.cleaned_data["table"] or "groups")
     return render(request, "capacity/capacity.html", ctx)
@@ -228,7 +256,10 @@ def capacity_report(request: HttpRequest) -> HttpResponse:
     form = CapacityForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form)
-    ctx = _capacity_context(request, form)
+    try:
+        ctx = _capacity_context(request, form)
+    except RangeError as exc:
+        return _range_refused(request, exc)
     if form.cleaned_data["format"] == "csv":
         return _capacity_csv(ctx, form.cleaned_data["table"] or "groups")
     correlation = sel.correlation_report(ctx["window"])

@@ -1,7 +1,7 @@
 """Server-rendered pages. Each view: validate input -> selector -> chart -> render."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from dashboard.auth import page_view
 from dashboard.fleet import charts
-from dashboard.fleet.forms import JobFilterForm, WorkerWindowForm
+from dashboard.fleet.forms import JobFilterForm
+from dashboard.ranges import RangeError, TimeRange, picker_context, range_from_request
 from workers.alerting.selectors import open_alert_rows
 from workers.fleet import selectors
 from workers.latency.selectors import timeout_counts
@@ -56,7 +57,12 @@ def overview(request: HttpRequest) -> HttpResponse:
 @page_view
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     now = timezone.now()
-    detail = selectors.group_detail(group_id=group_id, now=now)
+    try:
+        rng = range_from_request(request, now=now)
+    except RangeError as exc:
+        return bad_request(request, str(exc))
+    custom = rng.is_custom or rng.preset != "24h"
+    detail = selectors.group_detail(group_id=group_id, now=now, start=rng.start, end=rng.end if custom else None)
     if detail is None:
         raise Http404("No such worker group (it may have been removed from Azure).")
     figures = {}
@@ -67,27 +73,34 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
             figures[f"mem-{member.pk}"] = charts.sparkline(points, metric="mem")
     return live_render(request, "dashboard/group_detail.html", {
         "nav_section": "overview", "now": now, "detail": detail, "group": detail.group, "figures": figures,
+        "range_label": rng.label, "picker": picker_context(
+            request, rng, resolution="jobs and hourly CPU/memory averages over the range",
+        ),
         "freshness": selectors.data_freshness(now=now, account_ids=[detail.group.account_id], group_name=detail.group.name),
     })
 
 
 @page_view
 def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
-    form = WorkerWindowForm(request.GET)
-    if not form.is_valid():
-        return bad_request(request, "window must be 24h or 7d.")
-    window = form.cleaned_data["window"] or "24h"
     now = timezone.now()
-    detail = selectors.worker_detail(worker_id=worker_id, now=now, window=window)
+    try:
+        rng = range_from_request(request, now=now)
+    except RangeError as exc:
+        return bad_request(request, str(exc))
+    hourly = rng.resolution() == "hourly"
+    if rng.preset in selectors.WORKER_WINDOWS:  # 24h and 7d: the rows these pages always read
+        detail = selectors.worker_detail(worker_id=worker_id, now=now, window=rng.preset)
+    else:
+        detail = selectors.worker_detail(worker_id=worker_id, now=now, start=rng.start, end=rng.end, hourly=hourly)
     if detail is None:
         raise Http404("No such hybrid worker.")
-    since = now - selectors.WORKER_WINDOWS[window]
-    label = "last 24 h" if window == "24h" else "last 7 days"
+    label = rng.label
     grace = detail.worker.group.grace_seconds
-    figures = {} if is_partial(request) else _worker_figures(detail, now=now, since=since, label=label, window=window, grace=grace)
+    figures = {} if is_partial(request) else _worker_figures(detail, rng=rng, hourly=hourly, grace=grace)
     return live_render(request, "dashboard/worker_detail.html", {
-        "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": window,
-        "window_label": label, "figures": figures,
+        "nav_section": "overview", "now": now, "detail": detail, "worker": detail.worker, "window": rng.preset or "custom",
+        "window_label": label, "figures": figures, "hourly": hourly,
+        "picker": picker_context(request, rng, resolution=detail.utilization_resolution),
         "causes": worker_diagnoses(
             detail.worker, now=now, thresholds=Thresholds.from_settings().with_grace(grace), pressure=PressureLimits.from_settings(),
             recent_jobs=detail.group_jobs,
@@ -99,17 +112,15 @@ def worker_detail(request: HttpRequest, worker_id: int) -> HttpResponse:
     })
 
 
-def _worker_figures(
-    detail: selectors.WorkerDetail, *, now: datetime, since: datetime, label: str, window: str, grace: int | None
-) -> dict[str, Any]:
-    util_figure = charts.utilization_chart(detail.utilization, window_label=label, resolution=detail.utilization_resolution)
+def _worker_figures(detail: selectors.WorkerDetail, *, rng: TimeRange, hourly: bool, grace: int | None) -> dict[str, Any]:
+    util_figure = charts.utilization_chart(detail.utilization, window_label=rng.label, resolution=detail.utilization_resolution)
     timeline = charts.signal_timeline(
         spans=detail.spans,
         sample_times=detail.sample_times,
         changes=[(c.created_at, c.old_status, c.new_status, c.reason) for c in detail.changes],
-        since=since, now=now, step=timedelta(minutes=1) if window == "24h" else timedelta(hours=1),
+        since=rng.start, now=rng.end, step=timedelta(hours=1) if hourly else timedelta(minutes=1),
         tolerances={source: tolerance(source, grace).total_seconds() for source in SignalSource.values},
-        window_label=label,
+        window_label=rng.label,
     )
     return {"util": util_figure, "timeline": timeline}
 

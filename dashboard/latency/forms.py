@@ -15,14 +15,12 @@ RUNBOOK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 
 
 class LatencyQueryForm(forms.Form):
-    window = forms.ChoiceField(choices=WINDOW_CHOICES, required=False)
+    """``window``/``from``/``to`` (the time range) are parsed by ``dashboard.ranges``."""
+
     format = forms.ChoiceField(choices=[("html", "html"), ("csv", "csv")], required=False)
     table = forms.ChoiceField(
         choices=[(t, t) for t in ("groups", "runbooks", "workers", "queued", "summary")], required=False
     )
-
-    def clean_window(self) -> str:
-        return self.cleaned_data.get("window") or "24h"
 
 
 class TimeoutQueryForm(LatencyQueryForm):

@@ -20,6 +20,7 @@ from dashboard.auth import api_view, page_view, requires
 from dashboard.csv_export import csv_response
 from dashboard.latency import charts as charts_latency
 from dashboard.latency.forms import DeleteThresholdForm, LatencyQueryForm, ThresholdForm, TimeoutQueryForm
+from dashboard.ranges import Picker, RangeError, picker_context, range_from_request
 from workers.latency import selectors as sel
 from workers.latency.thresholds import delete_threshold, set_threshold
 from workers.rules import latency
@@ -81,13 +82,34 @@ def _latency_csv(report: sel.LatencyReport, table: str) -> HttpResponseBase:
 
 # --- pages ----------------------------------------------------------------------------------------
 
+def _span(request: HttpRequest) -> tuple[sel.WindowSpan, Picker]:
+    """The page's range as a ``WindowSpan``: a named window exactly as before (``?window=1h|24h|7d|30d``),
+    else (6h, ``from``/``to``) a span read raw up to 6 h, from hourly rollups up to 7 d, daily beyond.
+    Raises ``RangeError``."""
+    rng = range_from_request(request, now=timezone.now())
+    if rng.preset in latency.WINDOWS:
+        span = sel.resolve_window(rng.preset, now=rng.end)
+    else:
+        span = sel.span_between(rng.start, rng.end, key=rng.preset or "custom", text=rng.label)
+    return span, picker_context(request, rng, resolution=span.resolution)
+
+
+def _range_query(span: sel.WindowSpan) -> dict[str, str]:
+    """What the CSV links need to ask for the same range."""
+    if span.key != "custom":
+        return {"window": span.key, "range_from": "", "range_to": ""}
+    return {"window": "", "range_from": f"{span.start:%Y-%m-%dT%H:%MZ}", "range_to": f"{span.end:%Y-%m-%dT%H:%MZ}"}
+
 @page_view
 @require_GET
 def latency_page(request: HttpRequest) -> HttpResponseBase:
     form = LatencyQueryForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, _form_errors(form))
-    window = form.cleaned_data["window"]
+    try:
+        window, picker = _span(request)
+    except RangeError as exc:
+        return _bad_request(request, str(exc))
     as_csv = form.cleaned_data["format"] == "csv"
     report = sel.latency_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT)
     if as_csv:
@@ -103,8 +125,7 @@ def latency_page(request: HttpRequest) -> HttpResponseBase:
     }
     return render(request, "latency/latency.html", {
         "nav_section": "latency", "report": report, "span": span, "figures": figures,
-        "windows": latency.WINDOW_LABELS.items(), "window": window,
-        "list_limit": sel.DEFAULT_LIST_LIMIT,
+        "picker": picker, **_range_query(span), "list_limit": sel.DEFAULT_LIST_LIMIT,
     })
 
 
@@ -124,14 +145,17 @@ def timeouts_page(request: HttpRequest) -> HttpResponseBase:
     form = TimeoutQueryForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, _form_errors(form))
-    window = form.cleaned_data["window"]
+    try:
+        window, picker = _span(request)
+    except RangeError as exc:
+        return _bad_request(request, str(exc))
     as_csv = form.cleaned_data["format"] == "csv"
     report = sel.timeout_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT)
     if as_csv:
         return _timeouts_csv(report, form.cleaned_data["table"] or "now")
     return render(request, "latency/timeouts.html", {
-        "nav_section": "timeouts", "report": report, "span": report.span, "window": window,
-        "windows": latency.WINDOW_LABELS.items(), "list_limit": sel.DEFAULT_LIST_LIMIT,
+        "nav_section": "timeouts", "report": report, "span": report.span, "picker": picker,
+        **_range_query(report.span), "list_limit": sel.DEFAULT_LIST_LIMIT,
     })
 
 

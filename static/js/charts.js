@@ -33,6 +33,41 @@
     });
     return layout;
   }
+  // Zoom carries into the page's range: where the range picker takes custom ranges
+  // (templates/_range_picker.html, data-custom), zooming a time axis navigates to the same page with
+  // from/to (UTC, whole minutes) so the view is shareable and re-queried at the right resolution;
+  // a double-click (autorange) goes back to the preset.
+  function utcMinute(value, up) {
+    var text = String(value).trim().replace(" ", "T");
+    if (!/[zZ]|[+-]\d\d:?\d\d$/.test(text)) { text += "Z"; }
+    var ms = Date.parse(text);
+    if (isNaN(ms)) { return null; }
+    var minute = 60000;
+    ms = up ? Math.ceil(ms / minute) * minute : Math.floor(ms / minute) * minute;
+    return new Date(ms).toISOString().slice(0, 16) + "Z";
+  }
+  function onRelayout(el, event) {
+    if (!document.querySelector("[data-range-picker][data-custom]")) { return; }
+    if (!el._fullLayout || !el._fullLayout.xaxis || el._fullLayout.xaxis.type !== "date") { return; }
+    var url = new URL(window.location.href);
+    url.searchParams.delete("partial");
+    if (event["xaxis.autorange"]) {
+      if (!url.searchParams.has("from") && !url.searchParams.has("to")) { return; }
+      url.searchParams.delete("from");
+      url.searchParams.delete("to");
+    } else {
+      var range = event["xaxis.range"] || [event["xaxis.range[0]"], event["xaxis.range[1]"]];
+      if (range[0] === undefined || range[1] === undefined) { return; }
+      var from = utcMinute(range[0], false);
+      var to = utcMinute(range[1], true);
+      if (!from || !to) { return; }
+      var now = new Date(Math.floor(Date.now() / 60000) * 60000).toISOString().slice(0, 16) + "Z";
+      if (to > now) { to = now; }
+      url.searchParams.set("from", from);
+      url.searchParams.set("to", to);
+    }
+    window.location.assign(url.toString());
+  }
   function render() {
     if (typeof window.Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
@@ -43,6 +78,10 @@
       if (el.classList.contains("sparkline")) { config.staticPlot = true; config.responsive = false; }
       var layout = JSON.parse(JSON.stringify(figure.layout || {}));  // a copy: theming edits it
       window.Plotly.react(el, figure.data || [], themed(layout), config);
+      if (!el.dataset.zoomBound && !config.staticPlot && typeof el.on === "function") {
+        el.dataset.zoomBound = "1";
+        el.on("plotly_relayout", function (event) { onRelayout(el, event); });
+      }
     });
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -18,6 +18,7 @@ import pytest
 from workers.azure.queries import (
     agent_events_query,
     heartbeat_query,
+    insights_utilization_hourly_query,
     insights_utilization_query,
     kql_string,
     utilization_hourly_query,
@@ -36,7 +37,8 @@ pytestmark = [
 START = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HOSTILE_NAMES = ["o'brien", 'x" or 1==1 //', "a|b", "where", "back\\slash", "line\nbreak", "cr\rtab\t", "hrw-win-01", "名前"]
-BUILDERS = [heartbeat_query, utilization_query, utilization_hourly_query, agent_events_query, insights_utilization_query]
+BUILDERS = [heartbeat_query, utilization_query, utilization_hourly_query, agent_events_query, insights_utilization_query,
+            insights_utilization_hourly_query]
 RESOURCE_IDS = ["/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/hrw-win-01", *HOSTILE_NAMES]
 
 

@@ -20,6 +20,7 @@ from workers.azure.probes import heartbeat_volume_query, insights_volume_query, 
 from workers.azure.queries import (
     agent_events_query,
     heartbeat_query,
+    insights_utilization_hourly_query,
     insights_utilization_query,
     utilization_hourly_query,
     utilization_query,
@@ -37,6 +38,7 @@ LOG_QUERIES: dict[str, tuple[str, QueryBuilder, Callable[[Row], Any]]] = {
     "utilization": ("utilization", utilization_query, parse_utilization_row),
     "insights_utilization": ("VM insights utilization", insights_utilization_query, parse_utilization_row),
     "utilization_hourly": ("hourly utilization", utilization_hourly_query, parse_utilization_hour_row),
+    "insights_utilization_hourly": ("hourly VM insights utilization", insights_utilization_hourly_query, parse_utilization_hour_row),
     "agent_events": ("agent events", agent_events_query, parse_agent_event_row),
     # manage.py doctor's counts (workers.azure.probes)
     "heartbeat_volume": ("count of Heartbeat rows", heartbeat_volume_query, parse_volume_row),

@@ -334,3 +334,22 @@ def insights_utilization_query(
             "| project Computer, TimeGenerated, CpuPct, MemUsedPct, MemAvailablePct, ResourceId",
         ]
     )
+
+
+def insights_utilization_hourly_query(
+    start: datetime, end: datetime, computers: Sequence[str] | None = None, *, resource_ids: Sequence[str] | None = None
+) -> str | None:
+    """``utilization_hourly_query`` over InsightsMetrics (VM insights) instead of Perf: same columns."""
+    minutes = insights_utilization_query(start, end, computers, resource_ids=resource_ids)
+    if minutes is None:
+        return None
+    return _assemble(
+        [
+            minutes,
+            "| extend MemPct = MemUsedPct",
+            "| where isnotnull(CpuPct) or isnotnull(MemPct)",
+            "| summarize CpuAvg = avg(CpuPct), CpuMax = max(CpuPct), MemAvg = avg(MemPct), MemMax = max(MemPct),"
+            " Minutes = count() by Computer, Hour = bin(TimeGenerated, 1h)",
+            "| project Computer, Hour, CpuAvg, CpuMax, MemAvg, MemMax, Minutes",
+        ]
+    )

@@ -213,19 +213,20 @@ def groups_to_poll(account_id: int, *, now: datetime | None = None) -> list[int]
     return [pk for pk, name in sorted(groups, key=lambda g: last.get(g[1]) or never)]  # stable: by name within a tie
 
 
-# The share of an interval over which a fan-out is spread (the rest is slack for slow polls), and the
-# largest gap between two starts (a few groups need no spreading: one poll a second is far below budget).
+# The share of an interval over which a big fan-out is spread (the rest is slack for slow polls), and
+# the fan-out small enough to send at once (a tenth of ARM's burst of 250 reads: harmless).
 FANOUT_SPREAD = 0.8
-FANOUT_MAX_STEP_SECONDS = 1.0
+FANOUT_BURST_OK = 25
 
 
 def fanout_countdowns(count: int, interval_seconds: float) -> list[float]:
-    """Start offsets (seconds) for ``count`` fanned-out polls, evenly over at most ``FANOUT_SPREAD`` of
-    the interval, the first at once: 500 groups every 30 s become ~21 polls per second instead of a
-    burst of 500 (ARM refills 25 read tokens per second per subscription and principal)."""
-    if count <= 0:
-        return []
-    step = min(FANOUT_MAX_STEP_SECONDS, interval_seconds * FANOUT_SPREAD / count)
+    """Start offsets (seconds) for ``count`` fanned-out polls: all at once up to ``FANOUT_BURST_OK``,
+    else evenly over ``FANOUT_SPREAD`` of the interval, the first at once. 500 groups every 30 s
+    become ~21 polls per second instead of a burst of 500 (ARM refills 25 read tokens per second
+    per subscription and principal)."""
+    if count <= FANOUT_BURST_OK:
+        return [0.0] * max(0, count)
+    step = interval_seconds * FANOUT_SPREAD / count
     return [round(i * step, 3) for i in range(count)]
 
 

@@ -138,7 +138,7 @@ def poll_groups(self: Task, account_id: int) -> int:
     # after its own start.
     for group_id, countdown in zip(group_ids, polling.fanout_countdowns(len(group_ids), settings.POLL_WORKERS_SECONDS)):
         poll_group_workers.apply_async(
-            (account_id, group_id), countdown=countdown, expires=countdown + settings.POLL_WORKERS_SECONDS
+            (account_id, group_id), countdown=countdown or None, expires=countdown + settings.POLL_WORKERS_SECONDS
         )
     return len(group_ids)
 

@@ -32,8 +32,11 @@ class JobStats:
     queue_p95_seconds: float | None
 
 
-def job_stats_by_group(*, since: datetime, group_ids: Iterable[int] | None = None) -> dict[int, JobStats]:
-    """Job counts by outcome and queue-delay p95 (seconds) per group, for jobs created since ``since``.
+def job_stats_by_group(
+    *, since: datetime, group_ids: Iterable[int] | None = None, until: datetime | None = None
+) -> dict[int, JobStats]:
+    """Job counts by outcome and queue-delay p95 (seconds) per group, for jobs created since ``since``
+    (and up to ``until`` when given).
 
     One query on every engine: PostgreSQL aggregates in SQL (filtered counts + PERCENTILE_CONT);
     elsewhere one narrow scan of (group, status, queue_seconds) is folded in Python.
@@ -41,6 +44,8 @@ def job_stats_by_group(*, since: datetime, group_ids: Iterable[int] | None = Non
     jobs = Job.objects.filter(created_at__gte=since, group__isnull=False)
     if group_ids is not None:
         jobs = jobs.filter(group_id__in=list(group_ids))
+    if until is not None:
+        jobs = jobs.filter(created_at__lte=until)
     if connection.vendor == "postgresql":
         counts = {name: Count("id", filter=Q(status__iexact=name)) for name in OUTCOMES if name != "other"}
         # The stubs' row TypedDict omits the **counts annotations: the rows are plain dicts.

@@ -32,12 +32,12 @@ from workers.latency.selectors.timeouts import (
     timeout_counts,
     timeout_report,
 )
-from workers.latency.selectors.windows import WindowError, WindowSpan, parse_window, resolve_window
+from workers.latency.selectors.windows import WindowError, WindowSpan, parse_window, resolve_window, span_between
 
 __all__ = [
     "DEFAULT_LIST_LIMIT", "AmbiguousGroup", "GroupNotFound", "JobList", "JobRow", "LatencyReport", "LatencyStats",
     "Percentiles", "QueuedNow", "TimeoutReport", "TrendPoint", "WindowError", "WindowSpan", "find_group", "hybrid_jobs",
     "latency_report", "latency_summary", "not_available_failures", "over_threshold_in_window", "over_threshold_now",
-    "parse_window", "queued_now", "resolve_window", "suspended_or_stopped", "symptom_counts", "thresholds",
-    "timeout_counts", "timeout_report",
+    "parse_window", "queued_now", "resolve_window", "span_between", "suspended_or_stopped", "symptom_counts",
+    "thresholds", "timeout_counts", "timeout_report",
 ]

@@ -243,9 +243,10 @@ def latency_summary(window: str, *, now: datetime, group_id: int | None = None, 
     return span, summary
 
 
-def latency_report(window: str, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> LatencyReport:
-    """Everything the latency page shows. A fixed number of queries (at most ten) for any window and fleet size."""
-    span = resolve_window(window, now=now)
+def latency_report(window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> LatencyReport:
+    """Everything the latency page shows, for a named window or any resolved span. A fixed number of
+    queries (at most ten) for any window and fleet size."""
+    span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
     data: DataSpan
     if span.exact:
         stats, trend = _raw_report(span)

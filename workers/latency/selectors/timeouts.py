@@ -133,9 +133,10 @@ def not_available_failures(span: WindowSpan, *, limit: int | None = DEFAULT_LIST
     return listed(qs, limit, total=total)
 
 
-def timeout_report(window: str, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> TimeoutReport:
-    """Everything the timeouts page shows. At most eleven queries for any window and fleet size."""
-    span = resolve_window(window, now=now)
+def timeout_report(window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> TimeoutReport:
+    """Everything the timeouts page shows, for a named window or any resolved span. At most eleven
+    queries for any window and fleet size."""
+    span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
     tset, threshold_rows = thresholds()
     plan = None if span.exact else plan_window(span)
     counts = symptom_counts(span, plan)

@@ -8,7 +8,7 @@ day, and tables of 7d/30d merge per day. Whatever a rollup does not cover is rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from workers.rules import latency
 
@@ -21,10 +21,11 @@ class WindowError(ValueError):
 class WindowSpan:
     """A resolved window: its key, exact [start, end] and its table granularity (raw, hourly, daily)."""
 
-    key: str
+    key: str  # a latency.WINDOWS key, or another range's name ("6h", "custom")
     start: datetime
     end: datetime
     source: str  # "raw" | "hourly" | "daily"
+    text: str = ""  # the label of a range that is not one of latency.WINDOW_LABELS
 
     @property
     def exact(self) -> bool:
@@ -36,7 +37,7 @@ class WindowSpan:
 
     @property
     def label(self) -> str:
-        return latency.WINDOW_LABELS[self.key]
+        return self.text or latency.WINDOW_LABELS[self.key]
 
     @property
     def trend_step(self) -> str:
@@ -58,3 +59,16 @@ def resolve_window(key: str, *, now: datetime) -> WindowSpan:
     if key == "1h":
         return WindowSpan(key, now - length, now, "raw")
     return WindowSpan(key, now - length, now, "hourly" if key == "24h" else "daily")
+
+
+# A range that is not a named window: exact from the raw rows up to this span, hourly rollups up to
+# a week, daily rollups beyond (the same trade-offs as the named windows: 1h raw, 24h/7d/30d rollups).
+RAW_MAX = timedelta(hours=6)
+HOURLY_MAX = timedelta(days=7)
+
+
+def span_between(start: datetime, end: datetime, *, key: str = "custom", text: str = "") -> WindowSpan:
+    """The exact span and data source of any [start, end] (a custom range, or the 6 h preset)."""
+    length = end - start
+    source = "raw" if length <= RAW_MAX else "hourly" if length <= HOURLY_MAX else "daily"
+    return WindowSpan(key, start, end, source, text or f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
