@@ -206,8 +206,9 @@ def test_pages_never_reach_the_azure_adapter_or_the_emulator():
 
 def test_only_the_client_module_imports_an_azure_sdk():
     importers = sorted(m for m, names in _external_imports().items() if any(_in(n, "azure") for n in names))
-    # machines: Arc/VM state (hybridcompute, compute); metrics: HybridWorkerPing (mgmt-monitor)
-    assert importers == ["workers.azure.client", "workers.azure.machines", "workers.azure.metrics"]
+    # arm: the credential, retries and read budget every ARM client shares; machines: Arc/VM state
+    # (hybridcompute, compute); metrics: HybridWorkerPing (mgmt-monitor)
+    assert importers == ["workers.azure.arm", "workers.azure.client", "workers.azure.machines", "workers.azure.metrics"]
 
 
 def _product_sources() -> list[Path]:

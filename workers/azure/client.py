@@ -34,18 +34,12 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
-from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.automation import AutomationClient
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
-from workers.azure.connection import (
-    ConnectionSettings,
-    credential_kwargs,
-    retry_kwargs,
-    transport_kwargs,
-)
+from workers.azure.arm import CappedRetryPolicy, make_credential, shared_throttle
+from workers.azure.connection import ConnectionSettings, retry_kwargs, transport_kwargs
 from workers.azure.errors import (
     AzureError,
     AzureTransientError,
@@ -58,6 +52,7 @@ from workers.azure.errors import (
     short_message,
     tls_untrusted,
 )
+from workers.azure.logs import LOG_QUERIES
 from workers.azure.parse import (
     BadRow,
     Row,
@@ -82,9 +77,8 @@ from workers.azure.queries import (
     utilization_hourly_query,
     utilization_query,
 )
-from workers.azure.logs import LOG_QUERIES
 from workers.azure.records import GroupRecord, JobRecord, LogsResult, WorkerRecord
-from workers.azure.throttle import ArmThrottle, throttle_for
+from workers.azure.throttle import ArmThrottle
 
 __all__ = ["AzureClient"]
 
@@ -144,20 +138,6 @@ def _map_error(exc: BaseException, what: str, hook: LastStatus | None = None) ->
 _CONVERTED = (_SdkAzureError, ValueError, OSError, TypeError, KeyError, AttributeError)
 
 
-class _CappedRetryPolicy(RetryPolicy):
-    """The SDK's retry policy, except that a Retry-After longer than the cap is not slept."""
-
-    def __init__(self, *, max_retry_after: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._max_retry_after = max_retry_after
-
-    def is_retry(self, settings: dict[str, Any], response: PipelineResponse) -> bool:
-        retry_after = self.get_retry_after(response)
-        if retry_after is not None and retry_after > self._max_retry_after:
-            return False
-        return super().is_retry(settings, response)
-
-
 class AzureClient:
     """Reads one Automation account and its Log Analytics workspace.
 
@@ -173,10 +153,7 @@ class AzureClient:
         ``throttle``: the ARM read budget (``workers.azure.throttle``); by default the shared one of
         this subscription and principal from the settings, ``None`` for none."""
         self.conn = conn
-        principal = conn.client_id or "default"
-        self._throttle: ArmThrottle | None = (
-            throttle_for(conn.arm_endpoint, conn.subscription_id, principal) if throttle == "settings" else throttle
-        )
+        self._throttle: ArmThrottle | None = shared_throttle(conn) if throttle == "settings" else throttle
         self._credential: Any = credential
         self._transport = transport
         self._automation: AutomationClient | None = None
@@ -190,18 +167,12 @@ class AzureClient:
         return transport_kwargs(self.conn, self._transport)
 
     def _retry_policy(self) -> RetryPolicy:
-        return _CappedRetryPolicy(**retry_kwargs(self.conn))
+        return CappedRetryPolicy(**retry_kwargs(self.conn))
 
     def _get_credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                common = credential_kwargs(self.conn, self._transport)
-                if self.conn.client_secret:
-                    self._credential = ClientSecretCredential(
-                        self.conn.tenant_id, self.conn.client_id, self.conn.client_secret, **common
-                    )
-                else:
-                    self._credential = DefaultAzureCredential(**common)
+                self._credential = make_credential(self.conn, self._transport)
             return self._credential
 
     def _automation_client(self) -> AutomationClient:

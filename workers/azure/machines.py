@@ -1,5 +1,5 @@
 """Machine state from ARM for V2 workers: Arc-enabled servers (azure-mgmt-hybridcompute) and Azure
-VMs (azure-mgmt-compute). The only module besides ``client.py`` that imports an Azure SDK.
+VMs (azure-mgmt-compute). One of the SDK-importing modules (with ``client``, ``arm`` and ``metrics``).
 
 Batched per resource group: one ``machines.list_by_resource_group`` per Arc resource group (status,
 lastStatusChange) plus one ``machine_extensions.list`` per Arc machine of ours (the Hybrid Worker
@@ -16,12 +16,11 @@ from typing import Any
 
 from azure.core.exceptions import AzureError as _SdkAzureError
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.core.pipeline.policies import RetryPolicy
-from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.hybridcompute import HybridComputeManagementClient
 
-from workers.azure.connection import ConnectionSettings, credential_kwargs, retry_kwargs, transport_kwargs
+from workers.azure.arm import arm_client_kwargs, make_credential, shared_throttle
+from workers.azure.connection import ConnectionSettings
 from workers.azure.errors import AzureError, AzureTransientError, is_transient_status, retry_after_header, short_message
 from workers.azure.records import MachineRecord
 
@@ -71,20 +70,16 @@ class MachineReader:
     def __init__(self, conn: ConnectionSettings, *, credential: Any = None) -> None:
         self.conn = conn
         self._credential = credential
+        self._throttle = shared_throttle(conn)  # the Automation client's read budget, shared
         self._clients: list[Any] = []
 
     def _cred(self) -> Any:
         if self._credential is None:
-            common = credential_kwargs(self.conn)
-            if self.conn.client_secret:
-                self._credential = ClientSecretCredential(self.conn.tenant_id, self.conn.client_id, self.conn.client_secret, **common)
-            else:
-                self._credential = DefaultAzureCredential(**common)
+            self._credential = make_credential(self.conn)
         return self._credential
 
     def _kwargs(self) -> dict[str, Any]:
-        retry = {k: v for k, v in retry_kwargs(self.conn).items() if k != "max_retry_after"}
-        return {"base_url": self.conn.arm_endpoint, "retry_policy": RetryPolicy(**retry), **transport_kwargs(self.conn)}
+        return arm_client_kwargs(self.conn, self._throttle)
 
     def read(self, resource_ids: Iterable[str]) -> dict[str, MachineRecord]:
         """The state of every machine named (unknown forms skipped), keyed by lower-cased resource id."""

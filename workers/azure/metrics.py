@@ -8,7 +8,7 @@ grain, aggregation Total. The metric (Learn: "Supported metrics for Microsoft.Au
 automationAccounts") counts pings with the dimensions HybridWorkerGroup, HybridWorker and
 HybridWorkerVersion at PT1M; a bucket lands in the metrics store a few minutes late.
 
-Besides ``client.py`` and ``machines.py`` the only module that imports an Azure SDK. Returns
+One of the SDK-importing modules (with ``client``, ``arm`` and ``machines``). Returns
 ``PingRecord``s; raises our ``AzureError`` / ``AzureTransientError``.
 """
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import Any
 
 from azure.core.exceptions import AzureError as _SdkAzureError
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.core.pipeline.policies import RetryPolicy
-from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.monitor import MonitorManagementClient
 
-from workers.azure.connection import ConnectionSettings, credential_kwargs, retry_kwargs, transport_kwargs
+from workers.azure.arm import arm_client_kwargs, make_credential, shared_throttle
+from workers.azure.connection import ConnectionSettings
 from workers.azure.errors import AzureError, AzureTransientError, is_transient_status, retry_after_header, short_message
 from workers.azure.records import PingRecord
 
@@ -110,19 +109,13 @@ class PingReader:
 
     def _cred(self) -> Any:
         if self._credential is None:
-            common = credential_kwargs(self.conn)
-            if self.conn.client_secret:
-                self._credential = ClientSecretCredential(self.conn.tenant_id, self.conn.client_id, self.conn.client_secret, **common)
-            else:
-                self._credential = DefaultAzureCredential(**common)
+            self._credential = make_credential(self.conn)
         return self._credential
 
     def _monitor(self) -> Any:
         if self._client is None:
-            retry = {k: v for k, v in retry_kwargs(self.conn).items() if k != "max_retry_after"}
             self._client = MonitorManagementClient(
-                self._cred(), self.conn.subscription_id, base_url=self.conn.arm_endpoint,
-                retry_policy=RetryPolicy(**retry), **transport_kwargs(self.conn),
+                self._cred(), self.conn.subscription_id, **arm_client_kwargs(self.conn, shared_throttle(self.conn))
             )
         return self._client
 
