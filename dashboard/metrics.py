@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from workers.fleet import selectors as fleet_selectors
@@ -63,6 +63,7 @@ class DatabaseCollector(Collector):
         yield from self._alerting(now)
         yield from self._job_latency(now)
         yield from self._celery()
+        yield from self._arm()
 
     def _workers(self, now: datetime) -> Iterator[Metric]:
         workers = GaugeMetricFamily("hrw_workers", "Hybrid workers by current status.", labels=["account", "group", "status"])
@@ -133,6 +134,29 @@ class DatabaseCollector(Collector):
             queue.add_metric([f.account, f.group], list(zip(bounds, f.queue_buckets, strict=True)), f.queue_sum)
             duration.add_metric([f.account, f.group], list(zip(bounds, f.duration_buckets, strict=True)), f.duration_sum)
         yield from (queue, duration)
+
+    def _arm(self) -> Iterator[Metric]:
+        """ARM responses, 429s and the last remaining-reads figure per read budget (Redis only: the
+        counts every Celery worker shares; without Redis there is nothing shared to read)."""
+        if not settings.REDIS_URL:
+            return
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=BROKER_TIMEOUT_SECONDS, socket_timeout=BROKER_TIMEOUT_SECONDS)
+        try:
+            budgets = selectors.arm_budget_stats(client)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.debug("metrics: ARM budget counts unavailable: %s", exc)
+            return
+        finally:
+            client.close()
+        responses = CounterMetricFamily("hrw_arm_responses", "ARM responses seen by every Celery worker.", labels=["budget"])
+        throttled = CounterMetricFamily("hrw_arm_throttled", "ARM 429 (throttled) responses.", labels=["budget"])
+        remaining = GaugeMetricFamily("hrw_arm_remaining_reads", "Last x-ms-ratelimit-remaining-subscription-reads.", labels=["budget"])
+        for b in budgets:
+            responses.add_metric([b.budget], b.responses)
+            throttled.add_metric([b.budget], b.throttled)
+            if b.remaining is not None:
+                remaining.add_metric([b.budget], b.remaining)
+        yield from (responses, throttled, remaining)
 
     def _celery(self) -> Iterator[Metric]:
         lengths = celery_queue_lengths()

@@ -238,7 +238,7 @@ def test_it_says_a_single_member_ran_every_job_of_its_group(client_in, now):
 def test_it_answers_400_for_a_bad_worker_window(client_in, small_fleet):
     response = client_in.get(f"/workers/{small_fleet.workers[0].pk}/?window=99y")
     assert response.status_code == 400
-    assert "window must be 24h or 7d" in text(response)
+    assert "window must be one of 1h, 6h, 24h, 7d, 30d" in text(response)
 
 
 def test_it_renders_times_as_utc_time_elements(client_in, small_fleet):

@@ -144,3 +144,38 @@ def test_it_reports_the_celery_queue_length_of_a_redis_broker(client_in, own_red
         assert not [k for k in m if k[0] == "hrw_celery_queue_length"]
     with override_settings(CELERY_BROKER_URL="filesystem://"):
         assert not [k for k in scrape(client_in) if k[0].startswith("hrw_celery")]
+
+
+@pytest.mark.redis
+def test_it_reports_arm_responses_and_429s_that_every_worker_shares(client_in, own_redis, make_emulator):
+    """The throttle counts ARM responses and 429s in Redis; /metrics (another process in production)
+    reads the counts back: both must equal what the emulator served."""
+    import dataclasses
+
+    from workers.azure.client import AzureClient
+    from workers.azure.connection import connection_from_file
+    from workers.azure.errors import AzureTransientError
+    from workers.azure.throttle import reset_throttles
+
+    handle = make_emulator(seed=9, groups=2, workers=6, scenarios=False)
+    handle.server.configure_arm_throttle(2, 0.5)  # a tiny service bucket: 429s come quickly
+    conn = dataclasses.replace(connection_from_file(handle.connection_file), retry_total=0)
+    with override_settings(REDIS_URL=own_redis.url, ARM_THROTTLE_ENABLED=True, ARM_READS_BUCKET=1000,
+                           ARM_READS_REFILL_PER_SECOND=1000, ARM_THROTTLE_MAX_WAIT_SECONDS=0):
+        reset_throttles()
+        try:
+            with AzureClient(conn) as client:
+                for _ in range(6):
+                    try:
+                        client.list_groups()
+                    except AzureTransientError:
+                        pass
+            m = scrape(client_in)
+        finally:
+            reset_throttles()
+    responses = [v for (name, _labels), v in m.items() if name == "hrw_arm_responses_total"]
+    throttled = [v for (name, _labels), v in m.items() if name == "hrw_arm_throttled_total"]
+    assert responses and throttled
+    assert handle.server.throttled_count > 0
+    assert throttled[0] == handle.server.throttled_count
+    assert responses[0] >= 2 + handle.server.throttled_count

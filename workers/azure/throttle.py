@@ -198,6 +198,32 @@ class RedisBucket:
             self._fallback.cap(remaining, now)
 
 
+BUCKET_PREFIX = "hrw:arm-reads:"
+STATS_SUFFIX = ":stats"
+
+
+class RedisStats:
+    """ARM response counts shared by every process, for ``/metrics``: a Redis hash beside the bucket
+    (``<bucket key>:stats``: responses, throttled (429s), remaining (the last remaining-reads header)).
+    Best effort: a Redis error loses a count, never a request."""
+
+    def __init__(self, client: Any, key: str) -> None:
+        self._client = client
+        self.key = key + STATS_SUFFIX
+
+    def record(self, status: int | None, remaining: float | None) -> None:
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hincrby(self.key, "responses", 1)
+            if status == 429:
+                pipe.hincrby(self.key, "throttled", 1)
+            if remaining is not None:
+                pipe.hset(self.key, "remaining", f"{remaining:g}")
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - counting must never disturb polling
+            logger.debug("ARM stats not recorded: %s", exc)
+
+
 class ArmThrottle:
     """Takes a token before each ARM request and learns from each response. Thread-safe."""
 
@@ -215,6 +241,7 @@ class ArmThrottle:
         self._sleep = sleep
         self.waited_seconds = 0.0  # total time this process waited for tokens (for the logs and tests)
         self.throttled = 0  # 429s seen
+        self.stats: RedisStats | None = None  # shared counts for /metrics (set when the bucket is in Redis)
 
     def acquire(self, *, max_wait: float | None = None) -> None:
         """Take a token, waiting up to ``max_wait`` seconds; else raise ``ThrottleDeferred``."""
@@ -237,6 +264,8 @@ class ArmThrottle:
         """Learn from one ARM response: a 429 blocks everyone until Retry-After; the remaining-reads
         header caps our tokens."""
         now = self._clock()
+        if self.stats is not None:
+            self.stats.record(status, _float_header(headers, REMAINING_READS_HEADER))
         if status == 429:
             self.throttled += 1
             retry_after = retry_after_header(headers)
@@ -250,6 +279,14 @@ class ArmThrottle:
                 return
             if math.isfinite(value):
                 self.bucket.cap(value, now)
+
+
+def _float_header(headers: Mapping[str, str] | None, name: str) -> float | None:
+    try:
+        value = float(_header(headers, name) or "nan")
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -271,7 +308,7 @@ _lock = threading.Lock()
 def bucket_key(arm_endpoint: str, subscription_id: str, principal: str) -> str:
     """The shared key of one subscription and principal at one ARM endpoint (no secrets in it)."""
     digest = hashlib.sha256(f"{arm_endpoint.lower()}|{subscription_id.lower()}|{principal.lower()}".encode()).hexdigest()
-    return f"hrw:arm-reads:{digest[:24]}"
+    return f"{BUCKET_PREFIX}{digest[:24]}"
 
 
 def throttle_for(arm_endpoint: str, subscription_id: str, principal: str) -> ArmThrottle | None:
@@ -289,10 +326,13 @@ def throttle_for(arm_endpoint: str, subscription_id: str, principal: str) -> Arm
             if settings.REDIS_URL:
                 import redis
 
-                bucket = RedisBucket(spec, redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2), key)
+                client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+                bucket = RedisBucket(spec, client, key)
             else:
                 bucket = LocalBucket(spec)
             throttle = _throttles[key] = ArmThrottle(bucket, max_wait=float(settings.ARM_THROTTLE_MAX_WAIT_SECONDS))
+            if settings.REDIS_URL:
+                throttle.stats = RedisStats(client, key)
         return throttle
 
 

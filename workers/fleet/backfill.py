@@ -30,9 +30,10 @@ from django.utils import timezone
 from workers.azure.errors import AzureError
 from workers.capacity.correlation import WINDOWS, compute_findings
 from workers.fleet import polling
+from workers.fleet.log_reading import fleet_machines, read_logs
 from workers.fleet.rollups import hour_floor, rollup_utilization
-from workers.fleet.telemetry import ingest_utilization_hourly
 from workers.fleet.status import refresh_statuses
+from workers.fleet.telemetry import ingest_utilization_hourly
 from workers.latency.rollups import rollup_jobs
 from workers.models import AutomationAccount, HybridWorker, PollKind, WorkerGroup
 
@@ -115,9 +116,10 @@ def backfill_account(account_id: int, *, since: datetime, now: datetime | None =
         length = timedelta(hours=max(1, min(24 * 7, HOURLY_ROWS_PER_QUERY // max(1, machines))))
         client = polling.azure_client(account)
         rows, partial, begin = 0, [], hour_floor(start)
+        batches = fleet_machines(account)
         while begin < minutes_from:
             end = min(minutes_from, begin + length)
-            answer = client.utilization_hourly(start=begin, end=end)
+            answer = read_logs(client, "utilization_hourly", batches, start=begin, end=end)  # ours, Perf or VM insights
             rows += ingest_utilization_hourly(account, answer.rows).rows
             if answer.partial_error is not None:
                 partial.append(f"{begin:%Y-%m-%d %H:%M}: {answer.partial_error}")

@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # the adapter imports the Azure SDK; load it only when a poll
 
 MIN_SLICE = timedelta(minutes=1)
 MAX_NOTES = 5  # per read: the first few splits are named, the rest counted
+# The InsightsMetrics query asked for the machines a Perf query returned nothing for; and the bin of
+# each kind (a slice is split on its bins only, so one bin's rows never straddle two slices).
+INSIGHTS_FALLBACK = {"utilization": "insights_utilization", "utilization_hourly": "insights_utilization_hourly"}
+HOURLY = {"utilization_hourly", "insights_utilization_hourly"}
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,15 @@ def fleet_machines(account: AutomationAccount) -> list[list[Machine]]:
 class LogRead:
     """Rows of one window for every batch; ``partial_error`` only if a minimal slice stayed partial."""
 
-    rows: list = field(default_factory=list)
+    collected: list = field(default_factory=list)
     partial_error: str | None = None
     splits: int = 0
     queries: int = 0
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> tuple:
+        return tuple(self.collected)
 
     def note(self) -> str:
         if not self.splits:
@@ -75,14 +83,14 @@ class LogRead:
         return f"{self.splits} slice(s) split in halves after a partial result: {shown}{more}"
 
 
-def _midpoint(start: datetime, end: datetime) -> datetime | None:
-    """Half-way, on a whole minute (a minute's rows never straddle two slices); None if too short."""
-    if end - start < 2 * MIN_SLICE:
+def _midpoint(start: datetime, end: datetime, unit: timedelta = MIN_SLICE) -> datetime | None:
+    """Half-way, on a whole ``unit`` (minute or hour: a bin's rows never straddle two slices); None if too short."""
+    if end - start < 2 * unit:
         return None
     mid = start + (end - start) / 2
-    mid = mid.replace(second=0, microsecond=0)
-    if mid - start < MIN_SLICE:
-        mid += MIN_SLICE
+    mid = mid.replace(second=0, microsecond=0, minute=0 if unit >= timedelta(hours=1) else mid.minute)
+    if mid - start < unit:
+        mid += unit
     return mid if start < mid < end else None
 
 
@@ -92,7 +100,7 @@ def _read(client: AzureClient, kind: str, batch: list[Machine], start: datetime,
     answer = client.logs(kind, start=start, end=end, computers=computers, resource_ids=resource_ids)
     out.queries += 1
     if answer.partial_error is not None:
-        mid = _midpoint(start, end)
+        mid = _midpoint(start, end, timedelta(hours=1) if kind in HOURLY else MIN_SLICE)
         if mid is not None:
             out.splits += 1
             out.notes.append(f"{start:%H:%M:%S}-{end:%H:%M:%S} ({answer.partial_error[:120]})")
@@ -100,18 +108,19 @@ def _read(client: AzureClient, kind: str, batch: list[Machine], start: datetime,
             _read(client, kind, batch, mid, end, out)
             return
         out.partial_error = out.partial_error or answer.partial_error
-    out.rows.extend(answer.rows)
-    if kind == "utilization":
-        _read_insights(client, batch, answer.rows, start, end, out)
+    out.collected.extend(answer.rows)
+    if kind in INSIGHTS_FALLBACK:
+        _read_insights(client, INSIGHTS_FALLBACK[kind], batch, answer.rows, start, end, out)
 
 
-def _read_insights(client: AzureClient, batch: list[Machine], perf_rows: tuple, start: datetime, end: datetime, out: LogRead) -> None:
+def _read_insights(client: AzureClient, kind: str, batch: list[Machine], perf_rows: tuple, start: datetime, end: datetime,
+                   out: LogRead) -> None:
     """Ask InsightsMetrics for the machines Perf had nothing for in [start, end)."""
-    by_id = {r.resource_id.lower() for r in perf_rows if r.resource_id}
+    by_id = {r.resource_id.lower() for r in perf_rows if getattr(r, "resource_id", "")}
     by_host = {_host(r.computer) for r in perf_rows}
     missing = [m for m in batch if not ((m.resource_id and m.resource_id in by_id) or _host(m.name) in by_host)]
     if missing:
-        _read(client, "insights_utilization", missing, start, end, out)
+        _read(client, kind, missing, start, end, out)
 
 
 def read_logs(client: AzureClient, kind: str, batches: list[list[Machine]], *, start: datetime, end: datetime) -> LogRead:

@@ -40,8 +40,8 @@ from workers.db import worker_poll_window_seconds
 from workers.fleet.ingest import IngestResult
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.job_reading import read_exceptions, read_jobs
-from workers.fleet.log_reading import fleet_machines, read_logs
 from workers.fleet.jobs import ingest_jobs
+from workers.fleet.log_reading import fleet_machines, read_logs
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 

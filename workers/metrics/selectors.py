@@ -15,6 +15,8 @@ from typing import Any
 from django.db.models import Case, Count, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from workers.azure.throttle import BUCKET_PREFIX as ARM_BUCKET_PREFIX
+from workers.azure.throttle import STATS_SUFFIX as ARM_STATS_SUFFIX
 from workers.fleet.selectors.poll_evidence import finished_polls
 from workers.models import (
     Alert,
@@ -169,3 +171,34 @@ def job_latency_by_group(*, now: datetime) -> list[LatencyFigures]:
         for acc, row in merged.values()
     ]
     return sorted(out, key=lambda f: (f.account, f.group))
+
+
+@dataclass(frozen=True)
+class ArmBudgetStats:
+    """One ARM read budget (subscription and principal, hashed) as every process counted it."""
+
+    budget: str  # the bucket key's hash part: no subscription id or principal in the metric
+    responses: int
+    throttled: int
+    remaining: float | None
+
+
+def arm_budget_stats(client: Any) -> list[ArmBudgetStats]:
+    """ARM response counts the shared throttle keeps in Redis (``workers.azure.throttle.RedisStats``)."""
+    out: list[ArmBudgetStats] = []
+    for raw in sorted(client.scan_iter(match=f"{ARM_BUCKET_PREFIX}*{ARM_STATS_SUFFIX}", count=100)):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in client.hgetall(key).items()}
+        out.append(ArmBudgetStats(
+            budget=key[len(ARM_BUCKET_PREFIX):-len(ARM_STATS_SUFFIX)],
+            responses=int(_number(fields, "responses") or 0), throttled=int(_number(fields, "throttled") or 0),
+            remaining=_number(fields, "remaining"),
+        ))
+    return out
+
+
+def _number(fields: dict[str, Any], name: str) -> float | None:
+    try:
+        return float(fields[name])
+    except (KeyError, TypeError, ValueError):
+        return None
