@@ -6,8 +6,6 @@
   ``p95_and_count`` does either for one queryset.
 - The live groups with their member counts by status (``member_counts``, ``live_groups``): the
   one query behind every group row (overview, API, group page, wall).
-- ``worker_poll_window_seconds``: how far back the per-group worker polls are looked at, both by
-  the freshness reads and by the fan-out order of the polls.
 - Time buckets (``EpochBucket``, ``EpochSeconds``): timestamps as bucket numbers or epoch seconds,
   computed by the database on PostgreSQL and SQLite alike.
 
@@ -18,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, IntegerField, Q, QuerySet
 
@@ -91,14 +88,6 @@ def live_groups(
         .annotate(**member_counts())
         .order_by()
     ))
-
-
-def worker_poll_window_seconds() -> int:
-    """The stale window of the per-group worker polls: STALE_AFTER_INTERVALS × POLL_WORKERS_SECONDS.
-
-    The freshness reads flag a group whose own worker poll failed or did not run within it; the
-    fan-out sends the groups not polled within it first."""
-    return int(settings.STALE_AFTER_INTERVALS) * int(settings.POLL_WORKERS_SECONDS)
 
 
 # --- time buckets (the capacity analysis buckets jobs and utilization in SQL) --------------------

@@ -17,7 +17,6 @@ Pure of any SDK; ``workers.azure.client`` calls it from the SDK's request/respon
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import threading
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from workers.azure.errors import ThrottleDeferred, retry_after_header
+from workers.rules.arm_budget import bucket_key, stats_key
 
 logger = logging.getLogger(__name__)
 
@@ -198,10 +198,6 @@ class RedisBucket:
             self._fallback.cap(remaining, now)
 
 
-BUCKET_PREFIX = "hrw:arm-reads:"
-STATS_SUFFIX = ":stats"
-
-
 class RedisStats:
     """ARM response counts shared by every process, for ``/metrics``: a Redis hash beside the bucket
     (``<bucket key>:stats``: responses, throttled (429s), remaining (the last remaining-reads header)).
@@ -209,7 +205,7 @@ class RedisStats:
 
     def __init__(self, client: Any, key: str) -> None:
         self._client = client
-        self.key = key + STATS_SUFFIX
+        self.key = stats_key(key)
 
     def record(self, status: int | None, remaining: float | None) -> None:
         try:
@@ -303,12 +299,6 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 _throttles: dict[str, ArmThrottle] = {}
 _lock = threading.Lock()
-
-
-def bucket_key(arm_endpoint: str, subscription_id: str, principal: str) -> str:
-    """The shared key of one subscription and principal at one ARM endpoint (no secrets in it)."""
-    digest = hashlib.sha256(f"{arm_endpoint.lower()}|{subscription_id.lower()}|{principal.lower()}".encode()).hexdigest()
-    return f"{BUCKET_PREFIX}{digest[:24]}"
 
 
 def throttle_for(arm_endpoint: str, subscription_id: str, principal: str) -> ArmThrottle | None:

@@ -36,12 +36,12 @@ from django.utils import timezone
 
 from workers.azure.connection import ConnectionSettings, connection_from_account
 from workers.azure.errors import AzureError, AzureTransientError, ThrottleDeferred
-from workers.db import worker_poll_window_seconds
 from workers.fleet.ingest import IngestResult
 from workers.fleet.inventory import ingest_groups, ingest_workers
 from workers.fleet.job_reading import read_exceptions, read_jobs
 from workers.fleet.jobs import ingest_jobs
 from workers.fleet.log_reading import fleet_machines, read_logs
+from workers.fleet.selectors.poll_evidence import stale_after_seconds
 from workers.fleet.telemetry import ingest_agent_events, ingest_heartbeats, ingest_utilization
 from workers.models import AutomationAccount, HybridWorker, PollKind, PollRun, WorkerGroup
 
@@ -201,7 +201,7 @@ def groups_to_poll(account_id: int, *, now: datetime | None = None) -> list[int]
     show as such meanwhile. Two queries (the groups; the window's worker polls on ``pollrun_latest``).
     """
     now = now or timezone.now()
-    since = now - timedelta(seconds=worker_poll_window_seconds())
+    since = now - timedelta(seconds=stale_after_seconds(PollKind.WORKERS))
     last = dict(
         PollRun.objects.filter(account_id=account_id, kind=PollKind.WORKERS, started_at__gte=since)
         .values_list("scope")

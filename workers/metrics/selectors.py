@@ -15,8 +15,6 @@ from typing import Any
 from django.db.models import Case, Count, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
-from workers.azure.throttle import BUCKET_PREFIX as ARM_BUCKET_PREFIX
-from workers.azure.throttle import STATS_SUFFIX as ARM_STATS_SUFFIX
 from workers.fleet.selectors.poll_evidence import finished_polls
 from workers.models import (
     Alert,
@@ -30,7 +28,7 @@ from workers.models import (
     RollupScope,
     StatusChange,
 )
-from workers.rules import job_rollups
+from workers.rules import arm_budget, job_rollups
 from workers.rules.latency import BUCKET_EDGES
 
 POLL_WINDOW = timedelta(hours=1)
@@ -186,11 +184,14 @@ class ArmBudgetStats:
 def arm_budget_stats(client: Any) -> list[ArmBudgetStats]:
     """ARM response counts the shared throttle keeps in Redis (``workers.azure.throttle.RedisStats``)."""
     out: list[ArmBudgetStats] = []
-    for raw in sorted(client.scan_iter(match=f"{ARM_BUCKET_PREFIX}*{ARM_STATS_SUFFIX}", count=100)):
+    for raw in sorted(client.scan_iter(match=arm_budget.stats_key(arm_budget.BUCKET_PREFIX + "*"), count=100)):
         key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        budget = arm_budget.budget_of_stats_key(key)
+        if budget is None:
+            continue
         fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in client.hgetall(key).items()}
         out.append(ArmBudgetStats(
-            budget=key[len(ARM_BUCKET_PREFIX):-len(ARM_STATS_SUFFIX)],
+            budget=budget,
             responses=int(_number(fields, "responses") or 0), throttled=int(_number(fields, "throttled") or 0),
             remaining=_number(fields, "remaining"),
         ))

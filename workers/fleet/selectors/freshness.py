@@ -15,7 +15,6 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Subquery
 
-from workers.db import worker_poll_window_seconds
 from workers.fleet.selectors.poll_evidence import finished_polls, poll_interval_seconds, stale_after_seconds
 from workers.models import AutomationAccount, PollKind
 
@@ -98,7 +97,7 @@ def _freshness_rows(
         annotations[f"{key}_last_ok"] = _latest(OuterRef("pk"), kind, "ok", ok_only=False, scope=scope)
         annotations[f"{key}_last_error"] = _latest(OuterRef("pk"), kind, "error", ok_only=False, scope=scope)
     if group_name is None:
-        since = now - timedelta(seconds=worker_poll_window_seconds())
+        since = now - timedelta(seconds=stale_after_seconds(PollKind.WORKERS))
         annotations["automation_some_group_ok"] = _some_group_polled_ok(OuterRef("pk"), since=since)
     return list(accounts.annotate(**annotations).values("pk", "workspace_id", *annotations.keys()))
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from django.db.models import Count, Max, Q
 
-from workers.db import live_groups, worker_poll_window_seconds
+from workers.db import live_groups
 from workers.fleet.selectors.job_stats import JobStats
+from workers.fleet.selectors.poll_evidence import stale_after_seconds
 from workers.models import HybridWorker, PollKind, PollRun, WorkerGroup
 from workers.rules import health
 from workers.rules.outcomes import empty_outcomes
@@ -125,7 +126,7 @@ def worker_poll_problems(*, now: datetime, groups: Iterable[tuple[int, str, date
     groups as (account id, name, first_seen_at)). One query over that
     window's PollRuns (the ``pollrun_latest`` index), plus one for the error texts when a poll failed.
     """
-    window = worker_poll_window_seconds()
+    window = stale_after_seconds(PollKind.WORKERS)
     since = now - timedelta(seconds=window)
     recent = PollRun.objects.filter(
         kind=PollKind.WORKERS, started_at__gte=since, finished_at__isnull=False, account__enabled=True,

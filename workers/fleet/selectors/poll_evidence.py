@@ -36,6 +36,8 @@ def poll_interval_seconds(kind: str) -> int:
         return int(settings.POLL_WORKERS_SECONDS)
     if kind == PollKind.JOBS:
         return int(settings.POLL_JOBS_SECONDS)
+    if kind == PollKind.PING:
+        return int(settings.POLL_PING_SECONDS)
     return int(settings.POLL_LOGS_SECONDS)  # heartbeat, perf, events: one poll_logs task
 
 
