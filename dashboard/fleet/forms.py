@@ -87,10 +87,6 @@ class ApiWorkersForm(forms.Form):
     account = forms.CharField(required=False, max_length=100)
 
 
-class WorkerWindowForm(forms.Form):
-    window = forms.ChoiceField(required=False, choices=[("24h", "24 h"), ("7d", "7 days")])
-
-
 def first_error(form: forms.Form) -> str:
     """One readable line for a JSON 400: 'page_size: Ensure this value is less than or equal to 500.'"""
     for name, errors in form.errors.items():

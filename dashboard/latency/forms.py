@@ -7,7 +7,6 @@ from django import forms
 
 from workers.rules import latency
 
-WINDOW_CHOICES = [(key, latency.WINDOW_LABELS[key]) for key in latency.WINDOWS]
 MAX_MINUTES = 30 * 24 * 60
 # Azure runbook names: start with a letter; letters, digits, underscores and hyphens; up to 63
 # characters. Dots are accepted too (some imported runbooks carry them).
