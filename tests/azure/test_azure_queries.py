@@ -46,7 +46,7 @@ def test_it_refuses_control_characters_kql_has_no_documented_escape_for(name: st
 
 def test_it_skips_an_unrepresentable_computer_name_but_keeps_the_others(caplog: pytest.LogCaptureFixture) -> None:
     query = heartbeat_query(START, END, ["ok-01", "bad\x07"])
-    assert query is not None and '| where Computer in ("ok-01")' in query
+    assert query is not None and '| where (Computer in~ ("ok-01") or tostring(split(Computer, \'.\')[0]) in~ ("ok-01"))' in query
     assert "skipping computer name" in caplog.text
 
 
@@ -88,7 +88,7 @@ def test_it_builds_the_heartbeat_query() -> None:
     assert heartbeat_query(START, END, ["o'brien", 'x" or 1==1 //']) == (
         "Heartbeat\n"
         "| where TimeGenerated >= datetime(2026-11-20T11:00:00.0000000Z) and TimeGenerated < datetime(2026-11-20T12:00:00.0000000Z)\n"
-        '| where Computer in ("o\'brien", "x\\" or 1==1 //")\n'
+        '| where (Computer in~ ("o\'brien", "x\\" or 1==1 //") or tostring(split(Computer, \'.\')[0]) in~ ("o\'brien", "x\\" or 1==1 //"))\n'
         "| summarize arg_max(TimeGenerated, Version, OSType, Category, ComputerIP, _ResourceId) by Computer\n"
         "| project Computer, TimeGenerated, Version, OSType, Category, ComputerIP, _ResourceId"
     )
@@ -101,7 +101,7 @@ def test_it_omits_the_computer_clause_when_no_list_is_given() -> None:
 
 def test_it_dedupes_computer_names() -> None:
     query = agent_events_query(START, END, ["a|b", "a|b"])
-    assert query is not None and '| where Computer in ("a|b")' in query
+    assert query is not None and '| where (Computer in~ ("a|b") or tostring(split(Computer, \'.\')[0]) in~ ("a|b"))' in query
 
 
 def test_it_asks_for_cpu_under_both_windows_objects_and_both_total_spellings() -> None:
@@ -137,3 +137,12 @@ def test_it_parses_wire_datetimes(text: str | None, expected: datetime | None) -
 def test_it_rejects_malformed_wire_datetimes(text: str) -> None:
     with pytest.raises(ValueError):
         parse_datetime(text)
+
+
+def test_it_matches_a_computer_by_its_host_name_either_way_as_ingestion_does():
+    """An agent may report "hrw01.contoso.com" where Automation lists "HRW01" (or the reverse): the
+    filter compares whole names and host parts case-insensitively, like ``_ComputerIndex``."""
+    query = heartbeat_query(START, END, ["HRW01", "hrw02.contoso.com"])
+    assert query is not None
+    assert 'Computer in~ ("HRW01", "hrw02.contoso.com")' in query
+    assert "tostring(split(Computer, '.')[0]) in~ (\"HRW01\", \"hrw02\")" in query

@@ -128,26 +128,27 @@ def jobs_status_filter(status: str) -> str:
 
 
 def _computer_clause(computers: Sequence[str] | None) -> str | None:
-    """``| where Computer in (...)``, or None for "every computer".
+    """``| where <names match>``, or None for "every computer" ("" when nothing is left to ask).
 
     Names that cannot be written as a literal are skipped with a warning; if nothing is left the
     caller must not query at all (an empty list must never widen to "every computer").
     """
     if computers is None:
         return None
-    literals: list[str] = []
-    seen: set[str] = set()
-    for name in computers:
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            literals.append(kql_string(name))
-        except (TypeError, ValueError) as exc:
-            logger.warning("skipping computer name %r in a Log Analytics query: %s", name, exc)
-    if not literals:
+    match = _names_match(computers)
+    return f"| where {match}" if match else ""
+
+
+def _names_match(computers: Sequence[str]) -> str:
+    """A KQL condition matching ``Computer`` the way ingestion does (``_ComputerIndex``): the whole
+    name case-insensitively, or the host part before the first dot on both sides (an agent may
+    report ``hrw01.contoso.com`` where Automation lists ``HRW01``). "" when no name is usable."""
+    names = _literals(computers, "computer name")
+    if not names:
         return ""
-    return "| where Computer in (" + ", ".join(literals) + ")"
+    hosts = _literals(sorted({c.split(".", 1)[0] for c in computers if c and c.split(".", 1)[0]}), "computer name")
+    whole = "Computer in~ (" + ", ".join(names) + ")"
+    return f"({whole} or tostring(split(Computer, '.')[0]) in~ (" + ", ".join(hosts) + "))" if hosts else whole
 
 
 # At most this many machines (resource ids plus computer names) in one Log Analytics query: the
@@ -170,7 +171,7 @@ def _literals(values: Sequence[str], what: str) -> list[str]:
 
 
 def machine_clause(computers: Sequence[str] | None, resource_ids: Sequence[str] | None = None) -> str | None:
-    """``| where _ResourceId in~ (...) or Computer in (...)``: our machines only, or None for "every machine".
+    """``| where _ResourceId in~ (...) or <names match>``: our machines only, or None for "every machine".
 
     Machines whose ARM id (a worker's ``vmResourceId``) is known are matched by ``_ResourceId``, which
     Log Analytics fills for Azure VMs and Arc servers whatever the computer calls itself (compared
@@ -180,12 +181,12 @@ def machine_clause(computers: Sequence[str] | None, resource_ids: Sequence[str] 
     if resource_ids is None:
         return _computer_clause(computers)
     ids = _literals(resource_ids, "resource id")
-    names = _literals(computers or (), "computer name")
     parts = []
     if ids:
         parts.append("_ResourceId in~ (" + ", ".join(ids) + ")")
-    if names:
-        parts.append("Computer in (" + ", ".join(names) + ")")
+    match = _names_match(computers or ())
+    if match:
+        parts.append(match)
     return ("| where " + " or ".join(parts)) if parts else ""
 
 
