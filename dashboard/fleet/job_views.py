@@ -20,6 +20,7 @@ from dashboard.auth import page_view
 from dashboard.csv_export import csv_response
 from dashboard.fleet.forms import JobFilterForm
 from workers.fleet import selectors
+from workers.fleet.job_streams import read_job_streams
 from workers.fleet.selectors import job as job_sel
 
 JOB_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -40,9 +41,11 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     if not found:
         raise Http404("No such job: it may be older than the retention or not polled yet.")
     now = timezone.now()
+    view = found[0] if len(found) == 1 else None
+    # Streams are read from Azure only when asked for (?streams=1): one ARM read per request at most.
+    streams = read_job_streams(view.job) if view is not None and request.GET.get("streams") == "1" else None
     return render(request, "dashboard/job_detail.html", {
-        "nav_section": "jobs", "now": now, "job_id": job_id, "found": found,
-        "view": found[0] if len(found) == 1 else None,
+        "nav_section": "jobs", "now": now, "job_id": job_id, "found": found, "view": view, "streams": streams,
     })
 
 

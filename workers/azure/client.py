@@ -61,6 +61,7 @@ from workers.azure.parse import (
     parse_group,
     parse_heartbeat_row,
     parse_job,
+    parse_job_stream,
     parse_rows,
     parse_utilization_hour_row,
     parse_utilization_row,
@@ -77,7 +78,7 @@ from workers.azure.queries import (
     utilization_hourly_query,
     utilization_query,
 )
-from workers.azure.records import GroupRecord, JobRecord, LogsResult, WorkerRecord
+from workers.azure.records import GroupRecord, JobRecord, JobStreamRecord, LogsResult, WorkerRecord
 from workers.azure.throttle import ArmThrottle
 
 __all__ = ["AzureClient"]
@@ -277,6 +278,17 @@ class AzureClient:
                 c.resource_group, c.automation_account, group_name, raw_response_hook=hook
             ),
             lambda raw: parse_worker(raw, group_name),
+        )
+
+    def job_streams(self, job_id: str) -> list[JobStreamRecord]:
+        """A job's streams (summaries, as Azure lists them); one listing, on demand (the job page)."""
+        c = self.conn
+        return self._list(
+            f"list streams of job {job_id}",
+            lambda hook: self._automation_client().job_stream.list_by_job(
+                c.resource_group, c.automation_account, job_id, raw_response_hook=hook
+            ),
+            parse_job_stream,
         )
 
     def list_jobs(

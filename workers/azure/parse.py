@@ -18,6 +18,7 @@ from workers.azure.records import (
     GroupRecord,
     HeartbeatRecord,
     JobRecord,
+    JobStreamRecord,
     UtilizationHourRecord,
     UtilizationRecord,
     WorkerRecord,
@@ -284,6 +285,17 @@ def parse_utilization_row(row: Row) -> UtilizationRecord:
         mem = None if available is None else 100.0 - available
     return UtilizationRecord(
         computer=computer, ts=ts, cpu_pct=finite_float(row["CpuPct"]), mem_pct=mem, resource_id=cell_text(row["ResourceId"])
+    )
+
+
+def parse_job_stream(raw: Any) -> JobStreamRecord:
+    props = _get(wire_mapping(raw), "properties") or {}
+    stream_id = cell_text(_get(props, "jobStreamId"))
+    if not stream_id:
+        raise BadRow("job stream without an id")
+    return JobStreamRecord(
+        stream_id=stream_id, time=parse_datetime(_get(props, "time")),
+        stream_type=cell_text(_get(props, "streamType")) or "Unknown", summary=cell_text(_get(props, "summary"))[:4000],
     )
 
 

@@ -119,3 +119,13 @@ class PingRecord:
     worker: str  # the HybridWorker dimension value (the worker's machine name, as Azure Monitor reports it)
     last_ping_at: datetime  # start of the latest one-minute bucket with pings
     pings: float  # pings counted in that minute (the metric's total)
+
+
+@dataclass(frozen=True)
+class JobStreamRecord:
+    """One entry of a job's streams (Output, Error, Warning, Verbose, Progress...): its summary only."""
+
+    stream_id: str
+    time: datetime | None
+    stream_type: str
+    summary: str
