@@ -124,3 +124,28 @@ def test_the_fan_out_creates_the_environment_account_first(settings, monkeypatch
     settings.HRW_SUBSCRIPTION_ID, settings.HRW_RESOURCE_GROUP, settings.HRW_AUTOMATION_ACCOUNT = "sub", "rg", "aa"
     assert tasks.poll_all_jobs.apply().get() == 1
     assert AutomationAccount.objects.get().automation_account == "aa"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_jobs_poll_after_a_long_gap_rolls_up_the_hours_of_the_gap(make_emulator, settings):
+    """Polling was down for 6 h (longer than JOB_ROLLUP_LOOKBACK_HOURS): the jobs that arrive belong to
+    hours the routine rollup no longer looks at, so the jobs task rolls those hours up itself."""
+    import time_machine
+
+    from workers.fleet import polling
+    from workers.models import JobHourly
+
+    settings.JOB_ROLLUP_LOOKBACK_HOURS = 3
+    emu = make_emulator(seed=5, groups=3, workers=6, history_days=1, page_size=500, scenarios=False)
+    account = add_account_from_connection_file(emu.connection_file)[0]
+    now = emu.clock.now()
+    AutomationAccount.objects.filter(pk=account.pk).update(jobs_watermark=now - timedelta(hours=6))
+    with time_machine.travel(now, tick=False):
+        polling.poll_groups(account.pk, now=now)
+        assert not JobHourly.objects.exists()
+        tasks.poll_jobs.apply(args=[account.pk])
+    old_hours = Job.objects.filter(created_at__lt=now - timedelta(hours=4), created_at__gte=now - timedelta(hours=6), group__isnull=False)
+    assert old_hours.exists()
+    hours = {j.created_at.replace(minute=0, second=0, microsecond=0) for j in old_hours}
+    rolled = set(JobHourly.objects.filter(hour__in=hours).values_list("hour", flat=True))
+    assert hours <= rolled, sorted(hours - rolled)

@@ -163,15 +163,24 @@ def poll_group_workers(self: Task, account_id: int, group_id: int) -> int:
 
 @shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
 def poll_jobs(self: Task, account_id: int) -> int:
-    """Jobs since the account's watermark (minus the overlap). Safe twice: upserts by job id."""
+    """Jobs since the account's watermark (minus the overlap). Safe twice: upserts by job id.
+
+    After a gap longer than the rollup lookback (our polling was down for hours), the jobs that
+    arrive belong to hours the routine rollup no longer looks at: those hours are rolled up here,
+    so the latency pages do not keep the gap's stale rollups."""
+    now = timezone.now()
+    watermark = AutomationAccount.objects.filter(pk=account_id).values_list("jobs_watermark", flat=True).first()
     try:
-        outcome = polling.poll_jobs(account_id)
+        outcome = polling.poll_jobs(account_id, now=now)
     except AutomationAccount.DoesNotExist:
         return 0
     except AzureTransientError as exc:
         _retry(self, exc)
         return 0  # pragma: no cover - _retry always raises
     if outcome.ok:
+        since = polling.poll_window_start(watermark, now=now)
+        if since < now - timedelta(hours=settings.JOB_ROLLUP_LOOKBACK_HOURS):
+            rollup_jobs(since, now, now=now)
         warm_job_caches()
     return outcome.rows
 
