@@ -17,12 +17,18 @@ from workers.fleet import tasks
 from workers.models import PollKind, PollRun
 
 
-def test_every_fleet_task_retries_database_errors_with_backoff():
-    for name in ["poll_all_workers", "poll_all_jobs", "poll_all_logs", "poll_groups", "poll_group_workers", "poll_jobs",
-                 "poll_logs", "refresh_statuses", "close_abandoned_polls", "rollup_recent"]:
-        task = getattr(tasks, name)
+def test_every_task_retries_database_errors_with_backoff():
+    """Every task Celery knows of ours (every capability), found through the app's registry."""
+    from dashboard.celery import app
+    from workers.task_options import MAX_RETRIES
+
+    app.loader.import_default_modules()
+    ours = {name: task for name, task in app.tasks.items() if name.startswith("workers.")}
+    assert {"workers.fleet.tasks.poll_jobs", "workers.alerting.tasks.send_pending_notifications",
+            "workers.latency.tasks.rollup_job_latency", "workers.capacity.tasks.refresh_capacity"} <= set(ours)
+    for name, task in ours.items():
         assert OperationalError in task.autoretry_for, name
-        assert task.retry_backoff and task.retry_jitter and task.max_retries == tasks.MAX_RETRIES, name
+        assert task.retry_backoff and task.retry_jitter and task.max_retries == MAX_RETRIES, name
 
 
 @pytest.mark.redis

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from workers.capacity.correlation import WINDOWS, compute_findings
+from workers.task_options import DB_RETRY
 
 
 @shared_task(
+    **DB_RETRY,
     acks_late=True,
     soft_time_limit=settings.CAPACITY_TASK_SOFT_TIME_LIMIT,
     time_limit=settings.CAPACITY_TASK_TIME_LIMIT,

@@ -22,7 +22,6 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from workers.azure.errors import AzureTransientError
@@ -31,22 +30,11 @@ from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors
 from workers.latency.rollups import rollup_jobs
 from workers.models import AutomationAccount, WorkerGroup
+from workers.task_options import BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS, DB_RETRY
 from workers.wall import selectors as wall_selectors
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 3
-BACKOFF_BASE_SECONDS = 5.0
-BACKOFF_MAX_SECONDS = 120.0
-
-# The database unreachable: retried with exponential backoff and full jitter (up to 5 s, 10 s, 20 s ...).
-DB_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": BACKOFF_BASE_SECONDS,
-    "retry_backoff_max": BACKOFF_MAX_SECONDS,
-    "retry_jitter": True,
-    "max_retries": MAX_RETRIES,
-}
 
 POLL_OPTIONS: dict[str, Any] = {
     **DB_RETRY,

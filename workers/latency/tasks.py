@@ -16,9 +16,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from workers.latency.rollups import rollup_jobs
+from workers.task_options import DB_RETRY
 
 
-@shared_task(acks_late=True, soft_time_limit=240, time_limit=300)
+@shared_task(**DB_RETRY, acks_late=True, soft_time_limit=240, time_limit=300)
 def rollup_job_latency(lookback_hours: int | None = None) -> dict[str, Any]:
     """Recompute the job rollups of the last few hours (and of any older hour whose jobs changed).
 
