@@ -20,8 +20,14 @@ pytest_plugins = [
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: cached aggregates are keyed on database state, and row
-    ids repeat across tests once a transaction is rolled back."""
+    ids repeat across tests once a transaction is rolled back. And with a full ARM read budget: a
+    429 with a long Retry-After in one test must not defer the next test's requests (the process-local
+    bucket lives as long as the process; the Redis one is in the flushed cache database)."""
     from django.core.cache import cache
+
+    from workers.azure.throttle import reset_throttles
+
+    reset_throttles()
 
     try:
         cache.clear()

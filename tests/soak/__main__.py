@@ -25,6 +25,10 @@ FAST = {
     "POLL_WORKERS_SECONDS": "10", "POLL_JOBS_SECONDS": "10", "POLL_LOGS_SECONDS": "10", "STATUS_REFRESH_SECONDS": "5",
     "BEAT_LOCK_TIMEOUT_SECONDS": "10", "CELERY_TASK_SOFT_TIME_LIMIT": "45", "CELERY_TASK_TIME_LIMIT": "60",
     "LASTSEEN_LATE_SECONDS": "60", "LASTSEEN_OFFLINE_SECONDS": "90", "ALERT_GROUP_WAIT_SECONDS": "0",
+    # The ping (HybridWorkerPing) also keeps a worker's service "heard": with its production thresholds
+    # (300/420 s) a stopped worker would not go down within a short run. Its 1-3 min metric latency is
+    # harmless here: a live worker's lastSeen stays fresh.
+    "POLL_PING_SECONDS": "30", "PING_LATE_SECONDS": "60", "PING_OFFLINE_SECONDS": "90",
     "ALERT_SEND_SECONDS": "5",
 }
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/hrw_soak"

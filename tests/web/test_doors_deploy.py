@@ -26,7 +26,9 @@ def documented_production_settings() -> dict[str, str]:
 
 
 def run(args: list[str], env_values: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "DEBUG"))}
+    # A clean environment: no HTTPS settings of ours, and not the async-unsafe switch a browser test may leave set.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SECURE_", "SESSION_", "CSRF_", "DEBUG")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(env_values, HRW_VAR_DIR=str(tmp_path), LOG_LEVEL="WARNING")
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
