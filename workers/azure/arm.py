@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.policies import RetryPolicy
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
 from workers.azure.connection import ConnectionSettings, credential_kwargs, retry_kwargs, transport_kwargs
+from workers.azure.errors import AzureError, AzureTransientError, is_transient_status, retry_after_header, short_message
 from workers.azure.throttle import ArmThrottle, throttle_for
 
 
@@ -59,3 +61,18 @@ def arm_client_kwargs(conn: ConnectionSettings, throttle: ArmThrottle | None, tr
             response.http_response.status_code, response.http_response.headers
         )
     return kwargs
+
+
+def map_sdk_error(exc: BaseException, what: str) -> AzureError:
+    """A management SDK's error as ours: HTTP 429/5xx and connection failures are transient (with
+    Retry-After), other statuses are not; ``what`` names the call for the PollRun and the page."""
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code
+        headers = getattr(exc.response, "headers", None)
+        message = f"{what}: HTTP {status}: {short_message(exc)}"
+        if is_transient_status(status):
+            return AzureTransientError(message, retry_after=retry_after_header(headers), status=status)
+        return AzureError(message, status=status)
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return AzureTransientError(f"{what}: {short_message(exc)}")
+    return AzureError(f"{what}: {short_message(exc)}")

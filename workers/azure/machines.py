@@ -15,13 +15,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from azure.core.exceptions import AzureError as _SdkAzureError
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.hybridcompute import HybridComputeManagementClient
 
-from workers.azure.arm import arm_client_kwargs, make_credential, shared_throttle
+from workers.azure.arm import arm_client_kwargs, make_credential, map_sdk_error, shared_throttle
 from workers.azure.connection import ConnectionSettings
-from workers.azure.errors import AzureError, AzureTransientError, is_transient_status, retry_after_header, short_message
 from workers.azure.records import MachineRecord
 
 logger = logging.getLogger(__name__)
@@ -49,19 +47,6 @@ def _text(value: Any) -> str:
 
 def _is_hybrid_worker(publisher: str | None, ext_type: str | None) -> bool:
     return HYBRID_WORKER_PUBLISHER in (publisher or "").lower() or "hybridworkerfor" in (ext_type or "").lower()
-
-
-def _map(exc: BaseException, what: str) -> AzureError:
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code
-        headers = getattr(exc.response, "headers", None)
-        message = f"{what}: HTTP {status}: {short_message(exc)}"
-        if is_transient_status(status):
-            return AzureTransientError(message, retry_after=retry_after_header(headers), status=status)
-        return AzureError(message, status=status)
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return AzureTransientError(f"{what}: {short_message(exc)}")
-    return AzureError(f"{what}: {short_message(exc)}")
 
 
 class MachineReader:
@@ -95,7 +80,7 @@ class MachineReader:
             try:
                 found.update(reader(sub, rg, names))
             except _SdkAzureError as exc:
-                raise _map(exc, f"reading {kind} machines of resource group {rg}") from exc
+                raise map_sdk_error(exc, f"reading {kind} machines of resource group {rg}") from exc
         return found
 
     def _arc(self, sub: str, rg: str, names: dict[str, str]) -> dict[str, MachineRecord]:

@@ -18,12 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError as _SdkAzureError
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.mgmt.monitor import MonitorManagementClient
 
-from workers.azure.arm import arm_client_kwargs, make_credential, shared_throttle
+from workers.azure.arm import arm_client_kwargs, make_credential, map_sdk_error, shared_throttle
 from workers.azure.connection import ConnectionSettings
-from workers.azure.errors import AzureError, AzureTransientError, is_transient_status, retry_after_header, short_message
 from workers.azure.records import PingRecord
 
 logger = logging.getLogger(__name__)
@@ -85,20 +83,6 @@ def parse_pings(response: Any) -> list[PingRecord]:
     return sorted(latest.values(), key=lambda r: r.worker.lower())
 
 
-def _map(exc: BaseException) -> AzureError:
-    what = f"reading the {METRIC} metric"
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code
-        headers = getattr(exc.response, "headers", None)
-        message = f"{what}: HTTP {status}: {short_message(exc)}"
-        if is_transient_status(status):
-            return AzureTransientError(message, retry_after=retry_after_header(headers), status=status)
-        return AzureError(message, status=status)
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return AzureTransientError(f"{what}: {short_message(exc)}")
-    return AzureError(f"{what}: {short_message(exc)}")
-
-
 class PingReader:
     """Reads ``HybridWorkerPing`` of one account; use as a context manager."""
 
@@ -133,7 +117,7 @@ class PingReader:
                 metricnamespace="Microsoft.Automation/automationAccounts",
             )
         except _SdkAzureError as exc:
-            raise _map(exc) from exc
+            raise map_sdk_error(exc, f"reading the {METRIC} metric") from exc
         return parse_pings(response)
 
     def close(self) -> None:
