@@ -3,7 +3,8 @@ real product as 2 gunicorn web processes, 3 Celery workers and 2 beats (celery-r
 PostgreSQL and a private Redis, kills the beat holding the lock and one worker mid-cycle, and its
 figures must show: the standby dispatched the next poll within one poll interval plus the lock
 timeout (plus the standby's retry tick), no job or utilization sample lost against the emulator's
-ground truth, and no email sent twice. About 4 minutes on 2 cores.
+ground truth, no email sent twice, and the run's own failure (the Hybrid Worker service stopped on one
+worker) paged exactly once with its cause. About 4 minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def test_a_killed_beat_and_worker_lose_no_row_and_send_no_email_twice(tmp_path):
     env = dict(os.environ, POLL_WORKERS_SECONDS=str(POLL_SECONDS), POLL_JOBS_SECONDS=str(POLL_SECONDS),
                POLL_LOGS_SECONDS=str(POLL_SECONDS), BEAT_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT))
     cmd = [sys.executable, "-m", "tests.soak", "--fast", "--minutes", str(RUN_MINUTES), "--kill-beat-at", "50",
-           "--kill-worker-at", "80", "--database-url", _soak_database(), "--json", str(out),
+           "--kill-worker-at", "80", "--scenario-minutes", "4", "--database-url", _soak_database(), "--json", str(out),
            "--keep-logs", str(tmp_path / "logs")]
     # The harness bounds each of its own waits; this is the outer deadline.
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -53,9 +54,13 @@ def test_a_killed_beat_and_worker_lose_no_row_and_send_no_email_twice(tmp_path):
     assert figures["rows"]["jobs_expected"] is not None and figures["rows"]["samples_expected"] > 0, figures["rows"]
     assert figures["rows"]["jobs_lost"] == 0, figures["rows"]
     assert figures["rows"]["samples_lost"] == 0, figures["rows"]
-    # No email twice. (Whether the run's scenario pages depends on the fleet having a worker without
-    # a heartbeat, which the 2026 fleet may not: the email path across processes is not proven here.)
+    # No email twice, and the run's own failure (the Hybrid Worker service stopped on one V2 worker)
+    # paged exactly once, naming its cause, whichever of the three workers and two beats sent it.
     assert figures["email"]["duplicates"] == 0, figures["email"]
+    assert figures["scenario"]["down_emails"] == 1, figures["scenario"]
+    assert figures["scenario"]["cause_named"], figures["scenario"]
+    assert figures["status"]["false_status_changes"] == 0, figures["status"]
+    assert figures["blind"]["outside_gaps"] == 0, figures["blind"]
     max_loop = max(1, LOCK_TIMEOUT // 5)
     bound = POLL_SECONDS + LOCK_TIMEOUT + max_loop + 2  # + the dispatch-to-PollRun latency
     assert figures["beat"]["takeover_seconds"] is not None, figures["beat"]

@@ -126,3 +126,28 @@ def health_during(samples: list[tuple[float, int, int, str, list[str]]], gaps: d
         out[name] = dict(seen)
     out["all_run"] = dict(Counter(f"{code} {status}" for _, _, code, status, _ in samples))
     return out
+
+
+def scenario_pages(emails: list[tuple[float, str, str]], worker: str | None, started: float | None,
+                   cause: str = "Hybrid Worker service stopped") -> dict[str, Any]:
+    """The run's own failure, as the on-call inbox saw it: DOWN emails naming the worker (exactly one
+    wanted, whichever of the processes sent it), whether its subject names the cause, and how long after
+    the scenario began it arrived."""
+    if worker is None or started is None:
+        return {"worker": None, "down_emails": None}
+    name = worker.lower()
+    downs = [(t, s) for t, s, _ in emails if s.startswith("DOWN ") and name in s.lower()]
+    return {"worker": worker, "down_emails": len(downs), "cause_named": bool(downs) and all(cause in s for _, s in downs),
+            "first_down_after_seconds": round(downs[0][0] - started, 1) if downs else None,
+            "recovered_emails": sum(1 for _, s, _ in emails if s.startswith("RECOVERED ") and name in s.lower())}
+
+
+def blind_pages(emails: list[tuple[float, str, str]], gaps: dict[str, tuple[float, float]], slack: float) -> dict[str, Any]:
+    """BLIND pages split by cause: during one of our own deliberate gaps (Celery workers stopped: a real
+    blind spell, paging is right) or outside every gap (a false page: e.g. one failed poll at
+    ``--fault-rate``, or a 10 s Redis restart shorter than the grace)."""
+    spells = [(a, b + slack) for name, (a, b) in gaps.items() if name == "workers_down"]
+    blind = [(t, s) for t, s, _ in emails if s.startswith("BLIND")]
+    outside = [s for t, s in blind if not any(a <= t <= b for a, b in spells)]
+    return {"blind_pages": len(blind), "during_worker_gap": len(blind) - len(outside),
+            "outside_gaps": len(outside), "outside_subjects": outside[:5]}

@@ -119,16 +119,20 @@ class Soak:
     def scenario(self) -> None:
         from workers.models import HybridWorker
 
-        # A V2 worker without Log Analytics is judged on Automation alone: down after LASTSEEN_OFFLINE_SECONDS.
-        worker = (HybridWorker.objects.filter(group__account=self.account, status="online", last_heartbeat_at__isnull=True)
+        # The 2026 failure: the Hybrid Worker service stops on a V2 machine. Automation's lastSeen and
+        # the HybridWorkerPing stop, the Azure Monitor Agent's heartbeats go on: the worker goes down
+        # and exactly one DOWN email (cause: the service) must reach the sink, whichever worker sends it.
+        worker = (HybridWorker.objects.filter(group__account=self.account, status="online", worker_type="HybridV2")
                   .order_by("group__name", "name").first())
         if worker is None:
-            self.say("  no online worker for the scenario")
+            self.say("  no online V2 worker for the scenario")
             return
         self.targeted.add(worker.name.lower())
         minutes = self.opts["scenario_minutes"]
-        self.emu.start_scenario("agent_stopped", worker.name, minutes)
-        self.say(f"  agent_stopped on {worker.name} for {minutes:g} min (one DOWN and one RESTORED email expected)")
+        self.marks["scenario_started"] = time.time()
+        self.emu.start_scenario("service_stopped", worker.name, minutes)
+        self.scenario_worker = worker.name
+        self.say(f"  service_stopped on {worker.name} for {minutes:g} min (one DOWN and one RESTORED email expected)")
 
     def stop_workers(self) -> None:
         at = time.time()
@@ -201,6 +205,13 @@ class Soak:
         for kind in ("groups", "jobs", "perf"):
             wait_until(lambda k=kind: (s := figures.last_ok_start(self.account, k)) and s.timestamp() > chaos_end + 1,
                        f"a successful {kind} poll after the run", drain, 1.0)
+        worker = getattr(self, "scenario_worker", None)
+        if worker is not None:  # the scenario's page may still be on its way on a slow machine: wait for it
+            try:
+                wait_until(lambda: any(s.startswith("DOWN ") and worker.lower() in s.lower() for _, s, _ in self.smtp.emails()),
+                           f"the DOWN email for {worker}", drain, 1.0)
+            except RuntimeError as exc:  # reported by the figures (0 DOWN emails) and the verdict
+                self.say(f"  {exc}")
         wait_until(lambda: not Notification.objects.filter(status__in=("pending", "sending")).exists(),
                    "the alert outbox to drain", 120, 1.0)
         self.health.stopping.set()
@@ -218,6 +229,10 @@ class Soak:
         result["rows"] = figures.rows_lost(self.account, self.emu.simulation, t0)
         result["email"] = figures.duplicate_emails(self.smtp.emails())
         result["email"]["subjects"] = sorted({s for _, s, _ in self.smtp.emails()})[:10]
+        result["scenario"] = figures.scenario_pages(self.smtp.emails(), getattr(self, "scenario_worker", None),
+                                                    self.marks.get("scenario_started"))
+        result["blind"] = figures.blind_pages(self.smtp.emails(), self.gaps,
+                                              settings.ALERT_BLIND_GRACE_SECONDS + 2 * settings.ALERT_SEND_SECONDS + 30)
         result["status"] = figures.false_status_changes(self.account, self.targeted)
         result["healthz"] = figures.health_during(self.health.samples, self.gaps)
         result["unexpected_exits"] = self.unexpected_exits
@@ -244,6 +259,15 @@ def verdict(result: dict[str, Any]) -> list[str]:
             bad.append(f"{rows['samples_lost']} utilization samples lost")
     if mail["duplicates"]:
         bad.append(f"{mail['duplicates']} duplicate emails")
+    page = result.get("scenario") or {}
+    if page.get("down_emails") is not None and page["down_emails"] != 1:
+        bad.append(f"{page['down_emails']} DOWN emails for the scenario's worker {page['worker']} (want exactly 1)")
+    elif page.get("down_emails") == 1 and not page["cause_named"]:
+        bad.append("the scenario's DOWN email does not name its cause")
+    if result["blind"]["outside_gaps"]:
+        bad.append(f"{result['blind']['outside_gaps']} BLIND pages outside our own deliberate gaps")
+    if result["status"]["false_status_changes"]:
+        bad.append(f"{result['status']['false_status_changes']} false late/offline status changes")
     return bad
 
 

@@ -1,7 +1,9 @@
 """Blind monitoring (per account): when the account's data cannot be trusted, one ``blind`` alert.
 
 The latest Automation groups poll failed or no worker poll succeeded recently, Log Analytics queries
-fail, or every worker of the account (spread over several groups) is offline (see ``blind_reasons``).
+fail, the HybridWorkerPing metric stopped being read (only once it has been read for the account:
+an account without the ping is never blind for it), or every worker of the account (spread over
+several groups) is offline (see ``blind_reasons``).
 Only finished polls are evidence (``workers.fleet.selectors.poll_evidence``, the rule the pages'
 freshness reads too): a poll still in flight is never a failure.
 
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Max, Min, Q
 
+from workers.alerting.content import HELD_NOTE, NOT_HELD_NOTE
 from workers.alerting.incidents import OFFLINE, SETTLING, OutboxResult, resolve
 from workers.fleet.selectors.poll_evidence import failing_since, finished_polls, stale_after_seconds
 from workers.models import (
@@ -70,12 +73,32 @@ def _automation_reason(account: AutomationAccount, *, now: datetime) -> BlindRea
     return BlindReason(f"no successful Automation worker poll for {age}{error}", True, last_ok or span["first"])
 
 
+def _ping_reason(account: AutomationAccount, *, now: datetime) -> BlindReason | None:
+    """The ping, once it has ever been read for the account: its latest finished poll failed, or no
+    ping poll succeeded for the stale window (STALE_AFTER_INTERVALS ping intervals, the banner's
+    threshold too). Never read: the metric is not available to us, which is not blindness."""
+    pings = finished_polls(account=account, kind=PollKind.PING)
+    last_ok: datetime | None = pings.filter(ok=True).aggregate(at=Max("finished_at"))["at"]
+    if last_ok is None:
+        return None
+    failing = failing_since(pings)
+    if failing is not None:
+        error = pings.order_by("-started_at", "-pk").values_list("error", flat=True).first()
+        return BlindReason(f"HybridWorkerPing metric failing since {failing:%H:%M} UTC: {_one_line(error or '')}", False, failing)
+    if now - last_ok <= timedelta(seconds=stale_after_seconds(PollKind.PING)):
+        return None
+    age = format_duration((now - last_ok).total_seconds())
+    return BlindReason(f"no successful HybridWorkerPing read for {age}", False, last_ok)
+
+
 def blind_reasons(account: AutomationAccount, *, now: datetime) -> list[BlindReason]:
     """Why monitoring of this account cannot be trusted right now (empty list = it can).
 
     Automation: the latest finished groups poll failed, or no worker poll succeeded for
     STALE_AFTER_INTERVALS worker-poll intervals. Log Analytics: the latest finished heartbeat query
-    failed (reported, but worker alerts still go: status offline needs Automation silent too). Fleet:
+    failed (reported, but worker alerts still go: status offline needs Automation silent too). Ping
+    (only where it was ever read): failing or overdue, reported the same way (the status refresh
+    judges the ping as of our last read of it, so a stale ping never makes a worker offline). Fleet:
     every worker of the account, across several groups, is offline at once. Polls in flight count
     for nothing. Each reason carries when its condition began.
     """
@@ -89,6 +112,9 @@ def blind_reasons(account: AutomationAccount, *, now: datetime) -> list[BlindRea
         if failing is not None:
             error = heartbeats.order_by("-started_at", "-pk").values_list("error", flat=True).first()
             reasons.append(BlindReason(f"Log Analytics heartbeat query failing: {_one_line(error or '')}", False, failing))
+    ping = _ping_reason(account, now=now)
+    if ping is not None:
+        reasons.append(ping)
     statuses = list(
         HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).values_list(
             "status", "group_id", "status_changed_at"
@@ -122,9 +148,10 @@ def update_blind(*, now: datetime, result: OutboxResult) -> set[int]:
         reasons = blind_reasons(account, now=now)
         alert = open_blind.get(account.pk)
         if reasons:
-            if any(r.holds_worker_alerts for r in reasons):
+            held = any(r.holds_worker_alerts for r in reasons)
+            if held:
                 blind.add(account.pk)
-            detail = "\n".join(r.text for r in reasons)
+            detail = "\n".join([r.text for r in reasons] + [HELD_NOTE if held else NOT_HELD_NOTE])
             since = min(r.since for r in reasons)
             if alert is None and now >= since + grace:
                 alert = Alert.objects.create(

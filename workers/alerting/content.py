@@ -258,15 +258,27 @@ def render_recovery(alert: Alert, *, now: datetime) -> RenderedEmail:
     return render("recovery", {"alert": alert, "rows": rows, "group": group, "outage": outage, "now": now}, subject)
 
 
+# The last line of a blind alert's detail: whether worker alerts are held (its email's subject says so).
+HELD_NOTE = "Worker alerts are held until this clears."
+NOT_HELD_NOTE = "Worker alerts still go out: Automation is still read."
+
+
+def holds_worker_alerts(detail: str) -> bool:
+    return HELD_NOTE in (detail or "")
+
+
 def render_blind(alert: Alert, *, now: datetime, restored: bool = False) -> RenderedEmail:
     account = alert.account.name if alert.account else "all accounts"
+    # Only Automation blindness holds worker alerts (a heartbeat or ping outage alone does not).
+    held = holds_worker_alerts(alert.detail)
     if restored:
         outage = format_duration(((alert.resolved_at or now) - alert.opened_at).total_seconds())
-        subject = f"RESTORED monitoring of {account} after {outage} — worker alerts resume"
+        subject = f"RESTORED monitoring of {account} after {outage}" + (" — worker alerts resume" if held else "")
     else:
         outage = format_duration((now - alert.opened_at).total_seconds())
-        subject = f"BLIND monitoring of {account} — {alert.title}; worker alerts held until restored"
-    context = {"alert": alert, "account": account, "restored": restored, "outage": outage, "now": now}
+        subject = f"BLIND monitoring of {account} — {alert.title}; " + (
+            "worker alerts held until restored" if held else "worker alerts still sent")
+    context = {"alert": alert, "account": account, "restored": restored, "outage": outage, "now": now, "held": held}
     return render("blind", context, subject)
 
 

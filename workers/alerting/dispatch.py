@@ -15,6 +15,7 @@ from django.conf import settings
 from workers.alerting import content as alert_content
 from workers.alerting.flapping import transitions
 from workers.alerting.incidents import DOWN_KINDS, OFFLINE, SETTLING, OutboxResult
+from workers.alerting.jobs_content import render_jobs_failing
 from workers.alerting.maintenance import covered_worker_ids
 from workers.alerting.notifications import queue_email
 from workers.models import (
@@ -80,6 +81,8 @@ def dispatch_due(*, now: datetime, result: OutboxResult) -> None:
             email = alert_content.render_flapping(alert, now=now, transitions=count)
         elif alert.kind == AlertKind.PRESSURE:
             email = alert_content.render_pressure(alert, now=now)
+        elif alert.kind == AlertKind.JOBS_FAILING:
+            email = render_jobs_failing(alert, now=now)
         else:
             email = alert_content.render_down(alert, now=now)
         snapshot = {

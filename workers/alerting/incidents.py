@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from workers.alerting import content as alert_content
+from workers.alerting.jobs_content import render_jobs_failing
 from workers.alerting.maintenance import covered_worker_ids
 from workers.alerting.notifications import queue_email
 from workers.fleet.selectors.last_looked import LastLooked, last_looked
@@ -205,6 +206,8 @@ def resolve(alert: Alert, *, now: datetime, result: OutboxResult) -> None:
         email = alert_content.render_flapping(alert, now=now, transitions=0, stable=True)
     elif alert.kind == AlertKind.PRESSURE:
         email = alert_content.render_pressure(alert, now=now, recovered=True)
+    elif alert.kind == AlertKind.JOBS_FAILING:
+        email = render_jobs_failing(alert, now=now, recovered=True)
     else:
         email = alert_content.render_recovery(alert, now=now)
     note = queue_email(alert, NotificationKind.RECOVERY, f"alert:{alert.pk}:recovery", email, now=now)

@@ -27,6 +27,9 @@ Noise control, in the order it is applied on each call:
    whose opening email went out, whenever the recovery happens.
 5. **Pressure**: sustained CPU/memory pressure opens one alert per worker (the rule and its bounded
    queries are in ``workers.alerting.pressure``).
+6. **Jobs failing** (``workers.alerting.jobs_failing``): a group whose recent jobs fail for its
+   managed identity or at the job limit gets one ``jobs_failing`` alert (the workers stay online,
+   so no status change reports it).
 
 Reminders and acknowledgement are in ``workers.alerting.reminders``.
 """
@@ -51,6 +54,7 @@ from workers.alerting.incidents import (
     worker_down,
     worker_recovered,
 )
+from workers.alerting.jobs_failing import update_jobs_failing
 from workers.alerting.maintenance import covered_worker_ids
 from workers.alerting.pressure import pressure_decisions
 from workers.models import Alert, AlertKind, AlertMember, StatusChange
@@ -78,6 +82,7 @@ def process_outbox(*, now: datetime) -> OutboxResult:
         sweep_automation_unreachable(now=now, blind_accounts=blind_accounts, result=result)
         settle_flapping(now=now, result=result)
         _update_pressure(now=now, blind_accounts=blind_accounts, result=result)
+        update_jobs_failing(now=now, blind_accounts=blind_accounts, result=result)
         release_maintenance(now=now)
         dispatch_due(now=now, result=result)
     return result

@@ -1,5 +1,5 @@
-"""Reminders and acknowledgement: "STILL DOWN" emails every ALERT_REMINDER_HOURS until someone
-acknowledges the alert (or it resolves)."""
+"""Reminders and acknowledgement: "STILL DOWN" (blind, jobs failing: "STILL ...") emails every
+ALERT_REMINDER_HOURS until someone acknowledges the alert (or it resolves)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -10,6 +10,7 @@ from django.db.models import F
 from workers.alerting import content as alert_content
 from workers.alerting.content import RenderedEmail
 from workers.alerting.incidents import DOWN_KINDS
+from workers.alerting.jobs_content import render_jobs_failing
 from workers.alerting.maintenance import covered_worker_ids
 from workers.alerting.notifications import queue_email
 from workers.models import Alert, AlertKind, AlertState, NotificationKind
@@ -26,7 +27,7 @@ def send_reminders(*, now: datetime) -> list[int]:
     queued: list[int] = []
     due = Alert.objects.filter(
         state=AlertState.OPEN,
-        kind__in=(*DOWN_KINDS, AlertKind.BLIND),
+        kind__in=(*DOWN_KINDS, AlertKind.BLIND, AlertKind.JOBS_FAILING),
         notified_at__isnull=False,
         acknowledged_at__isnull=True,
         next_reminder_at__lte=now,
@@ -44,6 +45,8 @@ def send_reminders(*, now: datetime) -> list[int]:
         if alert.kind == AlertKind.BLIND:
             email = alert_content.render_blind(alert, now=now)
             email = RenderedEmail("STILL " + email.subject, email.text, email.html)
+        elif alert.kind == AlertKind.JOBS_FAILING:
+            email = render_jobs_failing(alert, now=now, reminder=True)
         else:
             email = alert_content.render_down(alert, now=now, reminder=True)
         note = queue_email(alert, NotificationKind.REMINDER, f"alert:{alert.pk}:reminder:{number}", email, now=now)

@@ -13,6 +13,7 @@ class AlertKind(models.TextChoices):
     BLIND = "blind", "Monitoring is blind"
     FLAPPING = "flapping", "Worker flapping"
     PRESSURE = "pressure", "Worker under CPU/memory pressure"
+    JOBS_FAILING = "jobs_failing", "Jobs of a group failing (managed identity, job limit)"
 
 
 class AlertState(models.TextChoices):

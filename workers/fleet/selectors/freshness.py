@@ -1,10 +1,15 @@
-"""How old the data is: per source (Automation, Jobs, Log Analytics), over the enabled accounts.
+"""How old the data is: per source (Automation, Jobs, Log Analytics, HybridWorkerPing), over the enabled accounts.
 
 Freshness comes from PollRun (the latest run, and the latest successful run, of each kind per
 account), so a failed or overdue poll always reads as stale. Which runs count (finished ones: a poll
 in flight is neither a failure nor fresh data) and when data is stale are decided in
 ``workers.fleet.selectors.poll_evidence``, the rule the blind alert reads too. One query per call,
 whatever the fleet size.
+
+The ping is a source only for the accounts whose ping poll has succeeded at least once
+(``poll_evidence.ping_ever_read``): an account where the metric is refused or has no series for us
+was never watched through it, so it is listed as "not available" (``Freshness.unavailable``), never
+stale. Once it has worked, a failing or overdue ping poll is stale like any other source.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class Freshness:
     accounts: int
     ever_polled: bool
     sources: tuple[SourceFreshness, ...]
+    # Labels of the sources no account has (the ping where it was never read): shown as "not available".
+    unavailable: tuple[str, ...] = ()
 
     @property
     def stale(self) -> bool:
@@ -50,12 +57,26 @@ class Freshness:
         return max(a for a in ages if a is not None)
 
 
-# (key, label, poll kind, needs a Log Analytics workspace)
+# Which accounts a source covers: every account, those with a Log Analytics workspace, or those
+# whose poll of it has succeeded at least once (the ping: a metric we may never be able to read).
+EVERY, WORKSPACE, EVER_READ = "every", "workspace", "ever_read"
+
+# (key, label, poll kind, which accounts it covers)
 _SOURCES = (
-    ("automation", "Automation", PollKind.WORKERS, False),
-    ("jobs", "Jobs", PollKind.JOBS, False),
-    ("log_analytics", "Log Analytics", PollKind.HEARTBEAT, True),
+    ("automation", "Automation", PollKind.WORKERS, EVERY),
+    ("jobs", "Jobs", PollKind.JOBS, EVERY),
+    ("log_analytics", "Log Analytics", PollKind.HEARTBEAT, WORKSPACE),
+    ("ping", "HybridWorkerPing", PollKind.PING, EVER_READ),
 )
+
+
+def _covers(row: dict[str, Any], key: str, covers: str) -> bool:
+    if covers == WORKSPACE:
+        return bool(row["workspace_id"])
+    if covers == EVER_READ:
+        # The latest successful run exists exactly when one ever succeeded (retention keeps it).
+        return row[f"{key}_ok_at"] is not None
+    return True
 
 
 def _latest(account_ref: Any, kind: str, field_name: str, *, ok_only: bool, scope: str | None = None) -> Subquery:
@@ -90,7 +111,7 @@ def _freshness_rows(
     if account_ids is not None:
         accounts = accounts.filter(pk__in=list(account_ids))
     annotations: dict[str, Subquery | Exists] = {}
-    for key, _label, kind, _needs_ws in _SOURCES:
+    for key, _label, kind, _covers_which in _SOURCES:
         # Worker polls run per group (scope = group name): a group page judges its own group's poll.
         scope = group_name if kind == PollKind.WORKERS else None
         annotations[f"{key}_ok_at"] = _latest(OuterRef("pk"), kind, "finished_at", ok_only=True, scope=scope)
@@ -104,11 +125,14 @@ def _freshness_rows(
 
 def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
     sources: list[SourceFreshness] = []
+    unavailable: list[str] = []
     ever_polled = False
-    for key, label, kind, needs_ws in _SOURCES:
+    for key, label, kind, covers in _SOURCES:
         interval = poll_interval_seconds(kind)
-        relevant = [r for r in rows if r["workspace_id"] or not needs_ws]
+        relevant = [r for r in rows if _covers(r, key, covers)]
         if not relevant:
+            if rows and covers == EVER_READ:
+                unavailable.append(label)
             continue
         ok_times = [r[f"{key}_ok_at"] for r in relevant]
         ever_polled = ever_polled or any(t is not None for t in ok_times)
@@ -122,14 +146,15 @@ def _fold_freshness(rows: list[dict[str, Any]], *, now: datetime) -> Freshness:
         age = (now - oldest).total_seconds() if oldest is not None else None
         stale = bool(errors) or age is None or age > stale_after_seconds(kind)
         sources.append(SourceFreshness(key, label, interval, oldest, age, stale, "; ".join(errors)))
-    return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources))
+    return Freshness(now=now, accounts=len(rows), ever_polled=ever_polled, sources=tuple(sources), unavailable=tuple(unavailable))
 
 
 def data_freshness(*, now: datetime, account_ids: Iterable[int] | None = None, group_name: str | None = None) -> Freshness:
     """How old the data is per source, over every enabled account (the stalest account wins). One query.
 
     A source is stale when its latest finished poll failed, when it never succeeded, or when its
-    latest success is older than STALE_AFTER_INTERVALS poll intervals. With ``group_name``, the
+    latest success is older than STALE_AFTER_INTERVALS poll intervals. The ping counts only for the
+    accounts where it was ever read; where no account has it, it is in ``unavailable`` instead. With ``group_name``, the
     Automation source is that group's own worker poll; without it, the account's worker polls
     failed when the latest one of every group polled in that window failed (one group's failing
     poll is flagged on that group: ``worker_poll_problems``).

@@ -59,3 +59,14 @@ def failing_since(runs: QuerySet[PollRun]) -> datetime | None:
     last_ok = runs.filter(ok=True).order_by("-started_at", "-pk").values_list("started_at", flat=True).first()
     failed = runs.filter(ok=False) if last_ok is None else runs.filter(ok=False, started_at__gt=last_ok)
     return failed.aggregate(at=Min("finished_at"))["at"]
+
+
+def ping_ever_read(account_id: int) -> bool:
+    """Whether the account's HybridWorkerPing has ever been read successfully (a finished, ok ping poll).
+
+    Until it has, the ping is "not available" for the account (the metric refused, or no series for
+    us): not a source of the pages' freshness and not a reason for the blind alert, so a setup without
+    the ping is never stale or blind for it. Retention keeps the latest good run of each kind, so the
+    answer never flips back once true.
+    """
+    return finished_polls(account_id=account_id, kind=PollKind.PING, ok=True).exists()
