@@ -266,6 +266,10 @@ def verdict(result: dict[str, Any]) -> list[str]:
         bad.append("the scenario's DOWN email does not name its cause")
     if result["blind"]["outside_gaps"]:
         bad.append(f"{result['blind']['outside_gaps']} BLIND pages outside our own deliberate gaps")
+    for gap in ("workers_down", "redis_down"):
+        seen = result["healthz"].get(gap)
+        if seen is not None and not any(" ok" not in answer for answer in seen):
+            bad.append(f"/healthz never said anything was down while {gap.replace('_', ' ')}")
     if result["status"]["false_status_changes"]:
         bad.append(f"{result['status']['false_status_changes']} false late/offline status changes")
     return bad
