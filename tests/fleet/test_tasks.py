@@ -126,6 +126,33 @@ def test_the_fan_out_creates_the_environment_account_first(settings, monkeypatch
     assert AutomationAccount.objects.get().automation_account == "aa"
 
 
+@pytest.mark.django_db
+def test_the_fan_out_sends_no_second_poll_while_one_still_runs(settings, monkeypatch):
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks, "_env_account_checked", True)
+    for task in (tasks.poll_jobs, tasks.poll_logs, tasks.poll_pings):
+        monkeypatch.setattr(task, "apply_async", lambda args, task=task, **k: sent.append((task.name, args)))
+    busy = AutomationAccount.objects.create(name="busy", subscription_id="s", resource_group="rg", automation_account="a1",
+                                            workspace_id="w1")
+    idle = AutomationAccount.objects.create(name="idle", subscription_id="s", resource_group="rg", automation_account="a2",
+                                            workspace_id="w2")
+    now = timezone.now()
+    for kind in ("jobs", "perf", "ping"):  # running now (a slow poll), on the busy account only
+        PollRun.objects.create(account=busy, kind=kind, scope="", started_at=now - timedelta(seconds=50))
+    # A run a killed process left open longer than the hard limit does not block (the sweep closes it).
+    PollRun.objects.create(account=idle, kind="jobs", scope="",
+                           started_at=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5))
+    # Finished runs never block.
+    PollRun.objects.create(account=idle, kind="heartbeat", scope="", started_at=now, finished_at=now, ok=True)
+    assert (tasks.poll_all_jobs.apply().get(), tasks.poll_all_logs.apply().get(), tasks.poll_all_pings.apply().get()) == (1, 1, 1)
+    assert sent == [("workers.fleet.tasks.poll_jobs", (idle.pk,)), ("workers.fleet.tasks.poll_logs", (idle.pk,)),
+                    ("workers.fleet.tasks.poll_pings", (idle.pk,))]
+    PollRun.objects.filter(account=busy).update(finished_at=now, ok=True)
+    sent.clear()
+    tasks.poll_all_jobs.apply().get()
+    assert sorted(a for _n, (a,) in sent) == sorted([busy.pk, idle.pk])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_jobs_poll_after_a_long_gap_rolls_up_the_hours_of_the_gap(make_emulator, settings):
     """Polling was down for 6 h (longer than JOB_ROLLUP_LOOKBACK_HOURS): the jobs that arrive belong to

@@ -29,7 +29,7 @@ from workers.fleet import machines, ping, poll_sweep, polling, rollups, selector
 from workers.fleet.accounts import ensure_account_from_env
 from workers.latency import selectors as latency_selectors
 from workers.latency.rollups import rollup_jobs
-from workers.models import AutomationAccount, WorkerGroup
+from workers.models import AutomationAccount, PollKind, PollRun, WorkerGroup
 from workers.task_options import BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS, DB_RETRY
 from workers.wall import selectors as wall_selectors
 
@@ -76,6 +76,23 @@ def _enabled_accounts() -> list[int]:
 # --- fan-out (beat) ------------------------------------------------------------------------------
 
 
+def _not_in_flight(accounts: list[int], *kinds: str) -> list[int]:
+    """The accounts with no poll of these kinds still running.
+
+    Beat does not wait for a poll: one slower than its interval (a big workspace, a slow Azure) would
+    overlap the next, and at estate scale the overlapping polls fill every Celery slot while the
+    inventory fan-out expires in the queue behind them. A run left open by a killed process counts
+    only until the hard time limit (``close_abandoned_polls`` then closes it).
+    """
+    since = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    busy = set(PollRun.objects.filter(account_id__in=accounts, kind__in=kinds, scope="", finished_at__isnull=True,
+                                      started_at__gte=since).values_list("account_id", flat=True))
+    if busy:
+        log.info("%s poll still running for account(s) %s: not sent again this interval", "/".join(kinds), sorted(busy))
+    return [pk for pk in accounts if pk not in busy]
+
+
+
 @shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_workers() -> int:
     """Beat entry: one ``poll_groups`` per enabled account (each then fans out per group)."""
@@ -87,8 +104,8 @@ def poll_all_workers() -> int:
 
 @shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_jobs() -> int:
-    """Beat entry: one ``poll_jobs`` per enabled account."""
-    accounts = _enabled_accounts()
+    """Beat entry: one ``poll_jobs`` per enabled account (none where the last one still runs)."""
+    accounts = _not_in_flight(_enabled_accounts(), PollKind.JOBS)
     for account_id in accounts:
         poll_jobs.apply_async((account_id,), expires=settings.POLL_JOBS_SECONDS)
     return len(accounts)
@@ -98,7 +115,8 @@ def poll_all_jobs() -> int:
 def poll_all_logs() -> int:
     """Beat entry: one ``poll_logs`` per enabled account with a Log Analytics workspace."""
     with_workspace = set(AutomationAccount.objects.exclude(workspace_id="").values_list("pk", flat=True))
-    accounts = [pk for pk in _enabled_accounts() if pk in with_workspace]
+    accounts = _not_in_flight([pk for pk in _enabled_accounts() if pk in with_workspace],
+                              PollKind.HEARTBEAT, PollKind.PERF, PollKind.EVENTS)
     for account_id in accounts:
         poll_logs.apply_async((account_id,), expires=settings.POLL_LOGS_SECONDS)
     return len(accounts)
@@ -266,8 +284,8 @@ def poll_machines(self: Task, account_id: int) -> int:
 
 @shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_pings() -> int:
-    """Beat entry (every POLL_PING_SECONDS): one ``poll_pings`` per enabled account."""
-    accounts = _enabled_accounts()
+    """Beat entry (every POLL_PING_SECONDS): one ``poll_pings`` per enabled account (not while one runs)."""
+    accounts = _not_in_flight(_enabled_accounts(), PollKind.PING)
     for account_id in accounts:
         poll_pings.apply_async((account_id,), expires=settings.POLL_PING_SECONDS)
     return len(accounts)
