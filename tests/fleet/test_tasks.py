@@ -144,9 +144,13 @@ def test_the_fan_out_sends_no_second_poll_while_one_still_runs(settings, monkeyp
                            started_at=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5))
     # Finished runs never block.
     PollRun.objects.create(account=idle, kind="heartbeat", scope="", started_at=now, finished_at=now, ok=True)
-    assert (tasks.poll_all_jobs.apply().get(), tasks.poll_all_logs.apply().get(), tasks.poll_all_pings.apply().get()) == (1, 1, 1)
-    assert sent == [("workers.fleet.tasks.poll_jobs", (idle.pk,)), ("workers.fleet.tasks.poll_logs", (idle.pk,)),
-                    ("workers.fleet.tasks.poll_pings", (idle.pk,))]
+    # One logs task per table: the busy account's Perf is still running, its Heartbeat and Event are not.
+    assert (tasks.poll_all_jobs.apply().get(), tasks.poll_all_logs.apply().get(), tasks.poll_all_pings.apply().get()) == (1, 5, 1)
+    assert sorted(sent) == sorted([("workers.fleet.tasks.poll_jobs", (idle.pk,)),
+                    ("workers.fleet.tasks.poll_logs", (busy.pk, "heartbeat")), ("workers.fleet.tasks.poll_logs", (idle.pk, "heartbeat")),
+                    ("workers.fleet.tasks.poll_logs", (idle.pk, "perf")),
+                    ("workers.fleet.tasks.poll_logs", (busy.pk, "events")), ("workers.fleet.tasks.poll_logs", (idle.pk, "events")),
+                    ("workers.fleet.tasks.poll_pings", (idle.pk,))])
     PollRun.objects.filter(account=busy).update(finished_at=now, ok=True)
     sent.clear()
     tasks.poll_all_jobs.apply().get()

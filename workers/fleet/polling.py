@@ -24,7 +24,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -320,10 +320,13 @@ _LOG_POLLS = (
     (PollKind.PERF, "utilization", ingest_utilization, "perf_watermark"),
     (PollKind.EVENTS, "agent_events", ingest_agent_events, "events_watermark"),
 )
+LOG_POLL_KINDS = tuple(kind for kind, *_ in _LOG_POLLS)
 
 
-def poll_logs(account_id: int, *, now: datetime | None = None, floor: datetime | None = None) -> list[PollOutcome]:
-    """Heartbeats, CPU/memory and event 4502 from Log Analytics, each with its own watermark/PollRun.
+def poll_logs(account_id: int, *, now: datetime | None = None, floor: datetime | None = None,
+              kinds: Collection[str] | None = None) -> list[PollOutcome]:
+    """Heartbeats, CPU/memory and event 4502 from Log Analytics (or only ``kinds`` of them), each with
+    its own watermark/PollRun.
 
     One failing query does not stop the others; if any failed transiently, the first such error is
     raised after all three ran (and were recorded), so the task retries. An account without a
@@ -337,6 +340,8 @@ def poll_logs(account_id: int, *, now: datetime | None = None, floor: datetime |
     transient: AzureTransientError | None = None
     workers = HybridWorker.objects.filter(group__account=account, removed_at__isnull=True).count()
     for kind, method, ingest_fn, field in _LOG_POLLS:
+        if kinds is not None and kind not in kinds:
+            continue
         # Only the Perf poll is sliced; the others read their whole window (the _logs_work defaults).
         sliced = kind == PollKind.PERF
         slice_length = perf_slice(workers) if sliced else None

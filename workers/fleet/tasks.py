@@ -113,13 +113,17 @@ def poll_all_jobs() -> int:
 
 @shared_task(acks_late=True, ignore_result=True, **DB_RETRY)
 def poll_all_logs() -> int:
-    """Beat entry: one ``poll_logs`` per enabled account with a Log Analytics workspace."""
+    """Beat entry: one ``poll_logs`` per Log Analytics table (Heartbeat, Perf, Event) per enabled account
+    with a workspace, so a slow table on a big workspace neither starves the others of the task's time
+    limit nor makes them retry with it (none where that table's last poll still runs)."""
     with_workspace = set(AutomationAccount.objects.exclude(workspace_id="").values_list("pk", flat=True))
-    accounts = _not_in_flight([pk for pk in _enabled_accounts() if pk in with_workspace],
-                              PollKind.HEARTBEAT, PollKind.PERF, PollKind.EVENTS)
-    for account_id in accounts:
-        poll_logs.apply_async((account_id,), expires=settings.POLL_LOGS_SECONDS)
-    return len(accounts)
+    accounts = [pk for pk in _enabled_accounts() if pk in with_workspace]
+    sent = 0
+    for kind in polling.LOG_POLL_KINDS:
+        for account_id in _not_in_flight(accounts, kind):
+            poll_logs.apply_async((account_id, kind), expires=settings.POLL_LOGS_SECONDS)
+            sent += 1
+    return sent
 
 
 # --- one account / one group ----------------------------------------------------------------------
@@ -214,15 +218,17 @@ def warm_job_caches(*, force: bool = False) -> None:
 
 
 @shared_task(bind=True, ignore_result=True, **POLL_OPTIONS)
-def poll_logs(self: Task, account_id: int) -> int:
-    """Heartbeat, Perf and Event 4502 from Log Analytics, then the account's status refresh."""
+def poll_logs(self: Task, account_id: int, kind: str | None = None) -> int:
+    """Heartbeat, Perf and Event 4502 from Log Analytics (or the one table ``kind``), then, when the
+    heartbeats were read, the account's status refresh."""
     try:
-        outcomes = polling.poll_logs(account_id)
+        outcomes = polling.poll_logs(account_id, kinds=None if kind is None else (kind,))
     except AutomationAccount.DoesNotExist:
         return 0
     except AzureTransientError as exc:
         _retry(self, exc)
-    status.refresh_statuses(account_id)
+    if kind in (None, PollKind.HEARTBEAT):
+        status.refresh_statuses(account_id)
     return sum(o.rows for o in outcomes)
 
 
