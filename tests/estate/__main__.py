@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from tests.estate.run import Estate, dump, verdict
+    from tests.estate.run import Estate, verdict
+    from tests.soak.run import dump
 
     estate = Estate(vars(opts), run_dir, dict(os.environ), redis_port, smtp, lambda s: print(s, flush=True))
     try:

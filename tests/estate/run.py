@@ -1,7 +1,6 @@
 """The estate run: start everything, poll for N minutes under ARM's token bucket, drain, measure."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -247,10 +246,3 @@ def verdict(result: dict[str, Any]) -> list[str]:
         bad.append(f"a group was stale {st['longest_stale_seconds']:.0f} s (> one interval, {st['interval_seconds']:.0f} s): "
                    f"{st['worst']}" + (f"; never polled: {st['never_polled_count']}" if st["never_polled_count"] else ""))
     return bad
-
-
-def dump(result: dict[str, Any], path: Path | None) -> str:
-    text = json.dumps(result, indent=2, default=str)
-    if path is not None:
-        path.write_text(text)
-    return text
