@@ -42,3 +42,36 @@ def test_the_speed_measure_lists_every_worker_and_queries_every_heartbeat(tmp_pa
     assert figures["groups_listed"] == 12
     assert figures["heartbeat_rows"] == 300
     assert figures["requests"] >= 12 + 1 + 1
+
+
+def test_closing_waits_for_a_read_in_progress_and_refuses_new_ones():
+    """A server shutting down mid-request used to close DuckDB under a running cursor ("connection is
+    busy", a teardown error in CI). ``close`` now waits for every cursor it gave out, then refuses."""
+    import threading
+
+    from tests.fixtures.celery import wait_for
+    from workers.emulator.simulation.engine import FleetSimulation
+    from workers.emulator.simulation.fleet import SimulationError
+
+    sim = FleetSimulation(seed=3, groups=1, workers=2, scenarios=False)
+    holding, release = threading.Event(), threading.Event()
+    answer: list[object] = []
+
+    def reader() -> None:
+        with sim.cursor() as cur:
+            holding.set()
+            release.wait()
+            answer.append(cur.execute("SELECT count(*) FROM hrw_workers").fetchone()[0])
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    holding.wait()
+    closer = threading.Thread(target=sim.close)
+    closer.start()
+    wait_for(lambda: sim._closed, "close() to start")
+    release.set()  # the read runs after close() began: the connection must still be open
+    thread.join()
+    closer.join()
+    assert answer == [2]
+    with pytest.raises(SimulationError, match="closed"), sim.cursor():
+        pass

@@ -355,9 +355,7 @@ def run_query(sim: FleetSimulation, query: str, *, now: datetime, start: datetim
         raise QueryError("SemanticError", f"A semantic error occurred: {exc}") from exc
     sql = str(translated)
     check_sources(sql)
-    with sim.lock:
-        cur = sim.con.cursor()
-    try:
+    with sim.cursor() as cur:
         cur.execute("SET TimeZone='UTC'")
         _create_views(cur, sim, now, start, end)
         timer = threading.Timer(timeout, cur.interrupt) if timeout else None
@@ -378,8 +376,6 @@ def run_query(sim: FleetSimulation, query: str, *, now: datetime, start: datetim
         finally:
             if timer:
                 timer.cancel()
-    finally:
-        cur.close()
     truncated = len(fetched) > max_rows
     rows = [[format_cell(v) for v in row] for row in fetched[:max_rows]]
     return QueryResult(columns=columns, rows=rows, truncated=truncated, total_rows=len(fetched))

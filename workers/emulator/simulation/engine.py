@@ -7,6 +7,8 @@ backfills ``history_days`` of history (at least the warm-up); afterwards every r
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +52,9 @@ class FleetSimulation(SignalGenerator, JobGenerator):
         self.automation_account = automation_account
         self.location = location
         self.lock = threading.RLock()
+        self._idle = threading.Condition(self.lock)  # notified whenever a private cursor is given back
+        self._cursors: set[duckdb.DuckDBPyConnection] = set()
+        self._closed = False
         self.con = duckdb.connect(":memory:", config={"threads": 2})
         self.con.execute("SET TimeZone='UTC'")
 
@@ -111,17 +116,40 @@ class FleetSimulation(SignalGenerator, JobGenerator):
     def data_through(self) -> datetime:
         return from_epoch(self._gen_until)
 
-    def close(self) -> None:
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A private cursor for one read outside the lock; ``close`` waits for every one given out.
+
+        DuckDB refuses to close a connection while a cursor of it runs a query (it does not wait), so a
+        server shutting down mid-request used to fail with "connection is busy".
+        """
         with self.lock:
+            if self._closed:
+                raise SimulationError("the simulation is closed")
+            cur = self.con.cursor()
+            self._cursors.add(cur)
+        try:
+            yield cur
+        finally:
+            cur.close()
+            with self.lock:
+                self._cursors.discard(cur)
+                self._idle.notify_all()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop new reads, interrupt the ones running, wait (bounded) until they are given back, close."""
+        with self.lock:
+            if self._closed:
+                return
+            self._closed = True
+            for cur in list(self._cursors):
+                cur.interrupt()
+            self._idle.wait_for(lambda: not self._cursors, timeout=timeout)
             self.con.close()
 
     # ---------------------------------------------------------------------------- tests helpers
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Raw SQL over the internal tables (tests and ground truth), on a private cursor."""
-        with self.lock:
-            cur = self.con.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or []).fetchall()
-        finally:
-            cur.close()
