@@ -111,7 +111,7 @@ def latency_page(request: HttpRequest) -> HttpResponseBase:
     except RangeError as exc:
         return _bad_request(request, str(exc))
     as_csv = form.cleaned_data["format"] == "csv"
-    report = sel.latency_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT)
+    report = sel.latency_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT, shared=True)
     if as_csv:
         return _latency_csv(report, form.cleaned_data["table"] or "groups")
     span = report.span
@@ -150,7 +150,7 @@ def timeouts_page(request: HttpRequest) -> HttpResponseBase:
     except RangeError as exc:
         return _bad_request(request, str(exc))
     as_csv = form.cleaned_data["format"] == "csv"
-    report = sel.timeout_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT)
+    report = sel.timeout_report(window, now=timezone.now(), list_limit=None if as_csv else sel.DEFAULT_LIST_LIMIT, shared=True)
     if as_csv:
         return _timeouts_csv(report, form.cleaned_data["table"] or "now")
     return render(request, "latency/timeouts.html", {

@@ -203,8 +203,9 @@ def _shared_cache() -> bool:
 
 def warm_job_caches(*, force: bool = False) -> None:
     """After a jobs poll: compute the aggregates the pages share once per jobs poll (the overview's
-    24 h job stats and timeout counts, the wall's queued jobs and queue p95), so no page view pays for
-    them. Best effort: a failure here is logged and never fails the poll."""
+    24 h job stats and timeout counts, the wall's queued jobs and queue p95, the latency and timeouts
+    pages' default 24 h window), so no page view pays for them. Best effort: a failure here is logged
+    and never fails the poll."""
     if not (force or _shared_cache()):
         return
     now = timezone.now()
@@ -213,6 +214,8 @@ def warm_job_caches(*, force: bool = False) -> None:
         selectors.fleet_job_stats(since=now - timedelta(hours=24), now=now, version=version)
         latency_selectors.timeout_counts("24h", now=now, version=version)
         wall_selectors.wall_snapshot(now=now)
+        latency_selectors.latency_report("24h", now=now, shared=True)
+        latency_selectors.timeout_report("24h", now=now, shared=True)
     except Exception:  # noqa: BLE001 - warming is an optimisation; the pages compute on a miss
         log.exception("warming the job caches after a jobs poll failed")
 

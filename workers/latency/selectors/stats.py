@@ -12,9 +12,10 @@ Every function here issues a fixed number of queries, independent of the number 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from workers.fleet.selectors.job_stats import FLEET_JOB_STATS_MAX_AGE, per_jobs_poll
 from workers.latency.selectors.coverage import LABEL_FIELDS, WindowPlan, plan_window, raw_rows, window_rows
 from workers.latency.selectors.jobs import DEFAULT_LIST_LIMIT, QueuedNow, hybrid_jobs, queued_now
 from workers.latency.selectors.windows import WindowSpan, resolve_window
@@ -243,10 +244,38 @@ def latency_summary(window: str, *, now: datetime, group_id: int | None = None, 
     return span, summary
 
 
-def latency_report(window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> LatencyReport:
+# A named window's report is reused for at most this long (seconds) while no jobs poll has landed,
+# so the window slides by at most this much; the 1 h window, exact from raw rows, by at most a minute.
+REPORT_MAX_AGE = {"1h": 60}
+
+
+def latency_report(
+    window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT, shared: bool = False,
+) -> LatencyReport:
     """Everything the latency page shows, for a named window or any resolved span. A fixed number of
-    queries (at most ten) for any window and fleet size."""
+    queries (at most ten) for any window and fleet size.
+
+    With ``shared`` (the pages and the API), a named window's figures are computed at most once per
+    jobs poll and shared by every view (``per_jobs_poll``: the job rows change only when a poll lands);
+    the jobs queued now are always read afresh. A custom range is always computed.
+    """
     span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
+    if shared and span.key in REPORT_WINDOWS and not span.text:
+        core = per_jobs_poll(
+            f"latency-report-{span.key}", lambda: _report(span), now=now,
+            max_age_seconds=REPORT_MAX_AGE.get(span.key, FLEET_JOB_STATS_MAX_AGE),
+        )
+    else:
+        core = _report(span)
+    return replace(core, queued=queued_now(now=now, limit=list_limit))
+
+
+REPORT_WINDOWS = frozenset(latency.WINDOWS)
+_NO_QUEUED = QueuedNow(count=0, oldest_seconds=None, jobs=[])
+
+
+def _report(span: WindowSpan) -> LatencyReport:
+    """The report of ``span`` without the jobs queued now (``latency_report`` adds them)."""
     data: DataSpan
     if span.exact:
         stats, trend = _raw_report(span)
@@ -278,6 +307,6 @@ def latency_report(window: str | WindowSpan, *, now: datetime, list_limit: int |
         by_runbook=_sorted_breakdown(breakdown["runbook"]),
         by_worker=_sorted_breakdown(breakdown["worker"]),
         trend=trend,
-        queued=queued_now(now=now, limit=list_limit),
+        queued=_NO_QUEUED,
         data=data,
     )

@@ -133,11 +133,30 @@ def not_available_failures(span: WindowSpan, *, limit: int | None = DEFAULT_LIST
     return listed(qs, limit, total=total)
 
 
-def timeout_report(window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT) -> TimeoutReport:
+def timeout_report(
+    window: str | WindowSpan, *, now: datetime, list_limit: int | None = DEFAULT_LIST_LIMIT, shared: bool = False,
+) -> TimeoutReport:
     """Everything the timeouts page shows, for a named window or any resolved span. At most eleven
-    queries for any window and fleet size."""
+    queries for any window and fleet size.
+
+    With ``shared`` (the page), a named window's report is computed at most once per jobs poll and
+    per jobs-poll interval and shared by every view, like the overview's ``timeout_counts`` (the
+    thresholds and the list limit are part of the key). A custom range is always computed.
+    """
     span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
     tset, threshold_rows = thresholds()
+    if shared and span.key in latency.WINDOWS and not span.text:
+        return per_jobs_poll(
+            f"timeout-report-{span.key}", lambda: _timeout_report(span, now, tset, threshold_rows, list_limit),
+            now=now, max_age_seconds=settings.POLL_JOBS_SECONDS, extra=(tuple(threshold_rows), list_limit),
+        )
+    return _timeout_report(span, now, tset, threshold_rows, list_limit)
+
+
+def _timeout_report(
+    span: WindowSpan, now: datetime, tset: latency.ThresholdSet, threshold_rows: list[latency.Threshold],
+    list_limit: int | None,
+) -> TimeoutReport:
     plan = None if span.exact else plan_window(span)
     counts = symptom_counts(span, plan)
     return TimeoutReport(
