@@ -130,6 +130,28 @@ def test_worker_and_job_latency_figures_match_the_database(client_in, small_flee
         assert value(m, "hrw_job_duration_seconds_last_24h_bucket", le="+Inf", **labels) == len(durations)
 
 
+def test_the_job_latency_histograms_are_reused_until_the_next_jobs_poll(client_in, small_fleet, now):
+    """Their text is the costly part of a scrape at estate scale: it is rendered once per jobs poll
+    (and per minute at most); every other family is read afresh on every scrape."""
+    from workers.models import AutomationAccount
+
+    rollup_jobs(now - timedelta(hours=3), now, now=now)
+    group = small_fleet.groups[0]
+    labels = {"account": "acct", "group": group.name}
+    first = scrape(client_in)
+    assert value(first, "hrw_job_queue_delay_seconds_last_24h_gcount", **labels) == 3
+    Job.objects.filter(group=group).update(queue_seconds=None)
+    rollup_jobs(now - timedelta(hours=3), now, now=now)
+    StatusChange.objects.create(worker=small_fleet.workers[0], old_status="offline", new_status="online", created_at=now)
+    m = scrape(client_in)
+    assert value(m, "hrw_job_queue_delay_seconds_last_24h_gcount", **labels) == 3  # the same poll's text
+    assert value(m, "hrw_alert_outbox_backlog") == value(first, "hrw_alert_outbox_backlog") + 1  # read afresh
+    # A jobs poll lands (its watermark moves): the next scrape shows the new rollups.
+    AutomationAccount.objects.update(jobs_watermark=now)
+    assert value(scrape(client_in), "hrw_job_queue_delay_seconds_last_24h_gcount", **labels) == 0
+
+
+
 def test_it_reports_the_celery_queue_length_of_a_redis_broker(client_in, own_redis):
     with override_settings(CELERY_BROKER_URL=own_redis.url, CELERY_BROKER_TRANSPORT_OPTIONS={}):
         with app.connection_for_write(own_redis.url) as conn:
