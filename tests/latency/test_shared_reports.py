@@ -89,3 +89,18 @@ def test_warming_after_a_jobs_poll_spares_the_latency_and_timeouts_pages(now, dj
     assert report.summary.jobs == 12
     with django_assert_num_queries(2):  # the thresholds (part of the key), the job data version
         sel.timeout_report("24h", now=now, shared=True)
+
+
+def test_a_long_window_is_reused_across_polls_until_it_is_five_minutes_old(now):
+    import time_machine
+
+    fleet = build_fleet(groups=2, workers_per_group=1, now=now, jobs_per_group=2)
+    _new_poll(fleet, now)
+    first = sel.latency_report("30d", now=now, shared=True)
+    _job(fleet, now - timedelta(hours=1), status="Completed", started_at=now - timedelta(minutes=59), queue_seconds=60.0)
+    _new_poll(fleet, now + timedelta(seconds=1))
+    assert sel.latency_report("30d", now=now + timedelta(seconds=299), shared=True).summary.jobs == first.summary.jobs == 4
+    later = now + timedelta(seconds=300)
+    with time_machine.travel(later, tick=False):
+        fresh = sel.latency_report("30d", now=later, shared=True)
+    assert fresh.summary.jobs == 5 and fresh.span.end == later

@@ -247,6 +247,10 @@ def latency_summary(window: str, *, now: datetime, group_id: int | None = None, 
 # A named window's report is reused for at most this long (seconds) while no jobs poll has landed,
 # so the window slides by at most this much; the 1 h window, exact from raw rows, by at most a minute.
 REPORT_MAX_AGE = {"1h": 60}
+# Windows of a week or more are reused across jobs polls too, for up to FLEET_JOB_STATS_MAX_AGE: a
+# few minutes of new jobs barely move their figures, and recomputing them after every poll (each
+# minute per account) would cost a capacity reviewer a slow page at every click.
+LONG_WINDOWS = frozenset({"7d", "30d"})
 
 
 def latency_report(
@@ -255,15 +259,17 @@ def latency_report(
     """Everything the latency page shows, for a named window or any resolved span. A fixed number of
     queries (at most ten) for any window and fleet size.
 
-    With ``shared`` (the pages and the API), a named window's figures are computed at most once per
-    jobs poll and shared by every view (``per_jobs_poll``: the job rows change only when a poll lands);
-    the jobs queued now are always read afresh. A custom range is always computed.
+    With ``shared`` (the page), a named window's figures are computed at most once per jobs poll
+    (the 7 d and 30 d windows: at most once per ``FLEET_JOB_STATS_MAX_AGE`` seconds) and shared by every
+    view (``per_jobs_poll``: the job rows change only when a poll lands); the page shows the span the
+    figures cover, and the jobs queued now are always read afresh. A custom range is always computed.
     """
     span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
     if shared and span.key in REPORT_WINDOWS and not span.text:
         core = per_jobs_poll(
             f"latency-report-{span.key}", lambda: _report(span), now=now,
             max_age_seconds=REPORT_MAX_AGE.get(span.key, FLEET_JOB_STATS_MAX_AGE),
+            version=() if span.key in LONG_WINDOWS else None,
         )
     else:
         core = _report(span)
