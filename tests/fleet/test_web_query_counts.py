@@ -21,12 +21,13 @@ FLEET_URLS = {
     "/jobs/": 6,  # session, user, group choices, count, page, freshness
     "/api/v1/jobs": 4,
     # session, user, workers by status, last poll, accounts + poll runs, last successes, in flight, outbox, notifications,
-    # open alerts, job rollups with their group names; dashboard/metrics.py
-    "/metrics": 12,
+    # open alerts, the job data version, job rollups with their group names (reused per jobs poll);
+    # dashboard/metrics.py
+    "/metrics": 13,
 }
 # With no jobs at all, the jobs list skips the page query after a zero count; with no account, /metrics
 # skips the poll runs query.
-EMPTY_URLS = {**FLEET_URLS, "/jobs/": 5, "/api/v1/jobs": 3, "/metrics": 11}
+EMPTY_URLS = {**FLEET_URLS, "/jobs/": 5, "/api/v1/jobs": 3, "/metrics": 12}
 
 
 @pytest.fixture(params=[(3, 2), (100, 10)], ids=["6-workers", "1000-workers"])

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.celery import app
@@ -154,7 +155,8 @@ def test_the_job_latency_histograms_are_reused_until_the_next_jobs_poll(client_i
 
 def test_it_reports_the_celery_queue_length_of_a_redis_broker(client_in, own_redis):
     with override_settings(CELERY_BROKER_URL=own_redis.url, CELERY_BROKER_TRANSPORT_OPTIONS={}):
-        with app.connection_for_write(own_redis.url) as conn:
+        # A plain kombu connection: the app's own would keep a configured filesystem transport.
+        with Connection(own_redis.url) as conn:
             for _ in range(3):
                 tasks.refresh_statuses.apply_async(connection=conn, queue=app.conf.task_default_queue)
         m = scrape(client_in)
