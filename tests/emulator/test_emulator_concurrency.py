@@ -48,8 +48,8 @@ def test_closing_waits_for_a_read_in_progress_and_refuses_new_ones():
     """A server shutting down mid-request used to close DuckDB under a running cursor ("connection is
     busy", a teardown error in CI). ``close`` now waits for every cursor it gave out, then refuses."""
     import threading
+    import time
 
-    from tests.fixtures.celery import wait_for
     from workers.emulator.simulation.engine import FleetSimulation
     from workers.emulator.simulation.fleet import SimulationError
 
@@ -60,18 +60,24 @@ def test_closing_waits_for_a_read_in_progress_and_refuses_new_ones():
     def reader() -> None:
         with sim.cursor() as cur:
             holding.set()
-            release.wait()
+            release.wait(60)
             answer.append(cur.execute("SELECT count(*) FROM hrw_workers").fetchone()[0])
 
     thread = threading.Thread(target=reader)
-    thread.start()
-    holding.wait()
     closer = threading.Thread(target=sim.close)
-    closer.start()
-    wait_for(lambda: sim._closed, "close() to start")
-    release.set()  # the read runs after close() began: the connection must still be open
-    thread.join()
-    closer.join()
+    try:
+        thread.start()
+        assert holding.wait(60)
+        closer.start()
+        deadline = time.monotonic() + 60
+        while not sim._closed and time.monotonic() < deadline:  # close() has begun (a deadline, not a fixed wait)
+            time.sleep(0.005)
+        assert sim._closed
+    finally:
+        release.set()  # the read runs after close() began: the connection must still be open
+        thread.join(60)
+        if closer.is_alive() or closer.ident is not None:
+            closer.join(60)
     assert answer == [2]
     with pytest.raises(SimulationError, match="closed"), sim.cursor():
         pass
