@@ -193,6 +193,32 @@ def test_it_filters_jobs_by_creation_time(emulator, sdk_clients):
     assert 0 < len(expected) < len(visible_sim_jobs(emulator))
 
 
+@pytest.mark.parametrize("op", ["ge", "gt", "le", "lt"])
+def test_every_creation_time_operator_is_answered_exactly(emulator, sdk_clients, op):
+    # The creation-time index answers these clauses alone (no job-by-job re-check): each operator, at
+    # a bound within a microsecond of a job's creation, lists exactly the jobs on its side.
+    clients = sdk_clients(emulator)
+    visible = visible_sim_jobs(emulator)
+    bound = datetime.fromtimestamp(visible[len(visible) // 2].created, UTC)
+    jobs = all_jobs(clients, f"properties/creationTime {op} {odata_dt(bound)}")
+    ref = bound.timestamp()
+    keep = {"ge": ref.__le__, "gt": ref.__lt__, "le": ref.__ge__, "lt": ref.__gt__}[op]
+    expected = {j.job_id for j in visible if keep(j.created)}
+    assert {j.name for j in jobs} == expected
+    assert 0 < len(expected) < len(visible)
+
+
+def test_it_lists_the_older_jobs_changed_since_with_a_creation_time_bound(emulator, sdk_clients):
+    # What a jobs poll sends after listing the jobs created since: the older ones that changed since.
+    clients = sdk_clients(emulator)
+    since = EMULATOR_NOW - timedelta(minutes=20)
+    jobs = all_jobs(clients, f"properties/lastModifiedTime ge {odata_dt(since)} and properties/creationTime lt {odata_dt(since)}")
+    now, ref = EMULATOR_NOW.timestamp(), since.timestamp()
+    expected = {j.job_id for j in visible_sim_jobs(emulator) if j.last_modified_at(now) >= ref and j.created < ref}
+    assert {j.name for j in jobs} == expected
+    assert expected
+
+
 def test_it_filters_jobs_by_last_modified_time_with_a_z_suffix(emulator, sdk_clients):
     clients = sdk_clients(emulator)
     since = EMULATOR_NOW - timedelta(minutes=20)

@@ -168,3 +168,68 @@ def test_a_poll_without_budget_is_deferred_not_failed(make_emulator, settings) -
     assert info.value.retry_after >= 1
     assert PollRun.objects.count() == before  # no failed run: the blind alert and freshness are untouched
     assert AutomationAccount.objects.get(pk=account.pk).jobs_watermark == watermark
+
+
+def _spy(monkeypatch, name: str, calls: list) -> None:
+    from workers.azure import jobs as azure_jobs
+
+    real = getattr(azure_jobs, name)
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append((kwargs, [r.job_id for r in out]))
+        return out
+
+    monkeypatch.setattr(azure_jobs, name, spy)
+
+
+def test_a_lenient_poll_lists_each_job_once(make_emulator, monkeypatch) -> None:
+    # New jobs come from the creationTime listing; the changed listing asks only for older ones, so
+    # a backfill of weeks does not read (and parse, and upsert) every job twice.
+    handle = _emulator(make_emulator, "lenient")
+    account = _account(handle)
+    handle.clock.advance(30 * 60)
+    polling.poll_jobs(account.pk, now=handle.clock.now())
+    handle.clock.advance(10 * 60)
+    new: list = []
+    changed: list = []
+    _spy(monkeypatch, "list_new_jobs", new)
+    _spy(monkeypatch, "list_changed_jobs", changed)
+    assert polling.poll_jobs(account.pk, now=handle.clock.now()).ok
+    (_, new_ids), = new
+    (kwargs, changed_ids), = changed
+    since = kwargs["since"]
+    assert kwargs["created_before"] == since
+    assert new_ids and changed_ids and not set(new_ids) & set(changed_ids)
+    t = handle.clock.now().timestamp()
+    expected_changed = {j.job_id for j in handle.simulation.jobs
+                        if j.created < since.timestamp() and j.last_modified_at(t) >= since.timestamp()}
+    assert set(changed_ids) == expected_changed
+    stored = {job_id: (status, exception) for job_id, status, exception in
+              Job.objects.filter(account=account).values_list("job_id", "status", "exception")}
+    assert stored == _truth(handle)
+    changed_requests = [r for r in handle.requests() if "lastModifiedTime" in r["query"]]
+    assert changed_requests and all("creationTime" in r["query"] for r in changed_requests)
+
+
+def test_without_a_creation_time_filter_the_changed_listing_has_no_creation_bound(make_emulator, monkeypatch) -> None:
+    from workers.azure import jobs as azure_jobs
+    from workers.azure.errors import JobFilterRefused
+
+    handle = _emulator(make_emulator, "lenient")
+    account = _account(handle)
+    handle.clock.advance(20 * 60)
+
+    def refused(*_args, **_kwargs):
+        raise JobFilterRefused("list new jobs: the service refused the filter (HTTP 400)", status=400)
+
+    monkeypatch.setattr(azure_jobs, "list_new_jobs", refused)
+    changed: list = []
+    _spy(monkeypatch, "list_changed_jobs", changed)
+    outcome = polling.poll_jobs(account.pk, now=handle.clock.now())
+    assert outcome.ok
+    (kwargs, _), = changed
+    assert kwargs["created_before"] is None  # the unfiltered list read the new jobs; no bound to trust
+    stored = {job_id: (status, exception) for job_id, status, exception in
+              Job.objects.filter(account=account).values_list("job_id", "status", "exception")}
+    assert stored == _truth(handle)

@@ -38,12 +38,13 @@ def list_recent_jobs(client: AzureClient, *, since: datetime) -> list[JobRecord]
     )
 
 
-def list_changed_jobs(client: AzureClient, *, since: datetime) -> list[JobRecord]:
-    """Jobs last modified at or after ``since`` (``properties/lastModifiedTime ge``), where accepted."""
+def list_changed_jobs(client: AzureClient, *, since: datetime, created_before: datetime | None = None) -> list[JobRecord]:
+    """Jobs last modified at or after ``since`` (``properties/lastModifiedTime ge``), where accepted;
+    with ``created_before``, only those created before it (``and properties/creationTime lt``)."""
     floor = as_utc(since)
     return client.list_jobs_filtered(
         "list changed jobs",
-        jobs_modified_filter(since=since),
+        jobs_modified_filter(since=since, created_before=created_before),
         reject=lambda item: ignored_filter("lastModifiedTime", item, floor),
     )
 

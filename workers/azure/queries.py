@@ -115,9 +115,16 @@ def jobs_created_filter(*, since: datetime, until: datetime | None = None) -> st
     return " and ".join(clauses)
 
 
-def jobs_modified_filter(*, since: datetime) -> str:
-    """``properties/lastModifiedTime ge <since>``: undocumented; a service may refuse or ignore it."""
-    return f"properties/lastModifiedTime ge {odata_datetime(since)}"
+def jobs_modified_filter(*, since: datetime, created_before: datetime | None = None) -> str:
+    """``properties/lastModifiedTime ge <since>``: undocumented; a service may refuse or ignore it.
+
+    With ``created_before``, also ``and properties/creationTime lt <created_before>``: only the jobs
+    created before it (the jobs polls list those created since with ``jobs_created_filter``).
+    """
+    clauses = [f"properties/lastModifiedTime ge {odata_datetime(since)}"]
+    if created_before is not None:
+        clauses.append(f"properties/creationTime lt {odata_datetime(created_before)}")
+    return " and ".join(clauses)
 
 
 def jobs_status_filter(status: str) -> str:

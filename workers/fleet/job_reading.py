@@ -3,7 +3,10 @@
 1. **New jobs**: ``properties/creationTime ge <since>``. If the service refuses (400) or ignores it,
    the unfiltered list (newest first) is read down to ``since`` instead.
 2. **Status changes** of jobs we already have:
-   * *changed*: ``properties/lastModifiedTime ge <since>``, one listing, while the service accepts it;
+   * *changed*: ``properties/lastModifiedTime ge <since> and properties/creationTime lt <since>``, one
+     listing, while the service accepts it. The jobs created since are step 1's already, so they are
+     not listed twice (a backfill of weeks reads each job once); when step 1 read the unfiltered list,
+     ``lastModifiedTime ge <since>`` alone;
    * *unfinished* (once that filter was refused or ignored): the jobs we hold as unfinished are
      checked against ``properties/status eq '<status>'`` listings of their (fixed, known) statuses;
      one that is no longer listed under its status changed and is read with one GET (at most
@@ -97,10 +100,14 @@ def read_jobs(client: AzureClient, account: AutomationAccount, *, since: datetim
         out.notes.append(f"creationTime filter not usable ({refused}); new jobs read from the unfiltered list")
         out.records.extend(azure_jobs.list_recent_jobs(client, since=since))
 
+    by_creation = refused is None
     refused = _refused(account.pk, "lastModifiedTime")
     if refused is None:
         try:
-            out.records.extend(azure_jobs.list_changed_jobs(client, since=since))
+            # The jobs created since ``since`` are in already: list only the older ones that changed.
+            # Without a creationTime filter (refused above), the changed listing asks for none either.
+            created_before = since if by_creation else None
+            out.records.extend(azure_jobs.list_changed_jobs(client, since=since, created_before=created_before))
             return out
         except JobFilterRefused as exc:
             refused = str(exc)

@@ -241,8 +241,10 @@ class ArmRoutes(RequestBase):
                 if c.op == "lt":
                     hi = min(hi, bisect.bisect_left(created, ref))
             jobs = sim.jobs[lo:hi] if lo < hi else []
+        # The slice applied the creationTime clauses exactly; only the others are checked job by job.
         for c in clauses:
-            jobs = [j for j in jobs if _matches(j, c, t)]
+            if c.field != "creationTime":
+                jobs = [j for j in jobs if _matches(j, c, t)]
         jobs.reverse()  # newest first, like the portal and the service
         self._page(jobs, skip, path, api_version, filter_text, lambda j: self._job_json(j, now))
 
