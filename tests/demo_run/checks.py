@@ -121,8 +121,9 @@ def parse_email(mail: Email) -> Page:
     page = Page(classify(mail.subject), mail.subject, mail.received)
     page.site_outage = "possible site or network outage" in mail.subject
     if page.kind in ("flapping", "stable", "pressure"):
-        # FLAPPING name: ... / STABLE name: ... / PRESSURE name[ in group g] — ...
+        # FLAPPING name: ... / STABLE name: ... / PRESSURE name[ (group g)] — ... (older: "name in group g")
         name = mail.subject.split(" ", 1)[1].split(":", 1)[0].split(" — ", 1)[0].split(" in group ", 1)[0]
+        name = name.split(" (group ", 1)[0]
         page.workers = [name.strip()]
     for line in mail.text.splitlines():
         row = _ROW_SINGLE.match(line) or _ROW_MEMBERS.match(line)

@@ -106,7 +106,9 @@ def test_pages_outside_the_scenarios_and_blind_emails_are_counted():
     ongoing = scenario("under_spec", ["hrw-win-04"], T0 - timedelta(days=15), minutes=60 * 24 * 3650, sid=3)
     old = down_email([_row("hrw-win-09", T0 - timedelta(hours=3), DOWN_CAUSE)], at=T0 + timedelta(minutes=2))
     stray = down_email([_row("hrw-lin-01", T0, DOWN_CAUSE)], at=T0 + timedelta(minutes=3))
-    pressure = checks.Email((T0 + timedelta(minutes=4)).timestamp(), "PRESSURE hrw-win-04 in group g — CPU 97 % for 15 min", "")
+    # The subject exactly as workers.alerting.content.render_pressure writes it.
+    pressure = checks.Email((T0 + timedelta(minutes=4)).timestamp(),
+                            "PRESSURE hrw-win-04 (group hrw-win-prod) — CPU 96 % for 15 min: jobs are being delayed", "")
     blind = checks.Email((T0 + timedelta(minutes=5)).timestamp(), "BLIND monitoring of Demo — no poll; worker alerts held", "")
     result = judge([history, ongoing], [old, stray, pressure, blind])
     assert len(result.false_pages) == 2 and "historical" in result.false_pages[0]
