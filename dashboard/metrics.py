@@ -123,7 +123,6 @@ class DatabaseCollector(Collector):
             open_alerts.add_metric([kind], n)
         yield open_alerts
 
-
     def _arm(self) -> Iterator[Metric]:
         """ARM responses, 429s and the last remaining-reads figure per read budget (Redis only: the
         counts every Celery worker shares; without Redis there is nothing shared to read)."""
@@ -157,14 +156,13 @@ class DatabaseCollector(Collector):
             depth.add_metric([queue], n)
         yield depth
 
+
 class JobLatencyCollector(Collector):
     """The per-group job latency histograms: thousands of lines at estate scale, from the hourly
     rollups, which change only after a jobs poll. ``render`` reuses their text per jobs poll."""
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._job_latency(timezone.now())
-
-    def _job_latency(self, now: datetime) -> Iterator[Metric]:
+        now = timezone.now()
         queue = GaugeHistogramMetricFamily("hrw_job_queue_delay_seconds_last_24h",
                                            "Job queue delay (created to started) per group, last 24 hourly rollups.",
                                            labels=["account", "group"])

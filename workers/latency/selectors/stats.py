@@ -265,7 +265,7 @@ def latency_report(
     figures cover, and the jobs queued now are always read afresh. A custom range is always computed.
     """
     span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
-    if shared and span.key in REPORT_WINDOWS and not span.text:
+    if shared and span.named:
         core = per_jobs_poll(
             f"latency-report-{span.key}", lambda: _report(span), now=now,
             max_age_seconds=REPORT_MAX_AGE.get(span.key, FLEET_JOB_STATS_MAX_AGE),
@@ -276,7 +276,6 @@ def latency_report(
     return replace(core, queued=queued_now(now=now, limit=list_limit))
 
 
-REPORT_WINDOWS = frozenset(latency.WINDOWS)
 _NO_QUEUED = QueuedNow(count=0, oldest_seconds=None, jobs=[])
 
 

@@ -145,7 +145,7 @@ def timeout_report(
     """
     span = window if isinstance(window, WindowSpan) else resolve_window(window, now=now)
     tset, threshold_rows = thresholds()
-    if shared and span.key in latency.WINDOWS and not span.text:
+    if shared and span.named:
         return per_jobs_poll(
             f"timeout-report-{span.key}", lambda: _timeout_report(span, now, tset, threshold_rows, list_limit),
             now=now, max_age_seconds=settings.POLL_JOBS_SECONDS, extra=(tuple(threshold_rows), list_limit),

@@ -28,6 +28,11 @@ class WindowSpan:
     text: str = ""  # the label of a range that is not one of latency.WINDOW_LABELS
 
     @property
+    def named(self) -> bool:
+        """One of the named windows as ``resolve_window`` makes it (not a custom or 6 h range)."""
+        return self.key in latency.WINDOWS and not self.text
+
+    @property
     def exact(self) -> bool:
         return self.source == "raw"
 
