@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from urllib.parse import unquote
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -84,6 +85,19 @@ def test_strict_service_refuses_last_modified_and_run_on_and_the_polls_still_wor
     assert "creationTime ge: accepted, status eq: accepted, lastModifiedTime ge: refused, runOn eq: refused" in filters
     assert "status changes by listing each unfinished status" in filters
     assert _level(filters) == rules.OK
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+def test_the_changed_jobs_probe_sends_the_filter_the_jobs_poll_sends(on_emulator_clock, mode):
+    """The jobs poll asks ``lastModifiedTime ge S and creationTime lt S`` when creationTime filters are
+    accepted; a service taking the clause alone but refusing the pair must not pass the doctor."""
+    on_emulator_clock.server.set_job_filters(mode)
+    _doctor("--sample-minutes", "0")
+    probes = [unquote(r["query"]) for r in on_emulator_clock.requests()
+              if r["path"].endswith("/jobs") and "lastModifiedTime" in unquote(r["query"])]
+    assert probes, "the doctor did not probe the lastModifiedTime filter"
+    assert all("properties/creationTime lt " in q for q in probes), probes
 
 
 @pytest.mark.django_db

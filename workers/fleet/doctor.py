@@ -167,13 +167,19 @@ def _not_status(status: str) -> Callable[[Any], str | None]:
 def _job_checks(azure: AzureClient, groups: Sequence[str], now: datetime) -> list[Check]:
     since = as_utc(now) - timedelta(hours=1)
     run_on_filter = jobs_filters(since=since, run_on=groups[0] if groups else "doctor-probe")[0]
+    created = jobs_created_filter(since=since)
+    outcomes = {rules.FILTER_CREATED: _probe(azure, rules.FILTER_CREATED, created,
+                                             lambda item: ignored_filter("creationTime", item, since))[0]}
+    # The changed-jobs probe asks what the jobs poll sends: with "and creationTime lt" when the service
+    # takes creationTime filters (the poll lists the jobs created since apart), else the clause alone.
+    created_before = as_utc(now) if outcomes[rules.FILTER_CREATED] == rules.ACCEPTED else None
     probes = {
-        rules.FILTER_CREATED: (jobs_created_filter(since=since), lambda item: ignored_filter("creationTime", item, since)),
         rules.FILTER_STATUS: (jobs_status_filter("Running"), _not_status("Running")),
-        rules.FILTER_MODIFIED: (jobs_modified_filter(since=since), lambda item: ignored_filter("lastModifiedTime", item, since)),
+        rules.FILTER_MODIFIED: (jobs_modified_filter(since=since, created_before=created_before),
+                                lambda item: ignored_filter("lastModifiedTime", item, since)),
         rules.FILTER_RUN_ON: (run_on_filter, None),
     }
-    outcomes = {form: _probe(azure, form, flt, reject)[0] for form, (flt, reject) in probes.items()}
+    outcomes.update({form: _probe(azure, form, flt, reject)[0] for form, (flt, reject) in probes.items()})
     checks = [rules.judge_job_filters(outcomes)]
     try:
         jobs = azure.list_jobs_filtered("doctor: job list items", None, stop=_stop_after(ITEM_SAMPLE))
