@@ -1,9 +1,9 @@
 """``python -m tests.estate``: issue 13's estate, polled for real under ARM's token bucket.
 
 Starts, against one PostgreSQL database of its own (``hrw_estate``, flushed first) and its own
-redis-server on a spare port: one emulator per Automation account (in-process, real-time clock; each
-its own subscription and principal, so its own ARM read bucket, ``--arm-bucket``/``--arm-refill``,
-Azure's 250 and 25/s by default), Celery workers and one beat with the production poll intervals, and
+redis-server on a spare port: one emulator per Automation account (each in a process of its own,
+real-time clock; each its own subscription and principal, so its own ARM read bucket,
+``--arm-bucket``/``--arm-refill``, Azure's 250 and 25/s by default), Celery workers and one beat with the production poll intervals, and
 an SMTP sink. Polls for ``--minutes``, drains, then prints: rows lost against the emulators' ground
 truth (groups, workers, jobs, utilization samples), the longest time any group was stale, the 429s
 (each emulator's count and our ``hrw_arm_throttled_total``), ARM reads per hour per subscription,
@@ -41,7 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    "Analytics, jobs and ping polls of 3 big accounts take tens of seconds each and must not "
                    "hold every slot)")
     p.add_argument("--product-nice", type=int, default=0, help="run Celery at this nice value (e.g. 5) so the "
-                   "in-process emulators, standing in for Azure, are not starved on a shared machine")
+                   "emulators, standing in for Azure, are not starved on a shared machine")
     p.add_argument("--sample-every", type=float, default=10.0, help="seconds between stale-group samples (default 10)")
     p.add_argument("--startup-timeout", type=float, default=600.0, help="seconds to wait for every group's first poll")
     p.add_argument("--drain-factor", type=float, default=3.0, help="wait at most this many poll intervals (+120 s) "

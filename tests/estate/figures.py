@@ -1,5 +1,5 @@
-"""The estate's figures, read from our database, the emulators' simulations (ground truth), their ARM
-read buckets, our shared throttle's counts in Redis, and /proc."""
+"""The estate's figures, read from our database, the emulators' simulations (ground truth, asked of
+each emulator's process), their ARM read buckets, our shared throttle's counts in Redis, and /proc."""
 from __future__ import annotations
 
 import os
@@ -136,18 +136,27 @@ def redis_arm_stats(client: Any, account: AutomationAccount) -> dict[str, str]:
             for k, v in client.hgetall(key).items()}
 
 
+def _stat(pid: str | int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the name: state ppid pgrp ... utime(11) stime(12)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds of every live process in process group ``pgid`` (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ... utime(11) stime(12)
+        fields = _stat(pid) if pid.isdigit() else None
+        if fields and int(fields[2]) == pgid:
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process, all its threads (0 once it has exited)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0

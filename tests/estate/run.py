@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from tests.estate import figures
+from tests.estate.remote import RemoteEmulator
 from tests.soak import figures as soak_figures
 from tests.soak.services import Processes, SmtpSink, celery_cmd, redis_cmd, redis_up, wait_until
 
@@ -56,14 +57,14 @@ class Estate:
                  smtp: SmtpSink, say: Callable[[str], None]) -> None:
         self.opts, self.run_dir, self.say, self.redis_port, self.smtp = opts, run_dir, say, redis_port, smtp
         self.procs = Processes(settings.BASE_DIR, env, run_dir)
-        self.emus: list[Any] = []
+        self.emus: list[RemoteEmulator] = []
+        self.group_counts: list[int] = []
         self.accounts: list[Any] = []
         self.cpu: dict[str, float] = {}
         interval = float(settings.POLL_WORKERS_SECONDS)
         self.sampler = StaleSampler(opts["sample_every"], interval, float(settings.STALE_AFTER_INTERVALS) * interval)
 
     def start(self) -> None:
-        from workers.emulator.testing import build_emulator
         from workers.fleet.accounts import add_account_from_connection_file
 
         o = self.opts
@@ -76,29 +77,32 @@ class Estate:
         call_command("flush", verbosity=0, interactive=False)  # the estate's own database: a clean slate
         for i in range(o["accounts"]):
             t = time.monotonic()
-            emu = build_emulator(directory=self.run_dir / f"emulator{i + 1}", realtime=True, scenarios=o["scenarios"],
+            # Each emulator is one subscription with its own principal (its own ARM read bucket, as Azure's),
+            # served by a process of its own.
+            emu = RemoteEmulator(bucket=o["arm_bucket"], refill=o["arm_refill"],
+                                 directory=self.run_dir / f"emulator{i + 1}", realtime=True, scenarios=o["scenarios"],
                                  seed=o["seed"] + i, groups=groups[i], workers=workers[i], history_days=0,
                                  log_requests=False)
-            # Each emulator is one subscription with its own principal: its own ARM read bucket, as Azure's.
-            emu.server.configure_arm_throttle(o["arm_bucket"], o["arm_refill"])
             self.emus.append(emu)
             account, _ = add_account_from_connection_file(emu.connection_file, name=f"estate-{i + 1}")
             self.accounts.append(account)
+            self.group_counts.append(len(emu.simulation.groups))
             self.say(f"account estate-{i + 1}: {workers[i]} workers in {groups[i]} groups, subscription "
-                     f"{emu.simulation.subscription_id}, {emu.url} (built in {time.monotonic() - t:.0f} s)")
+                     f"{emu.simulation.subscription_id}, {emu.url} (emulator process {emu.pid}, "
+                     f"built in {time.monotonic() - t:.0f} s)")
         for n in range(1, o["celery_workers"] + 1):
             self.procs.start(f"w{n}", celery_cmd("worker", "-n", f"w{n}@%h", "--concurrency", str(o["concurrency"]),
                                                  "--loglevel", "WARNING", "--without-gossip", "--without-mingle"))
         self.procs.start("beat", celery_cmd("beat", "--loglevel", "INFO", "--schedule", str(self.run_dir / "beat-schedule")))
         if o["product_nice"]:
             # The emulators stand in for Azure, whose CPU is not ours: on a shared box, give the product's
-            # processes (and their pools, forked later) a lower priority than this one serving the emulators.
+            # processes (and their pools, forked later) a lower priority than the emulators' processes.
             for name, child in self.procs.children.items():
                 if name != "redis" and child.proc is not None:
                     os.setpriority(os.PRIO_PGRP, child.proc.pid, o["product_nice"])
         # Up when every group of every account has had a successful worker poll, and the other kinds one
         # each; past --startup-timeout the run starts anyway and says what was missing (a slow machine).
-        total_groups = sum(len(e.simulation.groups) for e in self.emus)
+        total_groups = sum(self.group_counts)
         deadline = time.monotonic() + o["startup_timeout"]
         conditions = [(lambda: len(figures.ok_finishes(self.accounts, time.time() + 60)) >= total_groups,
                        "a first successful worker poll of every group")]
@@ -118,13 +122,12 @@ class Estate:
 
     def counters(self) -> dict[str, Any]:
         """Now: each emulator's ARM bucket counts, and the CPU seconds of every process group."""
-        arm = []
-        for emu in self.emus:
-            b = emu.server.read_bucket
-            arm.append({"granted": b.granted if b else None, "throttled": emu.server.throttled_count})
+        arm = [emu.counters() for emu in self.emus]
         cpu = {name: figures.process_cpu_seconds(c.proc.pid) for name, c in self.procs.children.items() if c.proc}
+        for i, emu in enumerate(self.emus):
+            cpu[f"emulator{i + 1}"] = figures.pid_cpu_seconds(emu.pid) if emu.pid else 0.0
         usage = os.times()
-        cpu["harness+emulators"] = usage.user + usage.system
+        cpu["harness"] = usage.user + usage.system
         return {"t": time.time(), "arm": arm, "cpu": cpu, "load": os.getloadavg()}
 
     def run(self) -> dict[str, Any]:
@@ -142,7 +145,7 @@ class Estate:
             if time.time() >= next_note and self.sampler.samples:
                 _, stale, flagged, age, load = self.sampler.samples[-1]
                 self.say(f"[{time.time() - t0:5.0f} s] stale groups {stale} (flagged {flagged}), oldest {age:.0f} s, "
-                         f"429s {sum(e.server.throttled_count for e in self.emus)}, load {load:.2f}")
+                         f"429s {sum(e.counters()['throttled'] for e in self.emus)}, load {load:.2f}")
                 next_note += 60
             time.sleep(1.0)  # the harness's own tick (not a synchronisation)
         last = self.counters()
@@ -166,14 +169,14 @@ class Estate:
         interval = float(settings.POLL_WORKERS_SECONDS)
         result: dict[str, Any] = {
             "minutes": self.opts["minutes"], "accounts": len(self.accounts), "workers": self.opts["workers"],
-            "groups": sum(len(e.simulation.groups) for e in self.emus), "scenarios": self.opts["scenarios"],
+            "groups": sum(self.group_counts), "scenarios": self.opts["scenarios"],
             "celery": f"{self.opts['celery_workers']} workers x concurrency {self.opts['concurrency']}, 1 beat, "
                       f"nice +{self.opts['product_nice']}",
             "intervals": {"poll_workers": settings.POLL_WORKERS_SECONDS, "poll_jobs": settings.POLL_JOBS_SECONDS,
                           "poll_logs": settings.POLL_LOGS_SECONDS, "poll_machines": settings.POLL_MACHINES_SECONDS,
                           "poll_ping": settings.POLL_PING_SECONDS, "stale_after_intervals": settings.STALE_AFTER_INTERVALS},
-            "arm_bucket": {"model": "one emulator per account, each its own subscription and principal, so its own "
-                                    "bucket (Azure: per subscription and principal)",
+            "arm_bucket": {"model": "one emulator process per account, each its own subscription and principal, so "
+                                    "its own bucket (Azure: per subscription and principal)",
                            "emulator": f"{self.opts['arm_bucket']} burst, {self.opts['arm_refill']:g}/s refill",
                            "ours": f"{settings.ARM_READS_BUCKET} burst, {settings.ARM_READS_REFILL_PER_SECOND:g}/s refill"},
         }

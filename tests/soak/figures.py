@@ -42,9 +42,13 @@ def rows_lost(account: AutomationAccount, sim: FleetSimulation, run_start: float
     if perf_until is not None:
         cutoff_dt = perf_until - timedelta(seconds=2)
         names = {w.index: w.name.lower() for w in sim.workers}
+        # A minute's rows exist in the emulator's workspace from the end of that minute on (it generates
+        # whole minutes), whatever their ingestion time says: a row stamped as ingested before the poll
+        # but in a minute still running then was not there to be read, and the next poll reads it.
         rows = sim.rows(
-            "SELECT DISTINCT widx, date_trunc('minute', t) FROM perf_raw WHERE ingest <= ? AND t >= ?",
-            [cutoff_dt.replace(tzinfo=None), sim.history_start.replace(tzinfo=None)],
+            "SELECT DISTINCT widx, date_trunc('minute', t) FROM perf_raw "
+            "WHERE ingest <= ? AND date_trunc('minute', t) + INTERVAL 1 MINUTE <= ? AND t >= ?",
+            [cutoff_dt.replace(tzinfo=None), cutoff_dt.replace(tzinfo=None), sim.history_start.replace(tzinfo=None)],
         )
         truth_samples = {(names[w], m.replace(tzinfo=UTC)) for w, m in rows}
         ours_samples = {
