@@ -3,8 +3,8 @@
 Starts, against one PostgreSQL database of its own (``hrw_estate``, flushed first) and its own
 redis-server on a spare port: one emulator per Automation account (each in a process of its own,
 real-time clock; each its own subscription and principal, so its own ARM read bucket,
-``--arm-bucket``/``--arm-refill``, Azure's 250 and 25/s by default), Celery workers and one beat with the production poll intervals, and
-an SMTP sink. Polls for ``--minutes``, drains, then prints: rows lost against the emulators' ground
+``--arm-bucket``/``--arm-refill``, Azure's 250 and 25/s by default), Celery workers and one beat
+with the production poll intervals, and an SMTP sink. Polls for ``--minutes``, drains, then prints: rows lost against the emulators' ground
 truth (groups, workers, jobs, utilization samples), the longest time any group was stale, the 429s
 (each emulator's count and our ``hrw_arm_throttled_total``), ARM reads per hour per subscription,
 poll runs per kind, CPU seconds per process and the load average. Exits 1 if a row was lost or a

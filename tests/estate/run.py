@@ -60,7 +60,6 @@ class Estate:
         self.emus: list[RemoteEmulator] = []
         self.group_counts: list[int] = []
         self.accounts: list[Any] = []
-        self.cpu: dict[str, float] = {}
         interval = float(settings.POLL_WORKERS_SECONDS)
         self.sampler = StaleSampler(opts["sample_every"], interval, float(settings.STALE_AFTER_INTERVALS) * interval)
 
